@@ -1,0 +1,30 @@
+# The two quick-start commands: `make chat` and `make test`. Both set everything up first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: chat test lint bench setup clean
+
+$(BIN)/profilebot: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+setup: $(BIN)/profilebot
+
+## Talk to profilebot in the terminal (the "This is me" interview, stored in ./profilebot.db).
+chat: setup
+	$(BIN)/profilebot chat --as $${AS:-me}
+
+## The whole test suite (PostgreSQL tests run when PROFILEBOT_TEST_POSTGRES_URL is set).
+test: setup
+	$(BIN)/ruff check bot dialogues storage tests bench
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+bench: setup
+	$(BIN)/python bench/turns.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

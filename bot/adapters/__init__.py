@@ -1,0 +1,1 @@
+"""Adapters translate between a chat platform and profilebot's neutral messages."""

@@ -1,0 +1,91 @@
+"""The terminal adapter: typed lines in, numbered options out.
+
+With standard input not a terminal it reads one answer per line and prints every bot
+message, so a conversation can be scripted. Replies travel through the outbox like on any
+platform: the turn queues them, then this adapter prints and marks them sent.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from dialogues import Flow, Inbound, Reply, ReplyKind
+from storage import OutboxStore, PersonRecord
+
+from ..service import ConversationService, TurnOutcome
+
+__all__ = ["PLATFORM", "ConsoleChat", "render_reply"]
+
+PLATFORM = "console"
+
+
+def render_reply(reply: Reply) -> str:
+    """A reply as terminal text: the question, then its options numbered."""
+    lines = [reply.text]
+    if reply.kind in (ReplyKind.CHOICE, ReplyKind.MULTI_CHOICE):
+        lines.extend(f"  {n}. {o.label}" for n, o in enumerate(reply.options, start=1))
+        if reply.kind is ReplyKind.MULTI_CHOICE:
+            hint = "Pick all that fit: type their numbers, like 1, 3"
+            lines.append(f"  ({hint}{' — or write your own' if reply.allow_other else ''})")
+        elif reply.allow_other:
+            lines.append("  (Type a number, or write your own answer)")
+    elif reply.kind is ReplyKind.SCALE and reply.scale is not None:
+        ends = ", ".join(f"{k} = {v}" for k, v in reply.scale.labels)
+        lines.append(
+            f"  (A number from {reply.scale.min} to {reply.scale.max}{': ' + ends if ends else ''})"
+        )
+    elif reply.kind is ReplyKind.YES_NO:
+        lines.append("  (yes / no)")
+    elif reply.kind is ReplyKind.LIST and reply.is_question:
+        lines.append("  (One per line; type done when you have finished)")
+    elif reply.kind is ReplyKind.FILE:
+        lines.append("  (Paste a link to your work)")
+    if reply.optional and reply.is_question:
+        lines.append("  (Optional — type /skip to skip)")
+    return "\n".join(lines)
+
+
+class ConsoleChat:
+    """One person's conversation in the terminal."""
+
+    def __init__(
+        self,
+        service: ConversationService,
+        outbox: OutboxStore,
+        *,
+        read_line: Callable[[], str | None],
+        out: TextIO | None = None,
+        interactive: bool = False,
+    ) -> None:
+        self._service = service
+        self._outbox = outbox
+        self._read_line = read_line
+        self._out = out or sys.stdout
+        self._interactive = interactive
+
+    def run(self, person: PersonRecord, flow: Flow | None, *, fresh: bool = False) -> TurnOutcome:
+        """Talk until the flow ends or input closes; the conversation stays resumable."""
+        outcome = self._service.open(
+            person.id, flow, platform=PLATFORM, address=person.handle, fresh=fresh
+        )
+        self._deliver(person)
+        while not outcome.finished and outcome.conversation_id is not None:
+            line = self._read_line()
+            if line is None:
+                break
+            outcome = self._service.handle(
+                person.id, Inbound.of_text(line), platform=PLATFORM, address=person.handle
+            )
+            self._deliver(person)
+        return outcome
+
+    def say(self, text: str) -> None:
+        self._out.write(text + "\n\n")
+        self._out.flush()
+
+    def _deliver(self, person: PersonRecord) -> None:
+        for message in self._outbox.pending(platform=PLATFORM, address=person.handle):
+            self.say(render_reply(Reply.from_json(message.payload)))
+            self._outbox.mark_sent(message.id)

@@ -1,0 +1,96 @@
+"""The composition root: settings → database → flows → services, built once per process."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from dialogues import Flow, SaveKind, Step
+from dialogues._registry import FlowRegistry
+from storage import Database, OutboxStore, PeopleStore, PersonRecord, PlanStore, ProfileStore
+
+from .cards import option_labels, plan_card, profile_card
+from .config import Settings, load_settings
+from .service import ConversationService
+
+__all__ = ["App"]
+
+
+@dataclass(frozen=True, slots=True)
+class App:
+    """Everything a command or an adapter needs, wired together."""
+
+    settings: Settings
+    db: Database
+    registry: FlowRegistry
+    service: ConversationService
+    people: PeopleStore
+    profiles: ProfileStore
+    plans: PlanStore
+    outbox: OutboxStore
+
+    @classmethod
+    def create(cls, settings: Settings | None = None, *, upgrade: bool = True) -> App:
+        """Build the app; configuration and connection errors surface here, not later."""
+        settings = settings or load_settings()
+        logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+        registry = FlowRegistry(settings.flow_dirs)
+        db = Database(settings.database_url)
+        db.check()
+        if upgrade:
+            db.ensure_schema()
+        return cls(
+            settings=settings,
+            db=db,
+            registry=registry,
+            service=ConversationService(db, registry, default_timezone=settings.default_timezone),
+            people=PeopleStore(db),
+            profiles=ProfileStore(db),
+            plans=PlanStore(db),
+            outbox=OutboxStore(db),
+        )
+
+    def load_flow(self, flow_id: str | None = None, path: Path | None = None) -> Flow:
+        """A flow by id or from a file (which then becomes known by its id)."""
+        if path is not None:
+            flow = self.registry.load_file(path)
+            self.registry.add(flow)
+            return flow
+        return self.registry.get(flow_id or "this_is_me")
+
+    def profile_card(self, person: PersonRecord) -> str:
+        profile = self.profiles.current(person.id, include_private=True)
+        return profile_card(
+            str(profile.get("preferred_name") or person.display_name),
+            profile,
+            labels=option_labels(self.registry.flows()),
+            private_fields=self.private_fields(),
+        )
+
+    def plan_card(self, person: PersonRecord) -> str:
+        goals = self.plans.plan(person.id)["goals"]
+        return plan_card(person.display_name, goals, labels=option_labels(self.registry.flows()))
+
+    def card_after(self, flow: Flow, person: PersonRecord) -> str | None:
+        """The card a student sees when ``flow`` ends: what that flow filled in."""
+        kinds = {n.save.kind for n in flow.iter_steps() if isinstance(n, Step) and n.save}
+        if SaveKind.PROFILE in kinds:
+            return self.profile_card(person)
+        if kinds & {
+            SaveKind.GOAL_NEW,
+            SaveKind.GOAL,
+            SaveKind.CHECKIN_GOAL,
+            SaveKind.GOAL_ACTION_STEPS,
+        }:
+            return self.plan_card(person)
+        return None
+
+    def private_fields(self) -> set[str]:
+        """Profile fields some flow marks private (hidden from everyone but the student)."""
+        return {
+            ".".join(n.save.path)
+            for f in self.registry.flows()
+            for n in f.iter_steps()
+            if isinstance(n, Step) and n.private and n.save is not None
+        }

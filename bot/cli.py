@@ -1,0 +1,228 @@
+"""The `profilebot` command line (the public contract in product.md)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from dialogues import ProfilebotError
+from dialogues._loader import check_flow_files
+
+from .adapters.console import ConsoleChat
+from .app import App
+from .errors import PlatformNotAvailable
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="profilebot",
+    help="A chat bot that helps a school know its students.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+flows_app = typer.Typer(help="Check and list interview flows.", no_args_is_help=True)
+people_app = typer.Typer(help="Manage the roster.", no_args_is_help=True)
+profile_app = typer.Typer(help="Learner profiles.", no_args_is_help=True)
+plan_app = typer.Typer(help="Learning plans.", no_args_is_help=True)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+app.add_typer(flows_app, name="flows")
+app.add_typer(people_app, name="people")
+app.add_typer(profile_app, name="profile")
+app.add_typer(plan_app, name="plan")
+app.add_typer(db_app, name="db")
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+def _read_line() -> str | None:
+    try:
+        line = input("> " if sys.stdin.isatty() else "")
+    except EOFError:
+        return None
+    return line
+
+
+@app.command()
+def chat(
+    handle: Annotated[
+        str, typer.Option("--as", help="Who is talking (created as a student if new).")
+    ] = "me",
+    flow_id: Annotated[
+        str | None, typer.Option("--flow", help="A built-in or configured flow id.")
+    ] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="Run any flow file.")] = None,
+    restart: Annotated[bool, typer.Option("--restart", help="Start the flow anew.")] = False,
+) -> None:
+    """Run or resume a conversation in the terminal."""
+    if flow_id and file:
+        raise typer.BadParameter("use --flow or --file, not both")
+    bot = App.create()
+    flow = bot.load_flow(flow_id, file) if (flow_id or file) else None
+    person = bot.people.ensure_student(handle)
+    console = ConsoleChat(
+        bot.service,
+        bot.outbox,
+        read_line=_read_line,
+        out=sys.stdout,
+        interactive=sys.stdin.isatty(),
+    )
+    try:
+        outcome = console.run(person, flow or bot.load_flow(), fresh=restart)
+    except KeyboardInterrupt:
+        console.say(f"Paused. Run `profilebot chat --as {handle}` to carry on where you stopped.")
+        return
+    if outcome.finished and outcome.flow_id:
+        card = bot.card_after(bot.registry.get(outcome.flow_id), person)
+        if card:
+            console.say(card)
+    elif not sys.stdin.isatty():
+        console.say(f"(Input ended. Run `profilebot chat --as {handle}` to carry on.)")
+
+
+@app.command()
+def run(
+    platform: Annotated[str, typer.Option("--platform", help="telegram or slack")] = "telegram",
+    port: Annotated[
+        int | None, typer.Option("--port", help="Port for webhook / HTTP mode.")
+    ] = None,
+) -> None:
+    """Run the bot itself on a chat platform, configured from .env."""
+    if platform not in ("telegram", "slack"):
+        raise typer.BadParameter("use telegram or slack")
+    raise PlatformNotAvailable(
+        f"the {platform} adapter is not part of this release yet; "
+        "use `profilebot chat` for a conversation in the terminal"
+    )
+
+
+@flows_app.command("check")
+def flows_check(
+    paths: Annotated[list[Path], typer.Argument(help="Flow files to validate.")],
+) -> None:
+    """Validate flow files: exit 0 when valid, 1 with one line per problem."""
+    problems = check_flow_files(paths)
+    for problem in problems:
+        typer.echo(str(problem))
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(f"ok: {len(paths)} file{'s' if len(paths) != 1 else ''} valid")
+
+
+@flows_app.command("list")
+def flows_list() -> None:
+    """Show the flows profilebot knows."""
+    from dialogues._registry import FlowRegistry
+
+    from .config import load_settings
+
+    registry = FlowRegistry(load_settings().flow_dirs)
+    for flow in registry.flows():
+        where = (
+            "built-in"
+            if flow.path and "dialogues/flows" in flow.path.replace("\\", "/")
+            else flow.path
+        )
+        about = f" — {flow.description}" if flow.description else ""
+        typer.echo(
+            f"{flow.id:<18} v{flow.version:<3} {flow.audience.value:<8} "
+            f"{flow.title}{about} [{where}]"
+        )
+
+
+@people_app.command("add")
+def people_add(
+    name: Annotated[str, typer.Option("--name")],
+    role: Annotated[str, typer.Option("--role", help="student, advisor, teacher or admin")],
+    handle: Annotated[str | None, typer.Option("--handle")] = None,
+    advisor: Annotated[str | None, typer.Option("--advisor", help="The advisor's handle.")] = None,
+    group: Annotated[str | None, typer.Option("--group")] = None,
+    timezone: Annotated[str | None, typer.Option("--timezone")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Add a person to the roster."""
+    bot = App.create()
+    person = bot.people.add(
+        name, role, handle=handle, advisor=advisor, group=group, timezone=timezone
+    )
+    if as_json:
+        _print_json(person.to_json())
+    else:
+        typer.echo(
+            f"added {person.display_name} as {', '.join(person.roles)} (handle: {person.handle})"
+        )
+
+
+@profile_app.command("show")
+def profile_show(
+    handle: str,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    include_private: Annotated[
+        bool, typer.Option("--include-private", help="Also show fields the student keeps private.")
+    ] = False,
+) -> None:
+    """Show a learner profile (private fields hidden unless asked)."""
+    bot = App.create()
+    person = bot.people.get(handle)
+    profile = bot.profiles.current(person.id, include_private=include_private)
+    if as_json:
+        _print_json({"person": person.to_json(), "profile": profile})
+        return
+    from .cards import option_labels, profile_card
+
+    private = bot.private_fields() if include_private else set()
+    labels = option_labels(bot.registry.flows())
+    typer.echo(profile_card(person.display_name, profile, labels=labels, private_fields=private))
+
+
+@plan_app.command("show")
+def plan_show(handle: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show a learning plan: goals, action steps, check-ins."""
+    bot = App.create()
+    person = bot.people.get(handle)
+    goals = bot.plans.plan(person.id)["goals"]
+    if as_json:
+        keys = (
+            "title",
+            "why",
+            "category",
+            "status",
+            "target_date",
+            "support",
+            "action_steps",
+            "checkins",
+        )
+        _print_json(
+            {"person": person.to_json(), "goals": [{k: g.get(k) for k in keys} for g in goals]}
+        )
+        return
+    typer.echo(bot.plan_card(person))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema."""
+    bot = App.create(upgrade=False)
+    bot.db.upgrade()
+    typer.echo(f"database is up to date ({bot.db.safe_url})")
+
+
+def main() -> None:
+    """Entry point: one clear line and a non-zero exit for every expected failure."""
+    try:
+        app()
+    except ProfilebotError as exc:
+        typer.echo(f"profilebot: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,15 @@
+"""Errors of the composition root; all derive from `ProfilebotError`."""
+
+from __future__ import annotations
+
+from dialogues.errors import ProfilebotError
+
+__all__ = ["ConfigError", "PlatformNotAvailable"]
+
+
+class ConfigError(ProfilebotError):
+    """A setting in the environment or `.env` is missing or malformed."""
+
+
+class PlatformNotAvailable(ProfilebotError):
+    """The asked-for chat platform is not configured or not built yet."""

@@ -1,0 +1,155 @@
+"""Conversations as transactions: the one code path every adapter (and the benchmark) uses.
+
+A turn: take the person's lock, de-duplicate the inbound event, load the open conversation,
+run the engine on its pinned flow version, save answers, profile/plan effects, the new
+state and the outbound replies (outbox) — then commit. Nothing is kept in memory between
+turns, so any process can take any message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dialogues import Flow, Inbound, Reply, TurnResult
+from dialogues._engine import Engine, TurnContext
+from dialogues._registry import FlowRegistry
+from storage import ConversationRecord, ConversationStore, Database, PersonRecord, Turn
+
+__all__ = ["ConversationService", "TurnOutcome"]
+
+
+@dataclass(slots=True)
+class TurnOutcome:
+    """What a turn did, for the adapter that delivered the inbound message."""
+
+    replies: list[Reply] = field(default_factory=list)
+    outbox_ids: list[int] = field(default_factory=list)
+    accepted: tuple[str, str] | None = None
+    duplicate: bool = False
+    finished: bool = False
+    flow_id: str | None = None
+    conversation_id: int | None = None
+
+
+class ConversationService:
+    """Starts, resumes and advances conversations, one transaction per turn."""
+
+    def __init__(
+        self, db: Database, registry: FlowRegistry, *, default_timezone: str = "UTC"
+    ) -> None:
+        self._store = ConversationStore(db)
+        self._registry = registry
+        self._default_tz = default_timezone
+
+    @property
+    def registry(self) -> FlowRegistry:
+        return self._registry
+
+    def open(
+        self, person_id: int, flow: Flow | None, *, platform: str, address: str, fresh: bool = False
+    ) -> TurnOutcome:
+        """Resume the person's open conversation (of ``flow`` when given), or start ``flow``.
+
+        ``fresh`` starts ``flow`` anew even when one of the same flow is open.
+        """
+        with self._store.turn(person_id) as turn:
+            record = None if fresh else turn.open_conversation(flow.id if flow else None)
+            if record is not None:
+                engine = self._engine(turn, record)
+                result = engine.resume(record.state, self._context(turn))
+                return self._save(turn, record, result, platform, address)
+            if flow is None:
+                return TurnOutcome()
+            return self._start(turn, flow, platform, address)
+
+    def handle(
+        self,
+        person_id: int,
+        inbound: Inbound,
+        *,
+        platform: str,
+        address: str,
+        event_key: str | None = None,
+        default_flow: Flow | None = None,
+    ) -> TurnOutcome:
+        """Apply one inbound message to the person's open conversation.
+
+        With no open conversation, ``default_flow`` (if any) starts; a repeated
+        ``event_key`` changes nothing and is reported as a duplicate.
+        """
+        with self._store.turn(person_id) as turn:
+            if event_key is not None and not turn.claim_event(event_key):
+                return TurnOutcome(duplicate=True)
+            record = turn.open_conversation()
+            if record is None:
+                if default_flow is None:
+                    return TurnOutcome()
+                return self._start(turn, default_flow, platform, address)
+            engine = self._engine(turn, record)
+            result = engine.handle(record.state, inbound, self._context(turn))
+            return self._save(turn, record, result, platform, address)
+
+    def _start(self, turn: Turn, flow: Flow, platform: str, address: str) -> TurnOutcome:
+        engine = self._registry.engine(flow)
+        result = engine.start(self._context(turn))
+        record = turn.start_conversation(engine.flow, result.state)
+        return self._save(turn, record, result, platform, address)
+
+    def _save(
+        self,
+        turn: Turn,
+        record: ConversationRecord,
+        result: TurnResult,
+        platform: str,
+        address: str,
+    ) -> TurnOutcome:
+        ids = turn.save(record, result, platform=platform, address=address)
+        return TurnOutcome(
+            replies=result.replies,
+            outbox_ids=ids,
+            accepted=result.accepted,
+            finished=result.state.finished,
+            flow_id=record.flow_id,
+            conversation_id=record.id,
+        )
+
+    def _engine(self, turn: Turn, record: ConversationRecord) -> Engine:
+        cached = self._registry.cached_engine(record.content_hash)
+        if cached is not None:
+            return cached
+        source = turn.flow_source(record.content_hash)
+        if source is None:  # cannot happen once stored; fall back to the current file
+            return self._registry.engine(self._registry.get(record.flow_id))
+        return self._registry.engine_for_source(
+            record.content_hash, source, name=f"{record.flow_id} v{record.flow_version}"
+        )
+
+    def _context(self, turn: Turn) -> TurnContext:
+        person = turn.person
+        return TurnContext(
+            person=_person_scope(person),
+            today=self._today(person),
+            load_profile=turn.load_profile,
+            load_plan=turn.load_plan,
+        )
+
+    def _today(self, person: PersonRecord) -> date:
+        try:
+            zone = ZoneInfo(person.timezone or self._default_tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            zone = ZoneInfo(self._default_tz)
+        return datetime.now(zone).date()
+
+
+def _person_scope(person: PersonRecord) -> Mapping[str, Any]:
+    return {
+        "first_name": person.first_name,
+        "display_name": person.display_name,
+        "timezone": person.timezone,
+        "language": person.language or "en",
+        "handle": person.handle,
+    }

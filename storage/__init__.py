@@ -1,0 +1,69 @@
+"""profilebot's storage: the database, its schema, and the stores the engine and services use.
+
+SQLite by default, PostgreSQL by URL. Imports only value types from `dialogues`; never reads
+the environment (the URL is passed in)::
+
+    db = Database("sqlite:///profilebot.db")
+    db.ensure_schema()
+    with ConversationStore(db).turn(person.id) as turn:
+        if turn.claim_event(event_id):
+            ...
+            outbox_ids = turn.save(record, result, platform="telegram", address=chat_id)
+"""
+
+from ._database import Database
+from ._outbox import OutboxStore
+from ._people import PeopleStore
+from ._plan import PlanStore
+from ._profile import ProfileStore
+from ._records import (
+    ArtifactRecord,
+    CheckinGoalUpdateRecord,
+    CheckinRecord,
+    ConversationRecord,
+    OutboxRecord,
+    PersonRecord,
+    ProfileFactRecord,
+    ReflectionRecord,
+)
+from ._tables import GOAL_STATUSES, OUTBOX_STATUSES, ROLES
+from ._turns import ConversationStore, Turn
+from .errors import (
+    ConflictError,
+    DatabaseUnavailable,
+    InvalidDatabaseURL,
+    InvalidValueError,
+    SchemaError,
+    StorageError,
+    UnknownPersonError,
+    UnknownRecordError,
+)
+
+__all__ = [
+    "GOAL_STATUSES",
+    "OUTBOX_STATUSES",
+    "ROLES",
+    "ArtifactRecord",
+    "CheckinGoalUpdateRecord",
+    "CheckinRecord",
+    "ConflictError",
+    "ConversationRecord",
+    "ConversationStore",
+    "Database",
+    "DatabaseUnavailable",
+    "InvalidDatabaseURL",
+    "InvalidValueError",
+    "OutboxRecord",
+    "OutboxStore",
+    "PeopleStore",
+    "PersonRecord",
+    "PlanStore",
+    "ProfileFactRecord",
+    "ProfileStore",
+    "ReflectionRecord",
+    "SchemaError",
+    "StorageError",
+    "Turn",
+    "UnknownPersonError",
+    "UnknownRecordError",
+]

@@ -1,0 +1,463 @@
+"""Applying a turn's effects inside the turn's transaction, with provenance on every row.
+
+Every effect carries ``origin`` ("<step id>#<iteration>"). Rows an answer creates are keyed
+by (conversation, origin), so re-answering a step after `/back` replaces what the first answer
+wrote instead of adding to it. Values are never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+
+from dialogues import (
+    AddActionSteps,
+    Effect,
+    FlagStep,
+    GoalRef,
+    NewGoal,
+    SaveArtifact,
+    SetCheckin,
+    SetCheckinGoal,
+    SetGoal,
+    SetOptOut,
+    SetProfile,
+    SetReflection,
+)
+
+from ._profile import insert_fact
+from ._tables import (
+    GOAL_STATUSES,
+    action_step,
+    artifact,
+    audit_log,
+    checkin,
+    checkin_goal_update,
+    dumps,
+    goal,
+    loads,
+    person,
+    profile_fact,
+    reflection,
+)
+
+__all__ = ["EffectWriter", "Provenance", "audit"]
+
+log = logging.getLogger("profilebot.storage")
+
+_GOAL_TEXT_FIELDS = frozenset({"title", "why", "category", "support"})
+_CHECKIN_JSON_FIELDS = frozenset({"mood", "energy"})
+_CHECKIN_TEXT_FIELDS = frozenset({"note_for_advisor", "highlight"})
+_CHECKIN_GOAL_TEXT_FIELDS = frozenset({"did", "blockers", "next_step"})
+
+# The value an append builds on: the latest fact not written by this same answer.
+_APPEND_BASE = (
+    select(profile_fact.c.value)
+    .where(
+        profile_fact.c.person_id == bindparam("person_id"),
+        profile_fact.c.field == bindparam("field"),
+        profile_fact.c.conversation_id.is_distinct_from(bindparam("conversation_id"))
+        | profile_fact.c.origin.is_distinct_from(bindparam("origin")),
+    )
+    .order_by(profile_fact.c.id.desc())
+    .limit(1)
+)
+_NEW_GOAL_ID = select(goal.c.id).where(
+    goal.c.conversation_id == bindparam("conversation_id"),
+    goal.c.origin_key == bindparam("origin_key"),
+)
+_GOAL_OWNER = select(goal.c.person_id).where(goal.c.id == bindparam("goal_id"))
+_CHECKIN_ID = select(checkin.c.id).where(checkin.c.conversation_id == bindparam("conversation_id"))
+_REFLECTION = select(reflection.c.id, reflection.c.fields).where(
+    reflection.c.conversation_id == bindparam("conversation_id")
+)
+_NEXT_POSITION = select(func.coalesce(func.max(action_step.c.position), -1) + 1).where(
+    action_step.c.goal_id == bindparam("goal_id")
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Who and what every row of one turn comes from."""
+
+    person_id: int
+    conversation_id: int
+    flow_id: str
+    flow_version: int
+    now: datetime
+
+
+def audit(
+    conn: Connection,
+    action: str,
+    *,
+    subject_person_id: int | None,
+    detail: dict[str, Any],
+    now: datetime,
+    actor_person_id: int | None = None,
+) -> None:
+    conn.execute(
+        insert(audit_log),
+        {
+            "actor_person_id": actor_person_id,
+            "action": action,
+            "subject_person_id": subject_person_id,
+            "detail": dumps(detail),
+            "created_at": now,
+        },
+    )
+
+
+def _step_id(origin: str) -> str:
+    return origin.split("#", 1)[0]
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _text(value: Any) -> str | None:
+    """A plain-text column's value: lists become "a, b", yes/no stays readable."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _date(value: Any) -> date | None:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value)[:10])
+
+
+@dataclass(slots=True)
+class EffectWriter:
+    """Applies effects for one turn; caches goal and check-in ids it has already resolved."""
+
+    conn: Connection
+    prov: Provenance
+    _goal_ids: dict[str, int] = field(default_factory=dict)
+    _owned_goals: dict[int, bool] = field(default_factory=dict)
+    _checkin_id: int | None = None
+
+    def apply(self, effects: Sequence[Effect]) -> None:
+        for effect in effects:
+            match effect:
+                case SetProfile():
+                    self._set_profile(effect)
+                case SetGoal():
+                    self._set_goal(effect)
+                case AddActionSteps():
+                    self._add_steps(effect.goal, effect.steps, effect.origin)
+                case SetCheckin():
+                    self._set_checkin(effect)
+                case SetCheckinGoal():
+                    self._set_checkin_goal(effect)
+                case SetReflection():
+                    self._set_reflection(effect)
+                case SaveArtifact():
+                    self._save_artifact(effect)
+                case FlagStep():
+                    self._flag(effect)
+                case SetOptOut():
+                    self._opt_out(effect)
+
+    # --- profile ------------------------------------------------------------------------
+
+    def _set_profile(self, e: SetProfile) -> None:
+        if not e.path:
+            log.warning("ignored a profile effect without a field (origin %s)", e.origin)
+            return
+        name = ".".join(e.path)
+        value = self._appended(name, e) if e.append else e.value
+        insert_fact(
+            self.conn,
+            {
+                "person_id": self.prov.person_id,
+                "field": name,
+                "value": dumps(value),
+                "private": e.private,
+                "conversation_id": self.prov.conversation_id,
+                "flow_id": self.prov.flow_id,
+                "flow_version": self.prov.flow_version,
+                "step_id": _step_id(e.origin),
+                "origin": e.origin,
+                "source": "conversation",
+                "created_at": self.prov.now,
+            },
+        )
+
+    def _appended(self, name: str, e: SetProfile) -> list[Any]:
+        """The current list plus the new items, de-duplicated, order kept.
+
+        The base skips facts this same answer (conversation + origin) wrote earlier, so a
+        re-answer after `/back` replaces its items instead of adding them twice.
+        """
+        base = self.conn.execute(
+            _APPEND_BASE,
+            {
+                "person_id": self.prov.person_id,
+                "field": name,
+                "conversation_id": self.prov.conversation_id,
+                "origin": e.origin,
+            },
+        ).scalar()
+        merged: list[Any] = []
+        for item in [*_as_list(loads(base)), *_as_list(e.value)]:
+            if item not in merged:
+                merged.append(item)
+        return merged
+
+    # --- goals --------------------------------------------------------------------------
+
+    def _goal_id(self, ref: GoalRef, origin: str) -> int | None:
+        """The goal a reference means, created for a NewGoal; None for someone else's goal."""
+        if isinstance(ref, NewGoal):
+            return self._new_goal_id(ref.key)
+        if self._owns(ref.goal_id, origin):
+            return ref.goal_id
+        return None
+
+    def _new_goal_id(self, key: str) -> int:
+        cached = self._goal_ids.get(key)
+        if cached is not None:
+            return cached
+        params = {"conversation_id": self.prov.conversation_id, "origin_key": key}
+        goal_id = self.conn.execute(_NEW_GOAL_ID, params).scalar()
+        if goal_id is None:
+            goal_id = self.conn.execute(
+                insert(goal).returning(goal.c.id),
+                {
+                    **params,
+                    "person_id": self.prov.person_id,
+                    "title": "",
+                    "status": "active",
+                    "created_at": self.prov.now,
+                    "updated_at": self.prov.now,
+                },
+            ).scalar_one()
+        self._goal_ids[key] = int(goal_id)
+        return int(goal_id)
+
+    def _owns(self, goal_id: int, origin: str) -> bool:
+        """True when the goal is this person's; otherwise the attempt is audited."""
+        owned = self._owned_goals.get(goal_id)
+        if owned is None:
+            owner = self.conn.execute(_GOAL_OWNER, {"goal_id": goal_id}).scalar()
+            owned = self._owned_goals[goal_id] = owner == self.prov.person_id
+        if not owned:
+            log.warning("ignored an effect on goal %s: not this person's goal", goal_id)
+            self._audit("foreign_goal_ignored", {"goal_id": goal_id, "origin": origin})
+        return owned
+
+    def _set_goal(self, e: SetGoal) -> None:
+        if e.field == "action_steps":
+            self._add_steps(e.goal, tuple(str(s) for s in _as_list(e.value)), e.origin)
+            return
+        goal_id = self._goal_id(e.goal, e.origin)
+        if goal_id is None:
+            return
+        value = self._goal_value(e.field, e.value, goal_id)
+        if value is _IGNORE:
+            return
+        self.conn.execute(
+            update(goal)
+            .where(goal.c.id == goal_id)
+            .values({e.field: value, "updated_at": self.prov.now})
+        )
+
+    def _goal_value(self, name: str, value: Any, goal_id: int) -> Any:
+        if name in _GOAL_TEXT_FIELDS:
+            text = _text(value)
+            return (text or "") if name == "title" else text
+        if name == "status":
+            if value in GOAL_STATUSES:
+                return value
+            log.warning("ignored an invalid status for goal %s", goal_id)
+            return _IGNORE
+        if name == "target_date":
+            try:
+                return None if value in (None, "") else _date(value)
+            except ValueError:
+                log.warning("ignored a target date for goal %s that is not a date", goal_id)
+                return _IGNORE
+        log.warning("ignored unknown goal field %r", name)
+        return _IGNORE
+
+    def _add_steps(self, ref: GoalRef, steps: tuple[str, ...], origin: str) -> None:
+        """Replace the steps this answer added before, then append the new ones in order."""
+        goal_id = self._goal_id(ref, origin)
+        if goal_id is None:
+            return
+        self.conn.execute(
+            delete(action_step).where(
+                action_step.c.goal_id == goal_id,
+                action_step.c.conversation_id == self.prov.conversation_id,
+                action_step.c.origin == origin,
+            )
+        )
+        texts = [s.strip() for s in steps if s and s.strip()]
+        if not texts:
+            return
+        start = int(self.conn.execute(_NEXT_POSITION, {"goal_id": goal_id}).scalar_one())
+        self.conn.execute(
+            insert(action_step),
+            [
+                {
+                    "goal_id": goal_id,
+                    "text": text,
+                    "done": False,
+                    "conversation_id": self.prov.conversation_id,
+                    "origin": origin,
+                    "position": start + i,
+                    "created_at": self.prov.now,
+                }
+                for i, text in enumerate(texts)
+            ],
+        )
+
+    # --- check-ins and reflections ------------------------------------------------------
+
+    def _checkin_row(self) -> int:
+        """This conversation's check-in row, created on first use."""
+        if self._checkin_id is None:
+            params = {"conversation_id": self.prov.conversation_id}
+            found = self.conn.execute(_CHECKIN_ID, params).scalar()
+            if found is None:
+                found = self.conn.execute(
+                    insert(checkin).returning(checkin.c.id),
+                    {**params, "person_id": self.prov.person_id, "created_at": self.prov.now},
+                ).scalar_one()
+            self._checkin_id = int(found)
+        return self._checkin_id
+
+    def _set_checkin(self, e: SetCheckin) -> None:
+        if e.field in _CHECKIN_JSON_FIELDS:
+            value: Any = dumps(e.value)
+        elif e.field in _CHECKIN_TEXT_FIELDS:
+            value = _text(e.value)
+        elif e.field == "wants_meeting":
+            value = None if e.value is None else bool(e.value)
+        else:
+            log.warning("ignored unknown check-in field %r", e.field)
+            return
+        checkin_id = self._checkin_row()
+        self.conn.execute(
+            update(checkin).where(checkin.c.id == checkin_id).values({e.field: value})
+        )
+
+    def _set_checkin_goal(self, e: SetCheckinGoal) -> None:
+        if e.field == "progress":
+            value: Any = dumps(e.value)
+        elif e.field in _CHECKIN_GOAL_TEXT_FIELDS:
+            value = _text(e.value)
+        else:
+            log.warning("ignored unknown check-in goal field %r", e.field)
+            return
+        if not self._owns(e.goal_id, e.origin):
+            return
+        checkin_id = self._checkin_row()
+        updated = self.conn.execute(
+            update(checkin_goal_update)
+            .where(
+                checkin_goal_update.c.checkin_id == checkin_id,
+                checkin_goal_update.c.goal_id == e.goal_id,
+            )
+            .values({e.field: value})
+        )
+        if updated.rowcount == 0:
+            self.conn.execute(
+                insert(checkin_goal_update),
+                {"checkin_id": checkin_id, "goal_id": e.goal_id, e.field: value},
+            )
+
+    def _set_reflection(self, e: SetReflection) -> None:
+        params = {"conversation_id": self.prov.conversation_id}
+        row = self.conn.execute(_REFLECTION, params).first()
+        if row is None:
+            self.conn.execute(
+                insert(reflection),
+                {
+                    **params,
+                    "person_id": self.prov.person_id,
+                    "fields": dumps({e.field: e.value}),
+                    "created_at": self.prov.now,
+                },
+            )
+            return
+        fields = dict(loads(row.fields) or {})
+        fields[e.field] = e.value
+        self.conn.execute(
+            update(reflection).where(reflection.c.id == row.id).values(fields=dumps(fields))
+        )
+
+    # --- the rest -----------------------------------------------------------------------
+
+    def _save_artifact(self, e: SaveArtifact) -> None:
+        goal_id = None if e.goal is None else self._goal_id(e.goal, e.origin)
+        self.conn.execute(
+            delete(artifact).where(
+                artifact.c.person_id == self.prov.person_id,
+                artifact.c.conversation_id == self.prov.conversation_id,
+                artifact.c.origin == e.origin,
+            )
+        )
+        a = e.attachment
+        self.conn.execute(
+            insert(artifact),
+            {
+                "person_id": self.prov.person_id,
+                "goal_id": goal_id,
+                "kind": a.kind,
+                "file_id": a.file_id,
+                "name": a.name,
+                "mime_type": a.mime_type,
+                "url": a.url,
+                "caption": a.caption,
+                "conversation_id": self.prov.conversation_id,
+                "origin": e.origin,
+                "created_at": self.prov.now,
+            },
+        )
+
+    def _flag(self, e: FlagStep) -> None:
+        self._audit(
+            "step_flagged",
+            {
+                "conversation_id": self.prov.conversation_id,
+                "flow_id": self.prov.flow_id,
+                "flow_version": self.prov.flow_version,
+                "step_id": e.step_id,
+                "reason": e.reason,
+                "origin": e.origin,
+            },
+        )
+
+    def _opt_out(self, e: SetOptOut) -> None:
+        self.conn.execute(
+            update(person).where(person.c.id == self.prov.person_id).values(opted_out=e.opted_out)
+        )
+
+    def _audit(self, action: str, detail: dict[str, Any]) -> None:
+        audit(
+            self.conn,
+            action,
+            subject_person_id=self.prov.person_id,
+            detail=detail,
+            now=self.prov.now,
+        )
+
+
+_IGNORE: Any = object()

@@ -1,0 +1,219 @@
+"""One database: its engine, its connection rules, and its schema migrations.
+
+SQLite gets WAL, ``synchronous=NORMAL``, foreign keys and a busy timeout, and every
+transaction starts with ``BEGIN IMMEDIATE``: pysqlite's default deferred transactions take the
+write lock only at the first write, so two turns could both read a state and one update would
+be lost. PostgreSQL goes through psycopg 3 whatever spelling of the URL was given.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
+
+from .errors import DatabaseUnavailable, InvalidDatabaseURL, SchemaError
+
+__all__ = ["Database"]
+
+log = logging.getLogger("profilebot.storage")
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+_MIGRATION_LOCK_ID = 0x70726F66  # "prof": serialises `upgrade` across PostgreSQL clients
+_SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=5000",
+)
+_POSTGRES_SCHEMES = {"postgresql", "postgres", "postgresql+psycopg"}
+_SQLITE_SCHEMES = {"sqlite", "sqlite+pysqlite"}
+
+
+class Database:
+    """A database by URL: ``sqlite:///PATH`` or ``postgresql://USER:PASS@HOST/DB``.
+
+    Constructing one does not connect; ``check()`` does. One instance (one engine and its
+    connection pool) is meant to live as long as the process.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._url = _normalise_url(url)
+        self._engine = _create_engine(self._url)
+        self._head: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Database({self.safe_url!r})"
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self._url.get_backend_name()
+
+    @property
+    def url(self) -> URL:
+        return self._url
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with its password hidden, for messages and logs."""
+        return self._url.render_as_string(hide_password=True)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A connection inside one transaction: commit on normal exit, roll back on error."""
+        conn = self.connect()
+        try:
+            try:
+                transaction = conn.begin()  # SQLite: BEGIN IMMEDIATE waits up to busy_timeout
+            except DBAPIError as exc:
+                raise self._unavailable(exc) from exc
+            with transaction:
+                yield conn
+        finally:
+            conn.close()
+
+    def connect(self) -> Connection:
+        """A pooled connection; failing to get one raises DatabaseUnavailable."""
+        try:
+            return self._engine.connect()
+        except DBAPIError as exc:
+            raise self._unavailable(exc) from exc
+
+    def check(self) -> None:
+        """Connect and start a write transaction, or raise DatabaseUnavailable in one line."""
+        try:
+            with self._engine.connect() as conn, conn.begin():
+                conn.execute(text("SELECT 1"))
+        except DBAPIError as exc:
+            raise self._unavailable(exc) from exc
+
+    def current_revision(self) -> str | None:
+        """The schema revision the database is at (None when it was never migrated)."""
+        with self.begin() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def head_revision(self) -> str | None:
+        """The newest schema revision this code knows."""
+        if self._head is None:
+            self._head = ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+        return self._head
+
+    def upgrade(self) -> None:
+        """Migrate the schema to the newest revision (Alembic ``upgrade head``)."""
+        with self.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID})
+            cfg = self._alembic_config()
+            cfg.attributes["connection"] = conn
+            try:
+                command.upgrade(cfg, "head")
+            except CommandError as exc:
+                raise SchemaError(
+                    f"cannot migrate database at {self.safe_url}: {_one_line(str(exc))}"
+                ) from exc
+        log.info("database schema at revision %s", self.head_revision())
+
+    def ensure_schema(self) -> None:
+        """Upgrade only when the database is not already at the newest revision (cheap)."""
+        if self.current_revision() != self.head_revision():
+            self.upgrade()
+
+    def dispose(self) -> None:
+        """Close every pooled connection (at shutdown, or before dropping the database)."""
+        self._engine.dispose()
+
+    def _alembic_config(self) -> Config:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+        return cfg
+
+    def _unavailable(self, exc: DBAPIError) -> DatabaseUnavailable:
+        reason = _one_line(str(exc.orig) if exc.orig is not None else str(exc))
+        if self.dialect == "sqlite" and "unable to open" in reason:
+            reason += " (does its directory exist, and may this user write there?)"
+        return DatabaseUnavailable(f"cannot reach database at {self.safe_url}: {reason}")
+
+
+def _one_line(message: str) -> str:
+    return re.sub(r"\s+", " ", message).strip()
+
+
+def _normalise_url(raw: str) -> URL:
+    """Parse and check the URL; every PostgreSQL spelling becomes ``postgresql+psycopg``."""
+    try:
+        url = make_url(raw.strip())
+    except ArgumentError:
+        raise InvalidDatabaseURL(
+            f"cannot parse database URL {_redact(raw)!r}: expected sqlite:///PATH "
+            "or postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+        ) from None
+    if url.drivername in _POSTGRES_SCHEMES:
+        if not url.database:
+            raise InvalidDatabaseURL(
+                f"database URL {url.render_as_string(hide_password=True)!r} names no database"
+            )
+        return url.set(drivername="postgresql+psycopg")
+    if url.drivername in _SQLITE_SCHEMES:
+        return url.set(drivername="sqlite")
+    raise InvalidDatabaseURL(
+        f"unsupported database URL scheme {url.drivername!r}: use sqlite:///PATH "
+        "or postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
+    )
+
+
+def _redact(raw: str) -> str:
+    return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", raw)
+
+
+def _create_engine(url: URL) -> Engine:
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url)
+    connect_args: dict[str, Any] = {}
+    if "connect_timeout" not in url.query:
+        connect_args["connect_timeout"] = 10
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    memory = url.database in (None, "", ":memory:")
+    if memory:  # one shared connection, so every caller sees the same database
+        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
+        engine = create_engine(url, connect_args={"timeout": 5.0})
+    event.listen(engine, "connect", _on_sqlite_connect)
+    event.listen(engine, "begin", _on_sqlite_begin)
+    return engine
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # Take transactions out of pysqlite's hands: it would BEGIN (deferred) on its own.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in _SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+def _on_sqlite_begin(conn: Connection) -> None:
+    # Take the write lock up front, so a turn's read and its write see the same state.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,154 @@
+"""The outbox: every outbound message is a row first, and is delivered after its turn commits.
+
+A message stays ``pending`` until it is sent; a failed attempt keeps it pending with a later
+``not_before``; ``dead`` is given up. Errors are stored for adults, never message text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from dialogues import Reply
+
+from ._database import Database
+from ._records import OutboxRecord
+from ._tables import AnyRow, dumps, loads, outbox, utcnow
+from .errors import UnknownRecordError
+
+__all__ = ["OutboxStore", "queue_replies"]
+
+_INSERT = insert(outbox)
+
+
+_MAX_ERROR = 2000
+
+
+def queue_replies(
+    conn: Connection,
+    replies: Sequence[Reply],
+    *,
+    person_id: int | None,
+    conversation_id: int | None,
+    platform: str,
+    address: str,
+    now: datetime,
+) -> list[int]:
+    """Queue one pending row per reply; returns their ids in reply order."""
+    row = {
+        "person_id": person_id,
+        "conversation_id": conversation_id,
+        "platform": platform,
+        "address": address,
+        "status": "pending",
+        "attempts": 0,
+        "not_before": now,
+        "created_at": now,
+    }
+    # One single-row INSERT per reply (a turn queues one or two), its id from the driver
+    # (SQLite's lastrowid, PostgreSQL's RETURNING): cheaper than executemany with RETURNING.
+    ids: list[int] = []
+    for reply in replies:
+        result = conn.execute(_INSERT, {**row, "payload": dumps(reply.to_json())})
+        key = result.inserted_primary_key
+        assert key is not None  # a single-row INSERT always reports its key
+        ids.append(int(key[0]))
+    return ids
+
+
+def _record(row: AnyRow) -> OutboxRecord:
+    return OutboxRecord(
+        id=row.id,
+        person_id=row.person_id,
+        conversation_id=row.conversation_id,
+        platform=row.platform,
+        address=row.address,
+        payload=loads(row.payload),
+        status=row.status,
+        attempts=row.attempts,
+        not_before=row.not_before,
+        last_error=row.last_error,
+        platform_message_id=row.platform_message_id,
+        created_at=row.created_at,
+        sent_at=row.sent_at,
+    )
+
+
+class OutboxStore:
+    """What delivery needs: the messages due now, and recording how each attempt went."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def pending(
+        self,
+        *,
+        platform: str | None = None,
+        address: str | None = None,
+        limit: int = 100,
+        now: datetime | None = None,
+    ) -> list[OutboxRecord]:
+        """Pending messages whose ``not_before`` has passed, oldest first.
+
+        ``platform`` and ``address`` narrow it (the console delivers only its own chat).
+        """
+        stmt = select(outbox).where(
+            outbox.c.status == "pending", outbox.c.not_before <= (now or utcnow())
+        )
+        if platform is not None:
+            stmt = stmt.where(outbox.c.platform == platform)
+        if address is not None:
+            stmt = stmt.where(outbox.c.address == address)
+        with self._db.begin() as conn:
+            rows = conn.execute(stmt.order_by(outbox.c.id).limit(limit)).all()
+        return [_record(r) for r in rows]
+
+    def for_person(self, person_id: int) -> list[OutboxRecord]:
+        """Every message to this person, whatever its status, oldest first."""
+        with self._db.begin() as conn:
+            rows = conn.execute(
+                select(outbox).where(outbox.c.person_id == person_id).order_by(outbox.c.id)
+            ).all()
+        return [_record(r) for r in rows]
+
+    def get(self, message_id: int) -> OutboxRecord:
+        with self._db.begin() as conn:
+            row = conn.execute(select(outbox).where(outbox.c.id == message_id)).first()
+        if row is None:
+            raise UnknownRecordError(f"no outbox message {message_id}")
+        return _record(row)
+
+    def mark_sent(self, message_id: int, platform_message_id: str | None = None) -> None:
+        now = utcnow()
+        self._update(
+            message_id,
+            status="sent",
+            attempts=outbox.c.attempts + 1,
+            sent_at=now,
+            platform_message_id=platform_message_id,
+        )
+
+    def mark_retry(self, message_id: int, not_before: datetime, error: str) -> None:
+        """A failed attempt worth retrying: stays pending, due again at ``not_before``."""
+        self._update(
+            message_id,
+            status="pending",
+            attempts=outbox.c.attempts + 1,
+            not_before=not_before,
+            last_error=error[:_MAX_ERROR],
+        )
+
+    def mark_dead(self, message_id: int, error: str) -> None:
+        """Give up on a message (too many attempts, or the platform refuses it for good)."""
+        self._update(
+            message_id, status="dead", attempts=outbox.c.attempts + 1, last_error=error[:_MAX_ERROR]
+        )
+
+    def _update(self, message_id: int, **values: Any) -> None:
+        with self._db.begin() as conn:
+            result = conn.execute(update(outbox).where(outbox.c.id == message_id).values(**values))
+        if result.rowcount == 0:
+            raise UnknownRecordError(f"no outbox message {message_id}")

@@ -1,0 +1,161 @@
+"""Every built-in flow, driven end to end through the console adapter and the real CLI."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from cli_driver import Profilebot
+
+THIS_IS_ME = [
+    "Sam",  # preferred_name
+    "1, 3, drawing comics",  # strengths: two options + one of their own
+    "music, 8",  # interests: by label and by number
+    "/skip",  # dislikes (optional)
+    "doing, 1",  # learning_preferences
+    "2",  # noise_level
+    "2",  # social
+    "morning",  # time_of_day
+    "1, 2",  # motivation
+    "/back",  # back to motivation ...
+    "2",  # ... and change it
+    "getting started",  # challenges
+    "1",  # supports
+    "Design video games",  # dreams
+    "We speak Tagalog at home",  # family_culture (private)
+]
+
+
+def test_this_is_me_builds_the_structured_profile(profilebot: Profilebot) -> None:
+    out = profilebot.chat("sam", THIS_IS_ME)
+    assert "learner profile" in out and "Design video games" in out  # the card at the end
+    assert "  1. Being creative" in out  # options are numbered
+    shown = profilebot.json("profile", "show", "sam")
+    assert shown["person"]["handle"] == "sam"
+    assert shown["profile"] == {
+        "preferred_name": "Sam",
+        "strengths": ["creative", "curious", "drawing comics"],
+        "interests": ["music", "tech_coding"],
+        "learning_preferences": ["seeing", "doing"],
+        "environment": {"noise_level": 2, "social": "partner", "time_of_day": "morning"},
+        "motivation": ["progress"],
+        "challenges": ["getting_started"],
+        "supports": ["an_example"],
+        "dreams": "Design video games",
+    }
+    private = profilebot.json("profile", "show", "sam", "--include-private")
+    assert private["profile"]["identity"] == {"family_culture": "We speak Tagalog at home"}
+    card = profilebot("profile", "show", "sam")
+    assert "Tagalog" not in card and "Tech and coding" in card
+
+
+def test_chat_resumes_at_the_same_question_after_input_ends(profilebot: Profilebot) -> None:
+    first = profilebot.chat("ana", THIS_IS_ME[:3])
+    assert "carry on" in first
+    second = profilebot.chat("ana", THIS_IS_ME[3:])
+    assert second.startswith("Welcome back! Here's where we were:")
+    assert (
+        "dislike" in second.split("\n\n")[0].lower() or "enjoy" in second.split("\n\n")[1].lower()
+    )
+    profile = profilebot.json("profile", "show", "ana")["profile"]
+    assert profile["strengths"] == ["creative", "curious", "drawing comics"]
+    assert profile["dreams"] == "Design video games"
+
+
+GOALS = [
+    "Hand in maths homework on time",
+    "1",  # academic
+    "So I keep up in class",
+    "Write homework in my planner",  # a list: one item per line ...
+    "Start it the same day",
+    "done",  # ... until done
+    "2026-12-18",
+    "A reminder from my advisor",
+    "yes",
+    "Swim 50 metres",
+    "personal",
+    "To stay healthy",
+    "Go to the pool on Saturday",
+    "Practise breathing",
+    "done",
+    "next friday",
+    "/skip",
+    "no",
+]
+
+
+def test_goal_setting_then_weekly_checkin_then_reflection_build_the_plan(
+    profilebot: Profilebot,
+) -> None:
+    profilebot.chat("sam", GOALS, "--flow", "goal_setting")
+    plan = profilebot.json("plan", "show", "sam")
+    goals = plan["goals"]
+    assert [g["title"] for g in goals] == ["Hand in maths homework on time", "Swim 50 metres"]
+    assert goals[0] | {"checkins": None} == {
+        "title": "Hand in maths homework on time",
+        "category": "academic",
+        "why": "So I keep up in class",
+        "status": "active",
+        "target_date": "2026-12-18",
+        "support": "A reminder from my advisor",
+        "action_steps": ["Write homework in my planner", "Start it the same day"],
+        "checkins": None,
+    }
+    assert goals[1]["action_steps"] == ["Go to the pool on Saturday", "Practise breathing"]
+    assert date.fromisoformat(goals[1]["target_date"]).weekday() == 4  # a Friday
+    assert goals[1]["support"] is None
+
+    out = profilebot.chat(
+        "sam",
+        [
+            "4",
+            "3",
+            "Finished my poster",
+            "3",
+            "Did 3 of 4 homeworks",
+            "/skip",
+            "Start on Monday",
+            "2",
+            "/skip",
+            "The pool was closed",
+            "Go on Sunday",
+            "Can we talk about maths?",
+            "yes",
+        ],
+        "--flow",
+        "weekly_checkin",
+    )
+    assert "Hand in maths homework on time" in out and "Swim 50 metres" in out
+    goals = profilebot.json("plan", "show", "sam")["goals"]
+    maths, swim = goals
+    assert [(c["progress"], c["did"], c["next_step"]) for c in maths["checkins"]] == [
+        (3, "Did 3 of 4 homeworks", "Start on Monday")
+    ]
+    assert [(c["progress"], c["blockers"], c["next_step"]) for c in swim["checkins"]] == [
+        (2, "The pool was closed", "Go on Sunday")
+    ]
+    assert maths["checkins"][0]["mood"] == 4 and maths["checkins"][0]["energy"] == 3
+
+    profilebot.chat(
+        "sam",
+        [
+            "My comic won a prize",
+            "https://example.org/comic.png my comic",
+            "I learn best when I draw it out",
+            "no",
+            "completed",
+            "active",
+            "/skip",
+        ],
+        "--flow",
+        "term_reflection",
+    )
+    goals = profilebot.json("plan", "show", "sam")["goals"]
+    assert [g["status"] for g in goals] == ["completed", "active"]
+    card = profilebot("plan", "show", "sam")
+    assert "Swim 50 metres" in card and "completed" in card
+
+
+def test_weekly_checkin_without_goals_offers_goal_setting(profilebot: Profilebot) -> None:
+    out = profilebot.chat("kai", ["3", "3", "/skip", "/skip", "no"], "--flow", "weekly_checkin")
+    assert "goal" in out.lower() and "goal_setting" in out
+    assert profilebot.json("plan", "show", "kai")["goals"] == []
