@@ -1,0 +1,135 @@
+"""The command line's contract: exit codes, one-line errors, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cli_driver import Profilebot
+
+BROKEN = "id: Bad\nversion: 1\nsteps:\n  - id: pick\n    type: choice\n    ask: Pick one\n"
+
+
+def _one_clean_line(stderr: str) -> str:
+    assert "Traceback" not in stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        (["profile", "show", "nobody"], {}, "no person with handle 'nobody'"),
+        (["plan", "show", "nobody", "--json"], {}, "no person with handle 'nobody'"),
+        (
+            ["chat", "--as", "sam", "--flow", "nope"],
+            {},
+            "unknown flow 'nope' (known flows: goal_setting",
+        ),
+        (
+            ["profile", "show", "sam"],
+            {"DATABASE_URL": "postgresql://u:secret@127.0.0.1:1/x"},
+            "cannot reach database at postgresql+psycopg://u:***@127.0.0.1:1/x",
+        ),
+        (
+            ["db", "upgrade"],
+            {"DATABASE_URL": "sqlite:////nonexistent/dir/x.db"},
+            "cannot reach database at sqlite:////nonexistent/dir/x.db",
+        ),
+        (["flows", "list"], {"DEFAULT_TIMEZONE": "Mars/Base"}, "setting DEFAULT_TIMEZONE"),
+        (
+            ["people", "add", "--name", "Ana", "--role", "student", "--advisor", "ghost"],
+            {},
+            "no advisor with handle 'ghost'",
+        ),
+        (["people", "add", "--name", "Ana", "--role", "wizard"], {}, "wizard"),
+    ],
+)
+def test_expected_failures_print_one_line_and_exit_1(
+    profilebot: Profilebot, args: list[str], env: dict[str, str], expected: str
+) -> None:
+    profilebot.env.update(env)
+    result = profilebot.run(*args)
+    assert result.returncode == 1
+    line = _one_clean_line(result.stderr)
+    assert line.startswith("profilebot: ") and expected in line
+    assert "secret" not in line
+
+
+def test_flows_check_reports_every_problem_with_file_line_and_step(profilebot: Profilebot) -> None:
+    (profilebot.workdir / "bad.yaml").write_text(BROKEN)
+    result = profilebot.run("flows", "check", "bad.yaml")
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        "bad.yaml:1: title: missing; add a title people will see, e.g. title: This is me",
+        "bad.yaml:1: id: 'Bad' is not snake_case (lowercase letters, digits and _, starting "
+        "with a letter); e.g. 'bad'",
+        "bad.yaml:4: step 'pick': options: missing; a choice step needs options: "
+        "[first, second, ...]",
+    ]
+
+
+def test_flows_check_passes_the_built_in_flows(profilebot: Profilebot) -> None:
+    from dialogues._registry import BUILTIN_FLOWS_DIR
+
+    paths = sorted(str(p) for p in BUILTIN_FLOWS_DIR.glob("*.yaml"))
+    result = profilebot.run("flows", "check", *paths)
+    assert result.returncode == 0 and "ok: 4 files valid" in result.stdout
+
+
+def test_a_broken_flow_file_never_reaches_a_student(profilebot: Profilebot) -> None:
+    (profilebot.workdir / "bad.yaml").write_text(BROKEN)
+    result = profilebot.run("chat", "--as", "sam", "--file", "bad.yaml", input="hello\n")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "options: missing" in result.stderr and result.stdout == ""
+
+
+def test_chat_runs_any_valid_flow_file(profilebot: Profilebot) -> None:
+    (profilebot.workdir / "club.yaml").write_text(
+        "id: club\nversion: 1\ntitle: Club\nsteps:\n"
+        "  - id: sport\n    ask: Favourite sport?\n    type: choice\n"
+        "    options: [football, swimming]\n    save: profile.sport\n"
+    )
+    out = profilebot.chat("sam", ["2"], "--file", "club.yaml")
+    assert "  1. football\n  2. swimming" in out
+    assert profilebot.json("profile", "show", "sam")["profile"] == {"sport": "swimming"}
+
+
+def test_flows_list_shows_the_built_in_flows(profilebot: Profilebot) -> None:
+    out = profilebot("flows", "list")
+    for flow_id in ("this_is_me", "goal_setting", "weekly_checkin", "term_reflection"):
+        assert flow_id in out
+
+
+def test_people_add_json_and_advisor_links(profilebot: Profilebot) -> None:
+    advisor = json.loads(
+        profilebot("people", "add", "--name", "Mr Lee", "--role", "advisor", "--json")
+    )
+    assert advisor["handle"] == "mr-lee" and advisor["roles"] == ["advisor"]
+    student = profilebot.json(
+        "people",
+        "add",
+        "--name",
+        "Ana Diaz",
+        "--role",
+        "student",
+        "--advisor",
+        "mr-lee",
+        "--group",
+        "7B",
+        "--timezone",
+        "Europe/Berlin",
+    )
+    assert student["handle"] == "ana-diaz" and student["timezone"] == "Europe/Berlin"
+
+
+def test_db_upgrade_creates_the_schema(profilebot: Profilebot) -> None:
+    assert "up to date" in profilebot("db", "upgrade")
+    assert (profilebot.workdir / "profilebot.db").exists()
+
+
+def test_run_says_plainly_that_platforms_are_not_built_yet(profilebot: Profilebot) -> None:
+    result = profilebot.run("run", "--platform", "slack")
+    assert result.returncode == 1
+    assert "not part of this release yet" in _one_clean_line(result.stderr)
