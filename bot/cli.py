@@ -60,7 +60,10 @@ def chat(
     file: Annotated[Path | None, typer.Option("--file", help="Run any flow file.")] = None,
     restart: Annotated[bool, typer.Option("--restart", help="Start the flow anew.")] = False,
 ) -> None:
-    """Run or resume a conversation in the terminal."""
+    """Run or resume a conversation in the terminal.
+
+    Without --flow or --file, resumes the open conversation, or starts 'this_is_me'.
+    """
     if flow_id and file:
         raise typer.BadParameter("use --flow or --file, not both")
     bot = App.create()
@@ -74,7 +77,7 @@ def chat(
         interactive=sys.stdin.isatty(),
     )
     try:
-        outcome = console.run(person, flow or bot.load_flow(), fresh=restart)
+        outcome = console.run(person, flow, default_flow=bot.load_flow(), fresh=restart)
     except KeyboardInterrupt:
         console.say(f"Paused. Run `profilebot chat --as {handle}` to carry on where you stopped.")
         return

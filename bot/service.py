@@ -50,10 +50,18 @@ class ConversationService:
         return self._registry
 
     def open(
-        self, person_id: int, flow: Flow | None, *, platform: str, address: str, fresh: bool = False
+        self,
+        person_id: int,
+        flow: Flow | None,
+        *,
+        platform: str,
+        address: str,
+        fresh: bool = False,
+        default_flow: Flow | None = None,
     ) -> TurnOutcome:
-        """Resume the person's open conversation (of ``flow`` when given), or start ``flow``.
+        """Resume the person's open conversation (of ``flow`` when given), or start one.
 
+        Without ``flow``, any open conversation resumes, else ``default_flow`` starts.
         ``fresh`` starts ``flow`` anew even when one of the same flow is open.
         """
         with self._store.turn(person_id) as turn:
@@ -62,9 +70,10 @@ class ConversationService:
                 engine = self._engine(turn, record)
                 result = engine.resume(record.state, self._context(turn))
                 return self._save(turn, record, result, platform, address)
-            if flow is None:
+            to_start = flow or default_flow
+            if to_start is None:
                 return TurnOutcome()
-            return self._start(turn, flow, platform, address)
+            return self._start(turn, to_start, platform, address)
 
     def handle(
         self,

@@ -8,6 +8,7 @@ Hints are English; a step's own ``hint:`` (rendered by the engine) should take p
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -402,7 +403,16 @@ def _key(text: str) -> str:
 
 def _loose(text: str) -> str:
     """Words only: "🎨 Arts & crafts!" -> "arts and crafts", "rather_not" -> "rather not"."""
+    if len(text) <= 200:  # option labels: the same few on every turn
+        return _loose_cached(text)
+    return _loose_words(text)
+
+
+def _loose_words(text: str) -> str:
     return " ".join(_WORDS.findall(normalize(text).replace("&", " and ")))
+
+
+_loose_cached = functools.lru_cache(maxsize=4096)(_loose_words)
 
 
 def _is_number(text: str) -> bool:

@@ -65,10 +65,25 @@ class ConsoleChat:
         self._out = out or sys.stdout
         self._interactive = interactive
 
-    def run(self, person: PersonRecord, flow: Flow | None, *, fresh: bool = False) -> TurnOutcome:
-        """Talk until the flow ends or input closes; the conversation stays resumable."""
+    def run(
+        self,
+        person: PersonRecord,
+        flow: Flow | None,
+        *,
+        default_flow: Flow | None = None,
+        fresh: bool = False,
+    ) -> TurnOutcome:
+        """Talk until the flow ends or input closes; the conversation stays resumable.
+
+        Without ``flow`` the person's open conversation resumes, else ``default_flow`` starts.
+        """
         outcome = self._service.open(
-            person.id, flow, platform=PLATFORM, address=person.handle, fresh=fresh
+            person.id,
+            flow,
+            platform=PLATFORM,
+            address=person.handle,
+            fresh=fresh,
+            default_flow=default_flow,
         )
         self._deliver(person)
         while not outcome.finished and outcome.conversation_id is not None:

@@ -159,3 +159,10 @@ def test_weekly_checkin_without_goals_offers_goal_setting(profilebot: Profilebot
     out = profilebot.chat("kai", ["3", "3", "/skip", "/skip", "no"], "--flow", "weekly_checkin")
     assert "goal" in out.lower() and "goal_setting" in out
     assert profilebot.json("plan", "show", "kai")["goals"] == []
+
+
+def test_chat_without_a_flow_resumes_whatever_conversation_is_open(profilebot: Profilebot) -> None:
+    profilebot.chat("lea", ["4"], "--flow", "weekly_checkin")  # mood, then input ends
+    out = profilebot.chat("lea", [])
+    assert out.startswith("Welcome back! Here's where we were:")
+    assert "energy" in out.lower()  # the check-in's next question, not a new interview
