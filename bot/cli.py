@@ -84,7 +84,7 @@ def chat(
     if outcome.finished and outcome.flow_id:
         card = bot.card_after(bot.registry.get(outcome.flow_id), person)
         if card:
-            console.say(card)
+            console.say(card, card=True)
     elif not sys.stdin.isatty():
         console.say(f"(Input ended. Run `profilebot chat --as {handle}` to carry on.)")
 

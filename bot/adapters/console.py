@@ -11,6 +11,10 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
+from rich.console import Console
+from rich.panel import Panel
+from rich.text import Text
+
 from dialogues import Flow, Inbound, Reply, ReplyKind
 from storage import OutboxStore, PersonRecord
 
@@ -64,6 +68,9 @@ class ConsoleChat:
         self._read_line = read_line
         self._out = out or sys.stdout
         self._interactive = interactive
+        self._rich = Console(
+            file=self._out, highlight=False, markup=False, emoji=False, style="cyan"
+        )
 
     def run(
         self,
@@ -96,7 +103,13 @@ class ConsoleChat:
             self._deliver(person)
         return outcome
 
-    def say(self, text: str) -> None:
+    def say(self, text: str, *, card: bool = False) -> None:
+        """Print one bot message: styled in a terminal, plain when piped (scripts read it)."""
+        if self._interactive:
+            body = Text(text)  # a Text, never markup: student answers cannot inject styles
+            self._rich.print(Panel(body, expand=False, border_style="green") if card else body)
+            self._rich.print()
+            return
         self._out.write(text + "\n\n")
         self._out.flush()
 

@@ -1,0 +1,38 @@
+"""The console adapter: numbered widgets, outbox delivery, and no markup injection."""
+
+from __future__ import annotations
+
+import io
+
+from bot.adapters.console import ConsoleChat, render_reply
+from bot.service import ConversationService
+from dialogues import Option, Reply, ReplyKind, Scale
+from dialogues._registry import FlowRegistry
+from storage import Database, OutboxStore, PeopleStore
+
+
+def test_replies_render_as_numbered_options_and_hints() -> None:
+    choice = Reply("Pick", ReplyKind.MULTI_CHOICE, "s", (Option("a", "Art"), Option("m", "Music")))
+    assert render_reply(choice).splitlines()[:3] == ["Pick", "  1. Art", "  2. Music"]
+    scale = Reply("Noise?", ReplyKind.SCALE, "n", scale=Scale(1, 5, ((1, "silent"), (5, "lively"))))
+    assert "A number from 1 to 5: 1 = silent, 5 = lively" in render_reply(scale)
+    assert "(yes / no)" in render_reply(Reply("Ok?", ReplyKind.YES_NO, "y"))
+    assert "/skip" in render_reply(Reply("Why?", ReplyKind.TEXT, "w", optional=True))
+
+
+def test_interactive_output_shows_student_text_literally(sqlite_database: Database) -> None:
+    service = ConversationService(sqlite_database, FlowRegistry())
+    person = PeopleStore(sqlite_database).ensure_student("sam")
+    answers = iter(["[red]Sam[/red] <!channel>"])
+    out = io.StringIO()
+    chat = ConsoleChat(
+        service,
+        OutboxStore(sqlite_database),
+        read_line=lambda: next(answers, None),
+        out=out,
+        interactive=True,
+    )
+    outcome = chat.run(person, service.registry.get("this_is_me"))
+    assert not outcome.finished
+    assert "Nice to meet you, [red]Sam[/red] <!channel>!" in out.getvalue()
+    assert OutboxStore(sqlite_database).pending(platform="console") == []  # all delivered
