@@ -398,7 +398,16 @@ def _str(value: object) -> str:
 
 def _key(text: str) -> str:
     """Exact-match form: folded, with punctuation around it trimmed."""
+    if len(text) <= 200:  # option labels: the same few on every turn
+        return _key_cached(text)
+    return _trimmed(text)
+
+
+def _trimmed(text: str) -> str:
     return normalize(text).strip(_PUNCT)
+
+
+_key_cached = functools.lru_cache(maxsize=4096)(_trimmed)
 
 
 def _loose(text: str) -> str:

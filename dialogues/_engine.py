@@ -406,8 +406,9 @@ class _Turn:
         return "" if template is None else template.render(self.scope(None))
 
     def options(self, step: Step) -> tuple[Option, ...]:
-        if not step.options:
-            return ()
+        static = self.c.static_options.get(step.id)
+        if static is not None or not step.options:
+            return static or ()
         scope = self.scope(None)
         return tuple(
             Option(o.value, self.c.templates[f"{step.id}.label:{o.value}"].render(scope))

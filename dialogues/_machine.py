@@ -22,6 +22,7 @@ from typing import Any
 
 from transitions import EventData, Machine
 
+from ._messages import Option
 from ._schema import END, Flow, Loop, Step
 from ._templates import Expression, Template, compile_expression, compile_template
 
@@ -59,6 +60,7 @@ class CompiledFlow:
     templates: dict[str, Template]  # keyed "<step id>.<what>" (ask, hint, label:<value>)
     conditions: dict[str, Expression]  # step `when` and loop sources, keyed by id
     first_child: dict[str, str]  # loop id -> its first step id
+    static_options: dict[str, tuple[Option, ...]]  # steps whose labels have no template
 
     def fire(self, event: str, state: str, **kwargs: Any) -> str:
         cursor = Cursor(state)
@@ -120,6 +122,7 @@ def _build(flow: Flow) -> CompiledFlow:
         templates=_templates(flow, nodes),
         conditions=_conditions(nodes),
         first_child=first_child,
+        static_options=_static_options(nodes),
     )
 
 
@@ -201,6 +204,14 @@ def _templates(flow: Flow, nodes: dict[str, Step | Loop]) -> dict[str, Template]
         for option in node.options:
             out[f"{node.id}.label:{option.value}"] = compile_template(option.label)
     return out
+
+
+def _static_options(nodes: dict[str, Step | Loop]) -> dict[str, tuple[Option, ...]]:
+    return {
+        node.id: tuple(Option(o.value, o.label) for o in node.options)
+        for node in nodes.values()
+        if isinstance(node, Step) and node.options and all("{" not in o.label for o in node.options)
+    }
 
 
 def _conditions(nodes: dict[str, Step | Loop]) -> dict[str, Expression]:
