@@ -398,30 +398,22 @@ def _str(value: object) -> str:
 
 def _key(text: str) -> str:
     """Exact-match form: folded, with punctuation around it trimmed."""
-    if len(text) <= 200:  # option labels: the same few on every turn
-        return _key_cached(text)
-    return _trimmed(text)
-
-
-def _trimmed(text: str) -> str:
     return normalize(text).strip(_PUNCT)
-
-
-_key_cached = functools.lru_cache(maxsize=4096)(_trimmed)
 
 
 def _loose(text: str) -> str:
     """Words only: "🎨 Arts & crafts!" -> "arts and crafts", "rather_not" -> "rather not"."""
-    if len(text) <= 200:  # option labels: the same few on every turn
-        return _loose_cached(text)
-    return _loose_words(text)
-
-
-def _loose_words(text: str) -> str:
     return " ".join(_WORDS.findall(normalize(text).replace("&", " and ")))
 
 
-_loose_cached = functools.lru_cache(maxsize=4096)(_loose_words)
+@functools.lru_cache(maxsize=2048)
+def _option_keys(option: Option) -> tuple[tuple[str, str], tuple[str, str]]:
+    """Exact and words-only forms of an option's value and label.
+
+    Options come from flow files and repeat on every turn, so they are folded once; what a
+    student types is never cached (it would grow with the number of students).
+    """
+    return (_key(option.value), _key(option.label)), (_loose(option.value), _loose(option.label))
 
 
 def _is_number(text: str) -> bool:
@@ -495,21 +487,19 @@ def _match_option(text: str, options: Sequence[Option]) -> Option | None:
     if not key:
         return None
     for option in options:
-        if key in (_key(option.value), _key(option.label)):
+        if key in _option_keys(option)[0]:
             return option
     if not loose:
         return None
     for option in options:
-        if loose in (_loose(option.value), _loose(option.label)):
+        if loose in _option_keys(option)[1]:
             return option
     if loose.isdigit():
         index = int(loose) if len(loose) <= 4 else 0
         return options[index - 1] if 1 <= index <= len(options) else None
     if len(loose) < 3:
         return None
-    prefixed = [
-        o for o in options if _loose(o.label).startswith(loose) or _loose(o.value).startswith(loose)
-    ]
+    prefixed = [o for o in options if any(k.startswith(loose) for k in _option_keys(o)[1])]
     return prefixed[0] if len(prefixed) == 1 else None
 
 

@@ -10,7 +10,6 @@ can import it without a cycle).
 from __future__ import annotations
 
 import calendar
-import functools
 import re
 import unicodedata
 from collections.abc import Callable
@@ -21,23 +20,11 @@ __all__ = ["normalize", "parse_date"]
 
 def normalize(text: str) -> str:
     """Casefold, strip accents and collapse whitespace, so "  Música " matches "musica"."""
-    if text.isascii():
+    if text.isascii():  # nothing to strip: the common case, and much cheaper
         return " ".join(text.casefold().split())
-    if len(text) <= _CACHED_LENGTH:  # option labels and commands: the same few, every turn
-        return _fold_cached(text)
-    return _fold(text)
-
-
-_CACHED_LENGTH = 200
-
-
-def _fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     return " ".join(stripped.split())
-
-
-_fold_cached = functools.lru_cache(maxsize=4096)(_fold)
 
 
 def _table(*rows: str) -> dict[str, int]:

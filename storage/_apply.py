@@ -2,7 +2,8 @@
 
 Every effect carries ``origin`` ("<step id>#<iteration>"). Rows an answer creates are keyed
 by (conversation, origin), so re-answering a step after `/back` replaces what the first answer
-wrote instead of adding to it. Values are never logged.
+wrote instead of adding to it. Values are never logged. This runs inside every turn, so its
+statements are plain SQL from ``_sql``, and the usual check-in writes are single upserts.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
-
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 
 from dialogues import (
     AddActionSteps,
@@ -30,21 +29,9 @@ from dialogues import (
     SetReflection,
 )
 
-from ._profile import insert_fact
-from ._tables import (
-    GOAL_STATUSES,
-    action_step,
-    artifact,
-    audit_log,
-    checkin,
-    checkin_goal_update,
-    dumps,
-    goal,
-    loads,
-    person,
-    profile_fact,
-    reflection,
-)
+from . import _sql as q
+from ._sql import Sql
+from ._tables import GOAL_STATUSES, dumps, loads
 
 __all__ = ["EffectWriter", "Provenance", "audit"]
 
@@ -54,31 +41,6 @@ _GOAL_TEXT_FIELDS = frozenset({"title", "why", "category", "support"})
 _CHECKIN_JSON_FIELDS = frozenset({"mood", "energy"})
 _CHECKIN_TEXT_FIELDS = frozenset({"note_for_advisor", "highlight"})
 _CHECKIN_GOAL_TEXT_FIELDS = frozenset({"did", "blockers", "next_step"})
-
-# The value an append builds on: the latest fact not written by this same answer.
-_APPEND_BASE = (
-    select(profile_fact.c.value)
-    .where(
-        profile_fact.c.person_id == bindparam("person_id"),
-        profile_fact.c.field == bindparam("field"),
-        profile_fact.c.conversation_id.is_distinct_from(bindparam("conversation_id"))
-        | profile_fact.c.origin.is_distinct_from(bindparam("origin")),
-    )
-    .order_by(profile_fact.c.id.desc())
-    .limit(1)
-)
-_NEW_GOAL_ID = select(goal.c.id).where(
-    goal.c.conversation_id == bindparam("conversation_id"),
-    goal.c.origin_key == bindparam("origin_key"),
-)
-_GOAL_OWNER = select(goal.c.person_id).where(goal.c.id == bindparam("goal_id"))
-_CHECKIN_ID = select(checkin.c.id).where(checkin.c.conversation_id == bindparam("conversation_id"))
-_REFLECTION = select(reflection.c.id, reflection.c.fields).where(
-    reflection.c.conversation_id == bindparam("conversation_id")
-)
-_NEXT_POSITION = select(func.coalesce(func.max(action_step.c.position), -1) + 1).where(
-    action_step.c.goal_id == bindparam("goal_id")
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +55,7 @@ class Provenance:
 
 
 def audit(
-    conn: Connection,
+    sql: Sql,
     action: str,
     *,
     subject_person_id: int | None,
@@ -101,14 +63,14 @@ def audit(
     now: datetime,
     actor_person_id: int | None = None,
 ) -> None:
-    conn.execute(
-        insert(audit_log),
+    sql.execute(
+        q.INSERT_AUDIT,
         {
             "actor_person_id": actor_person_id,
             "action": action,
             "subject_person_id": subject_person_id,
             "detail": dumps(detail),
-            "created_at": now,
+            "now": sql.time(now),
         },
     )
 
@@ -146,11 +108,15 @@ def _date(value: Any) -> date | None:
 class EffectWriter:
     """Applies effects for one turn; caches goal and check-in ids it has already resolved."""
 
-    conn: Connection
+    sql: Sql
     prov: Provenance
     _goal_ids: dict[str, int] = field(default_factory=dict)
     _owned_goals: dict[int, bool] = field(default_factory=dict)
     _checkin_id: int | None = None
+    _now: Any = None  # prov.now as the driver takes it
+
+    def __post_init__(self) -> None:
+        self._now = self.sql.time(self.prov.now)
 
     def apply(self, effects: Sequence[Effect]) -> None:
         for effect in effects:
@@ -182,8 +148,8 @@ class EffectWriter:
             return
         name = ".".join(e.path)
         value = self._appended(name, e) if e.append else e.value
-        insert_fact(
-            self.conn,
+        self.sql.execute(
+            q.INSERT_FACT,
             {
                 "person_id": self.prov.person_id,
                 "field": name,
@@ -194,8 +160,7 @@ class EffectWriter:
                 "flow_version": self.prov.flow_version,
                 "step_id": _step_id(e.origin),
                 "origin": e.origin,
-                "source": "conversation",
-                "created_at": self.prov.now,
+                "now": self._now,
             },
         )
 
@@ -205,15 +170,15 @@ class EffectWriter:
         The base skips facts this same answer (conversation + origin) wrote earlier, so a
         re-answer after `/back` replaces its items instead of adding them twice.
         """
-        base = self.conn.execute(
-            _APPEND_BASE,
+        base = self.sql.scalar(
+            q.APPEND_BASE,
             {
                 "person_id": self.prov.person_id,
                 "field": name,
                 "conversation_id": self.prov.conversation_id,
                 "origin": e.origin,
             },
-        ).scalar()
+        )
         merged: list[Any] = []
         for item in [*_as_list(loads(base)), *_as_list(e.value)]:
             if item not in merged:
@@ -235,19 +200,11 @@ class EffectWriter:
         if cached is not None:
             return cached
         params = {"conversation_id": self.prov.conversation_id, "origin_key": key}
-        goal_id = self.conn.execute(_NEW_GOAL_ID, params).scalar()
+        goal_id = self.sql.scalar(q.NEW_GOAL_ID, params)
         if goal_id is None:
-            goal_id = self.conn.execute(
-                insert(goal).returning(goal.c.id),
-                {
-                    **params,
-                    "person_id": self.prov.person_id,
-                    "title": "",
-                    "status": "active",
-                    "created_at": self.prov.now,
-                    "updated_at": self.prov.now,
-                },
-            ).scalar_one()
+            goal_id = self.sql.scalar(
+                q.INSERT_GOAL, {**params, "person_id": self.prov.person_id, "now": self._now}
+            )
         self._goal_ids[key] = int(goal_id)
         return int(goal_id)
 
@@ -255,7 +212,7 @@ class EffectWriter:
         """True when the goal is this person's; otherwise the attempt is audited."""
         owned = self._owned_goals.get(goal_id)
         if owned is None:
-            owner = self.conn.execute(_GOAL_OWNER, {"goal_id": goal_id}).scalar()
+            owner = self.sql.scalar(q.GOAL_OWNER, {"goal_id": goal_id})
             owned = self._owned_goals[goal_id] = owner == self.prov.person_id
         if not owned:
             log.warning("ignored an effect on goal %s: not this person's goal", goal_id)
@@ -272,10 +229,10 @@ class EffectWriter:
         value = self._goal_value(e.field, e.value, goal_id)
         if value is _IGNORE:
             return
-        self.conn.execute(
-            update(goal)
-            .where(goal.c.id == goal_id)
-            .values({e.field: value, "updated_at": self.prov.now})
+        if e.field == "target_date":
+            value = self.sql.date(value)
+        self.sql.execute(
+            q.SET_GOAL[e.field], {"value": value, "now": self._now, "goal_id": goal_id}
         )
 
     def _goal_value(self, name: str, value: Any, goal_id: int) -> Any:
@@ -301,31 +258,19 @@ class EffectWriter:
         goal_id = self._goal_id(ref, origin)
         if goal_id is None:
             return
-        self.conn.execute(
-            delete(action_step).where(
-                action_step.c.goal_id == goal_id,
-                action_step.c.conversation_id == self.prov.conversation_id,
-                action_step.c.origin == origin,
-            )
+        self.sql.execute(
+            q.DELETE_STEPS,
+            {"goal_id": goal_id, "conversation_id": self.prov.conversation_id, "origin": origin},
         )
         texts = [s.strip() for s in steps if s and s.strip()]
         if not texts:
             return
-        start = int(self.conn.execute(_NEXT_POSITION, {"goal_id": goal_id}).scalar_one())
-        self.conn.execute(
-            insert(action_step),
-            [
-                {
-                    "goal_id": goal_id,
-                    "text": text,
-                    "done": False,
-                    "conversation_id": self.prov.conversation_id,
-                    "origin": origin,
-                    "position": start + i,
-                    "created_at": self.prov.now,
-                }
-                for i, text in enumerate(texts)
-            ],
+        start = int(self.sql.scalar(q.NEXT_POSITION, {"goal_id": goal_id}))
+        cid, now = self.prov.conversation_id, self._now
+        self.sql.insert(
+            "action_step",
+            q.STEP_COLUMNS,
+            [(goal_id, text, False, cid, origin, start + i, now) for i, text in enumerate(texts)],
         )
 
     # --- check-ins and reflections ------------------------------------------------------
@@ -334,12 +279,12 @@ class EffectWriter:
         """This conversation's check-in row, created on first use."""
         if self._checkin_id is None:
             params = {"conversation_id": self.prov.conversation_id}
-            found = self.conn.execute(_CHECKIN_ID, params).scalar()
+            found = self.sql.scalar(q.CHECKIN_ID, params)
             if found is None:
-                found = self.conn.execute(
-                    insert(checkin).returning(checkin.c.id),
-                    {**params, "person_id": self.prov.person_id, "created_at": self.prov.now},
-                ).scalar_one()
+                found = self.sql.scalar(
+                    q.INSERT_CHECKIN,
+                    {**params, "person_id": self.prov.person_id, "now": self._now},
+                )
             self._checkin_id = int(found)
         return self._checkin_id
 
@@ -353,10 +298,16 @@ class EffectWriter:
         else:
             log.warning("ignored unknown check-in field %r", e.field)
             return
-        checkin_id = self._checkin_row()
-        self.conn.execute(
-            update(checkin).where(checkin.c.id == checkin_id).values({e.field: value})
+        checkin_id = self.sql.scalar(  # an upsert: creates the row on first use
+            q.SET_CHECKIN[e.field],
+            {
+                "person_id": self.prov.person_id,
+                "conversation_id": self.prov.conversation_id,
+                "now": self._now,
+                "value": value,
+            },
         )
+        self._checkin_id = int(checkin_id)
 
     def _set_checkin_goal(self, e: SetCheckinGoal) -> None:
         if e.field == "progress":
@@ -366,59 +317,54 @@ class EffectWriter:
         else:
             log.warning("ignored unknown check-in goal field %r", e.field)
             return
+        params = {
+            "conversation_id": self.prov.conversation_id,
+            "person_id": self.prov.person_id,
+            "goal_id": e.goal_id,
+            "value": value,
+        }
+        if self.sql.execute(q.SET_CHECKIN_GOAL_IF_OWNED[e.field], params) == 1:
+            return
+        # someone else's goal (audited), or the check-in row does not exist yet
         if not self._owns(e.goal_id, e.origin):
             return
-        checkin_id = self._checkin_row()
-        updated = self.conn.execute(
-            update(checkin_goal_update)
-            .where(
-                checkin_goal_update.c.checkin_id == checkin_id,
-                checkin_goal_update.c.goal_id == e.goal_id,
-            )
-            .values({e.field: value})
-        )
-        if updated.rowcount == 0:
-            self.conn.execute(
-                insert(checkin_goal_update),
-                {"checkin_id": checkin_id, "goal_id": e.goal_id, e.field: value},
-            )
+        params["checkin_id"] = self._checkin_row()
+        self.sql.execute(q.SET_CHECKIN_GOAL[e.field], params)
 
     def _set_reflection(self, e: SetReflection) -> None:
         params = {"conversation_id": self.prov.conversation_id}
-        row = self.conn.execute(_REFLECTION, params).first()
+        row = self.sql.first(q.REFLECTION, params)
         if row is None:
-            self.conn.execute(
-                insert(reflection),
+            self.sql.execute(
+                q.INSERT_REFLECTION,
                 {
                     **params,
                     "person_id": self.prov.person_id,
                     "fields": dumps({e.field: e.value}),
-                    "created_at": self.prov.now,
+                    "now": self._now,
                 },
             )
             return
-        fields = dict(loads(row.fields) or {})
+        reflection_id, stored = row
+        fields = dict(loads(stored) or {})
         fields[e.field] = e.value
-        self.conn.execute(
-            update(reflection).where(reflection.c.id == row.id).values(fields=dumps(fields))
-        )
+        self.sql.execute(q.UPDATE_REFLECTION, {"id": reflection_id, "fields": dumps(fields)})
 
     # --- the rest -----------------------------------------------------------------------
 
     def _save_artifact(self, e: SaveArtifact) -> None:
         goal_id = None if e.goal is None else self._goal_id(e.goal, e.origin)
-        self.conn.execute(
-            delete(artifact).where(
-                artifact.c.person_id == self.prov.person_id,
-                artifact.c.conversation_id == self.prov.conversation_id,
-                artifact.c.origin == e.origin,
-            )
-        )
+        keys = {
+            "person_id": self.prov.person_id,
+            "conversation_id": self.prov.conversation_id,
+            "origin": e.origin,
+        }
+        self.sql.execute(q.DELETE_ARTIFACTS, keys)
         a = e.attachment
-        self.conn.execute(
-            insert(artifact),
+        self.sql.execute(
+            q.INSERT_ARTIFACT,
             {
-                "person_id": self.prov.person_id,
+                **keys,
                 "goal_id": goal_id,
                 "kind": a.kind,
                 "file_id": a.file_id,
@@ -426,9 +372,7 @@ class EffectWriter:
                 "mime_type": a.mime_type,
                 "url": a.url,
                 "caption": a.caption,
-                "conversation_id": self.prov.conversation_id,
-                "origin": e.origin,
-                "created_at": self.prov.now,
+                "now": self._now,
             },
         )
 
@@ -446,13 +390,13 @@ class EffectWriter:
         )
 
     def _opt_out(self, e: SetOptOut) -> None:
-        self.conn.execute(
-            update(person).where(person.c.id == self.prov.person_id).values(opted_out=e.opted_out)
+        self.sql.execute(
+            q.SET_OPT_OUT, {"opted_out": e.opted_out, "person_id": self.prov.person_id}
         )
 
     def _audit(self, action: str, detail: dict[str, Any]) -> None:
         audit(
-            self.conn,
+            self.sql,
             action,
             subject_person_id=self.prov.person_id,
             detail=detail,

@@ -10,25 +10,23 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import select, update
 
 from dialogues import Reply
 
 from ._database import Database
 from ._records import OutboxRecord
+from ._sql import OUTBOX_COLUMNS, Sql
 from ._tables import AnyRow, dumps, loads, outbox, utcnow
 from .errors import UnknownRecordError
 
 __all__ = ["OutboxStore", "queue_replies"]
 
-_INSERT = insert(outbox)
-
-
 _MAX_ERROR = 2000
 
 
 def queue_replies(
-    conn: Connection,
+    sql: Sql,
     replies: Sequence[Reply],
     *,
     person_id: int | None,
@@ -37,26 +35,17 @@ def queue_replies(
     address: str,
     now: datetime,
 ) -> list[int]:
-    """Queue one pending row per reply; returns their ids in reply order."""
-    row = {
-        "person_id": person_id,
-        "conversation_id": conversation_id,
-        "platform": platform,
-        "address": address,
-        "status": "pending",
-        "attempts": 0,
-        "not_before": now,
-        "created_at": now,
-    }
-    # One single-row INSERT per reply (a turn queues one or two), its id from the driver
-    # (SQLite's lastrowid, PostgreSQL's RETURNING): cheaper than executemany with RETURNING.
-    ids: list[int] = []
-    for reply in replies:
-        result = conn.execute(_INSERT, {**row, "payload": dumps(reply.to_json())})
-        key = result.inserted_primary_key
-        assert key is not None  # a single-row INSERT always reports its key
-        ids.append(int(key[0]))
-    return ids
+    """Queue one pending row per reply, in one statement; returns their ids in reply order."""
+    if not replies:
+        return []
+    at = sql.time(now)
+    rows = [
+        (person_id, conversation_id, platform, address, dumps(r.to_json()), "pending", 0, at, at)
+        for r in replies
+    ]
+    # RETURNING's row order is not promised, but ids are drawn in VALUES order (SQLite's next
+    # rowid, PostgreSQL's sequence), so ascending ids are the replies' order.
+    return sorted(int(row[0]) for row in sql.insert("outbox", OUTBOX_COLUMNS, rows, returning="id"))
 
 
 def _record(row: AnyRow) -> OutboxRecord:

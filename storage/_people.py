@@ -46,9 +46,6 @@ _PERSON_BY_ID = (
     .where(person.c.id == bindparam("person_id"))
     .order_by(person_role.c.role)
 )
-# The turn lock: PostgreSQL holds it until commit; SQLite renders no FOR UPDATE (it already
-# holds the database write lock from BEGIN IMMEDIATE).
-_PERSON_BY_ID_FOR_UPDATE = _PERSON_BY_ID.with_for_update(of=person)
 _ID_BY_HANDLE = select(person.c.id).where(person.c.handle == bindparam("handle"))
 _ID_BY_IDENTITY = select(channel_identity.c.person_id).where(
     channel_identity.c.platform == bindparam("platform"),
@@ -57,10 +54,9 @@ _ID_BY_IDENTITY = select(channel_identity.c.person_id).where(
 )
 
 
-def load_person(conn: Connection, person_id: int, *, lock: bool = False) -> PersonRecord | None:
-    """One person with their roles in one query; ``lock`` takes the row lock (PostgreSQL)."""
-    stmt = _PERSON_BY_ID_FOR_UPDATE if lock else _PERSON_BY_ID
-    rows = conn.execute(stmt, {"person_id": person_id}).all()
+def load_person(conn: Connection, person_id: int) -> PersonRecord | None:
+    """One person with their roles in one query (turns take the lock with their own, _sql)."""
+    rows = conn.execute(_PERSON_BY_ID, {"person_id": person_id}).all()
     return _person_record(rows) if rows else None
 
 

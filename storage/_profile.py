@@ -14,7 +14,7 @@ from ._records import ProfileFactRecord
 from ._tables import AnyRow, dumps, loads, profile_fact, utcnow
 from .errors import InvalidValueError, UnknownPersonError
 
-__all__ = ["ProfileStore", "current_profile", "insert_fact", "nest"]
+__all__ = ["ProfileStore", "current_profile", "nest"]
 
 _FIELD_RE = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 
@@ -63,11 +63,6 @@ def nest(flat: list[tuple[str, Any]]) -> dict[str, Any]:
             node = child
         node[leaf] = value
     return out
-
-
-def insert_fact(conn: Connection, values: dict[str, Any]) -> None:
-    """Insert one fact row (``value`` already JSON text)."""
-    conn.execute(_INSERT_FACT, values)
 
 
 def check_field(field: str) -> str:

@@ -3,95 +3,38 @@
 The person's row is the turn lock. On PostgreSQL the turn starts with ``SELECT ... FOR UPDATE``
 on it; on SQLite ``BEGIN IMMEDIATE`` has already taken the database write lock. Conversation
 state is read only after that, so two messages from one person never both advance the same
-state. This path is hot: Core statements built once at import, no ORM session, no reflection.
+state. This path is hot: every statement is plain SQL run on the driver's cursor (``_sql``),
+and on SQLite the turn's first statement also reads the latest open conversation (PostgreSQL
+reads it after the lock, in a statement of its own).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Executable, bindparam, insert, literal_column, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
 from dialogues import ConversationState, ConversationStatus, Flow, TurnResult
 
+from . import _sql as q
 from ._apply import EffectWriter, Provenance
 from ._database import Database
 from ._outbox import queue_replies
-from ._people import load_person
 from ._plan import load_plan
 from ._profile import current_profile
 from ._records import ConversationRecord, PersonRecord
-from ._tables import answer, conversation, dumps, flow_version, inbound_event, loads, utcnow
+from ._sql import Sql
+from ._tables import dumps, loads, utcnow
 from .errors import ConflictError, UnknownPersonError
 
 __all__ = ["ConversationStore", "Turn"]
 
 log = logging.getLogger("profilebot.storage")
 
-_OPEN_STATUSES = tuple(s.value for s in ConversationStatus if s.is_open)
-
-# rowcount is 1 when the key is new, 0 when it was seen (SQLAlchemy only keeps an INSERT's
-# rowcount when asked to).
-_CLAIM: dict[str, Executable] = {
-    "postgresql": pg_insert(inbound_event)
-    .on_conflict_do_nothing(index_elements=["key"])
-    .execution_options(preserve_rowcount=True),
-    "sqlite": sqlite_insert(inbound_event)
-    .on_conflict_do_nothing(index_elements=["key"])
-    .execution_options(preserve_rowcount=True),
-}
-_OPEN_ANY = (
-    select(
-        conversation.c.id,
-        conversation.c.flow_id,
-        conversation.c.state,
-        conversation.c.version,
-        flow_version.c.version.label("flow_version"),
-        flow_version.c.content_hash,
-    )
-    .join(flow_version, flow_version.c.id == conversation.c.flow_version_id)
-    .where(
-        conversation.c.person_id == bindparam("person_id"),
-        # literal values, not an expanding parameter: one fixed SQL string, cached once
-        conversation.c.status.in_([literal_column(f"'{s}'") for s in _OPEN_STATUSES]),
-    )
-    .order_by(conversation.c.updated_at.desc(), conversation.c.id.desc())
-    .limit(1)
-)
-_OPEN_FOR_FLOW = _OPEN_ANY.where(conversation.c.flow_id == bindparam("flow_id"))
-_FLOW_SOURCE = select(flow_version.c.source).where(
-    flow_version.c.content_hash == bindparam("content_hash")
-)
-_CLAIM_FLOW_VERSION: dict[str, Executable] = {
-    "postgresql": pg_insert(flow_version).on_conflict_do_nothing(index_elements=["content_hash"]),
-    "sqlite": sqlite_insert(flow_version).on_conflict_do_nothing(index_elements=["content_hash"]),
-}
-_FLOW_VERSION_ID = select(flow_version.c.id).where(
-    flow_version.c.content_hash == bindparam("content_hash")
-)
-_INSERT_ANSWERS = insert(answer)
-_INSERT_CONVERSATION = insert(conversation).returning(conversation.c.id)
-_WRITE_STATE = (
-    update(conversation)
-    .where(
-        conversation.c.id == bindparam("b_id"),
-        conversation.c.version == bindparam("b_expected"),
-    )
-    .values(
-        state=bindparam("b_state"),
-        step=bindparam("b_step"),
-        status=bindparam("b_status"),
-        version=conversation.c.version + 1,
-        updated_at=bindparam("b_now"),
-    )
-)
+_PERSON_WIDTH = 8  # columns of q.LOCK_PERSON before the conversation's
 
 
 def _content_hash(flow: Flow) -> str:
@@ -101,56 +44,89 @@ def _content_hash(flow: Flow) -> str:
     return hashlib.sha256(f"{flow.id}\0{flow.version}\0{flow.source}".encode()).hexdigest()
 
 
+def _person(rows: Sequence[Sequence[Any]]) -> PersonRecord:
+    """The person from the lock statement's rows (one per role, roles in order)."""
+    pid, handle, display_name, first_name, timezone, language, opted_out = rows[0][:7]
+    return PersonRecord(
+        id=pid,
+        handle=handle,
+        display_name=display_name,
+        first_name=first_name,
+        timezone=timezone,
+        language=language,
+        roles=tuple(r[7] for r in rows if r[7] is not None),
+        opted_out=bool(opted_out),
+    )
+
+
 class Turn:
     """The inside of one turn's transaction (see the module docstring). Use via ``turn()``."""
 
-    def __init__(self, conn: Connection, person: PersonRecord, now: datetime) -> None:
+    def __init__(self, sql: Sql, person: PersonRecord, now: datetime) -> None:
         self.person = person
         self.now = now
-        self._conn = conn
+        self._sql = sql
+        self._now = sql.time(now)
+        # The latest open conversation as read in this turn (id, flow_id, state, version,
+        # flow version, content hash): good until this turn writes a conversation.
+        self._latest_open: Sequence[Any] | None = None
+        self._latest_known = False
         # conversation id -> (version loaded in this turn, latest version this turn wrote), so
         # one record can be saved twice in a turn while a stale record is still refused
         self._versions: dict[int, tuple[int, int]] = {}
+
+    def _set_latest_open(self, row: Sequence[Any] | None) -> None:
+        """The latest open conversation, read by the statement that started the turn."""
+        self._latest_open, self._latest_known = row, True
 
     def claim_event(self, key: str) -> bool:
         """Record an inbound platform event; False when it was already processed.
 
         ON CONFLICT DO NOTHING, so a repeat never aborts the (PostgreSQL) transaction.
         """
-        stmt = _CLAIM[self._conn.dialect.name]
-        result = self._conn.execute(stmt, {"key": key, "received_at": self.now})
-        return bool(result.rowcount == 1)
+        return self._sql.execute(q.CLAIM_EVENT, {"key": key, "now": self._now}) == 1
 
     def open_conversation(self, flow_id: str | None = None) -> ConversationRecord | None:
         """The person's most recently updated active, paused or stopped conversation."""
+        if self._latest_known:
+            latest = self._latest_open
+            if flow_id is None or latest is None:
+                return self._record(latest)
+            if latest[1] == flow_id:  # the latest of all is the latest of its flow
+                return self._record(latest)
         if flow_id is None:
-            row = self._conn.execute(_OPEN_ANY, {"person_id": self.person.id}).first()
-        else:
-            params = {"person_id": self.person.id, "flow_id": flow_id}
-            row = self._conn.execute(_OPEN_FOR_FLOW, params).first()
+            self._latest_open = self._sql.first(q.OPEN_ANY, {"person_id": self.person.id})
+            self._latest_known = True
+            return self._record(self._latest_open)
+        params = {"person_id": self.person.id, "flow_id": flow_id}
+        return self._record(self._sql.first(q.OPEN_FOR_FLOW, params))
+
+    def _record(self, row: Sequence[Any] | None) -> ConversationRecord | None:
         if row is None:
             return None
-        self._versions[row.id] = (row.version, row.version)
+        conversation_id, flow_id, state, version, flow_version, content_hash = row
+        self._versions[conversation_id] = (version, version)
         return ConversationRecord(
-            id=row.id,
+            id=conversation_id,
             person_id=self.person.id,
-            flow_id=row.flow_id,
-            flow_version=row.flow_version,
-            content_hash=row.content_hash,
-            state=ConversationState.from_json(loads(row.state)),
-            version=row.version,
+            flow_id=flow_id,
+            flow_version=flow_version,
+            content_hash=content_hash,
+            state=ConversationState.from_json(loads(state)),  # fresh each call: states mutate
+            version=version,
         )
 
     def flow_source(self, content_hash: str) -> str | None:
         """The exact flow file text a conversation is pinned to."""
-        source = self._conn.execute(_FLOW_SOURCE, {"content_hash": content_hash}).scalar()
+        source = self._sql.scalar(q.FLOW_SOURCE, {"content_hash": content_hash})
         return None if source is None else str(source)
 
     def start_conversation(self, flow: Flow, state: ConversationState) -> ConversationRecord:
         """A new conversation pinned to this content of the flow (stored once per hash)."""
         content_hash = _content_hash(flow)
-        conversation_id = self._conn.execute(
-            _INSERT_CONVERSATION,
+        self._latest_known = False
+        conversation_id = self._sql.scalar(
+            q.INSERT_CONVERSATION,
             {
                 "person_id": self.person.id,
                 "flow_version_id": self._flow_version_id(flow, content_hash),
@@ -158,12 +134,9 @@ class Turn:
                 "step": state.step,
                 "status": state.status.value,
                 "state": dumps(state.to_json()),
-                "version": 0,
-                "reminders_sent": 0,
-                "created_at": self.now,
-                "updated_at": self.now,
+                "now": self._now,
             },
-        ).scalar_one()
+        )
         self._versions[conversation_id] = (0, 0)
         return ConversationRecord(
             id=conversation_id,
@@ -177,22 +150,22 @@ class Turn:
 
     def _flow_version_id(self, flow: Flow, content_hash: str) -> int:
         params = {"content_hash": content_hash}
-        found = self._conn.execute(_FLOW_VERSION_ID, params).scalar()
-        if found is not None:
-            return int(found)
-        stmt = _CLAIM_FLOW_VERSION[self._conn.dialect.name]
-        self._conn.execute(
-            stmt,
-            {
-                **params,
-                "flow_id": flow.id,
-                "version": flow.version,
-                "source": flow.source,
-                "title": flow.title,
-                "created_at": self.now,
-            },
-        )
-        return int(self._conn.execute(_FLOW_VERSION_ID, params).scalar_one())
+        found = self._sql.scalar(q.FLOW_VERSION_ID, params)
+        if found is None:  # new content: store it, unless another turn just did
+            found = self._sql.scalar(
+                q.CLAIM_FLOW_VERSION,
+                {
+                    **params,
+                    "flow_id": flow.id,
+                    "version": flow.version,
+                    "source": flow.source,
+                    "title": flow.title,
+                    "now": self._now,
+                },
+            )
+        if found is None:
+            found = self._sql.scalar(q.FLOW_VERSION_ID, params)
+        return int(found)
 
     def end_conversation(
         self, record: ConversationRecord, status: ConversationStatus | str
@@ -205,11 +178,11 @@ class Turn:
 
     def load_profile(self) -> dict[str, Any]:
         """The current profile, private fields included (for the engine's templates)."""
-        return current_profile(self._conn, self.person.id, include_private=True)
+        return current_profile(self._sql.conn, self.person.id, include_private=True)
 
     def load_plan(self) -> dict[str, Any]:
         """The plan as ``PlanStore.plan`` returns it."""
-        return load_plan(self._conn, self.person.id)
+        return load_plan(self._sql.conn, self.person.id)
 
     def save(
         self, record: ConversationRecord, result: TurnResult, *, platform: str, address: str
@@ -220,27 +193,22 @@ class Turn:
         """
         self._check_owner(record)
         if result.answers:
-            rows = [
-                {
-                    "conversation_id": record.id,
-                    "step_id": a.step_id,
-                    "iteration": a.iteration,
-                    "value": dumps(a.value),
-                    "raw": a.raw,
-                    "status": a.status,
-                    "created_at": self.now,
-                }
-                for a in result.answers
-            ]
-            self._conn.execute(_INSERT_ANSWERS, rows[0] if len(rows) == 1 else rows)
+            self._sql.insert(
+                "answer",
+                q.ANSWER_COLUMNS,
+                [
+                    (record.id, a.step_id, a.iteration, dumps(a.value), a.raw, a.status, self._now)
+                    for a in result.answers
+                ],
+            )
         if result.effects:
             prov = Provenance(
                 self.person.id, record.id, record.flow_id, record.flow_version, self.now
             )
-            EffectWriter(self._conn, prov).apply(result.effects)
+            EffectWriter(self._sql, prov).apply(result.effects)
         self._write_state(record, result.state)
         ids = queue_replies(
-            self._conn,
+            self._sql,
             result.replies,
             person_id=self.person.id,
             conversation_id=record.id,
@@ -268,18 +236,19 @@ class Turn:
         loaded, expected = self._versions.get(record.id, (record.version, record.version))
         if record.version != loaded:  # not the record this turn loaded: check its own version
             loaded = expected = record.version
-        result = self._conn.execute(
-            _WRITE_STATE,
+        self._latest_known = False
+        updated = self._sql.execute(
+            q.WRITE_STATE,
             {
-                "b_id": record.id,
-                "b_expected": expected,
-                "b_state": dumps(state.to_json()),
-                "b_step": state.step,
-                "b_status": state.status.value,
-                "b_now": self.now,
+                "id": record.id,
+                "expected": expected,
+                "state": dumps(state.to_json()),
+                "step": state.step,
+                "status": state.status.value,
+                "now": self._now,
             },
         )
-        if result.rowcount != 1:
+        if updated != 1:
             raise ConflictError(
                 f"conversation {record.id} changed since version {expected} was read; "
                 "read it inside the same turn"
@@ -292,13 +261,24 @@ class ConversationStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._lock_person = db.dialect == "postgresql"
+        # SQLite holds the write lock before the first statement, so that statement may read
+        # state too; PostgreSQL must lock the person row first and read after.
+        self._read_with_lock = db.dialect == "sqlite"
 
     @contextmanager
     def turn(self, person_id: int) -> Iterator[Turn]:
         """One transaction holding the person's turn lock: commit on exit, roll back on error."""
         with self._db.begin() as conn:
-            person = load_person(conn, person_id, lock=self._lock_person)
-            if person is None:
+            sql = Sql(conn)
+            params = {"person_id": person_id}
+            if self._read_with_lock:
+                rows = sql.rows(q.PERSON_AND_OPEN, params)
+            else:
+                rows = sql.rows(q.LOCK_PERSON, params)
+            if not rows:
                 raise UnknownPersonError(f"no person with id {person_id}")
-            yield Turn(conn, person, utcnow())
+            turn = Turn(sql, _person(rows), utcnow())
+            if self._read_with_lock:
+                latest = rows[0][_PERSON_WIDTH:]
+                turn._set_latest_open(None if latest[0] is None else latest)
+            yield turn

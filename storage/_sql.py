@@ -1,0 +1,313 @@
+"""The turn's hot statements as plain SQL text, run on the connection's DBAPI cursor.
+
+A Core ``execute`` costs ~150 µs of Python (cache key, execution context, result object),
+and a turn runs five to ten of them: more than the SQL itself. So the statements a turn runs
+on every message are written here once, as text with ``:name`` placeholders (psycopg's
+``%(name)s`` spelling is derived at import), and values always go in as parameters.
+
+They still pass through ``Connection._cursor_execute``, the path SQLAlchemy's dialects use
+for their own raw statements: engine ``before/after_cursor_execute`` listeners, echo logging
+and exception wrapping (``IntegrityError``, disconnect handling) behave as for Core. What
+Core's column types would do to a value is done here: ``Sql.time`` and ``Sql.date`` store
+exactly the text (SQLite) or aware value (PostgreSQL) that ``UtcDateTime``/``Date`` store.
+Cold paths (roster, admin edits, reports, migrations) stay on Core.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Connection
+from sqlalchemy.engine.interfaces import DBAPICursor
+
+from dialogues import ConversationStatus
+
+__all__ = ["Sql", "Statement", "statement"]
+
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+_ROWS_PER_INSERT = 100  # far below either backend's limit on parameters per statement
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One statement, spelled for each backend's driver."""
+
+    sqlite: str
+    postgresql: str
+
+
+def statement(text: str, *, postgresql: str | None = None) -> Statement:
+    """SQL with ``:name`` placeholders; ``postgresql`` when that backend needs other SQL."""
+    pg = text if postgresql is None else postgresql
+    if "%" in pg:  # psycopg would read it as a placeholder
+        raise ValueError(f"a literal % in SQL needs escaping for psycopg: {pg!r}")
+    return Statement(text, _NAMED.sub(r"%(\1)s", pg))
+
+
+@cache
+def _insert_rows(table: str, columns: tuple[str, ...], rows: int, returning: str) -> Statement:
+    """``INSERT ... VALUES (...), (...)`` for ``rows`` rows, positional placeholders."""
+
+    def spelled(mark: str) -> str:
+        row = "(" + ", ".join([mark] * len(columns)) + ")"
+        tail = f" RETURNING {returning}" if returning else ""
+        return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([row] * rows)}{tail}"
+
+    return Statement(spelled("?"), spelled("%s"))
+
+
+class Sql:
+    """Runs ``Statement``s on one SQLAlchemy connection, inside its transaction."""
+
+    __slots__ = ("_conn", "_postgres")
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._postgres = conn.dialect.name == "postgresql"
+
+    @property
+    def conn(self) -> Connection:
+        """The Core connection, for the cold statements of a turn (profile and plan reads)."""
+        return self._conn
+
+    def execute(self, stmt: Statement, params: Mapping[str, Any]) -> int:
+        """Run a statement that returns no rows; returns its rowcount."""
+        cursor = self._cursor(stmt, params)
+        try:
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
+    def rows(self, stmt: Statement, params: Mapping[str, Any]) -> list[Sequence[Any]]:
+        """Every row (plain tuples), read to the end so no statement stays open."""
+        cursor = self._cursor(stmt, params)
+        try:
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
+    def first(self, stmt: Statement, params: Mapping[str, Any]) -> Sequence[Any] | None:
+        found = self.rows(stmt, params)
+        return found[0] if found else None
+
+    def scalar(self, stmt: Statement, params: Mapping[str, Any]) -> Any:
+        """The first column of the first row, or None."""
+        row = self.first(stmt, params)
+        return None if row is None else row[0]
+
+    def insert(
+        self,
+        table: str,
+        columns: tuple[str, ...],
+        rows: Sequence[Sequence[Any]],
+        *,
+        returning: str = "",
+    ) -> list[Sequence[Any]]:
+        """Insert rows with one multi-row ``VALUES`` statement (per 100 rows).
+
+        With ``returning``, the returned rows; neither backend promises their order.
+        """
+        returned: list[Sequence[Any]] = []
+        for start in range(0, len(rows), _ROWS_PER_INSERT):
+            chunk = rows[start : start + _ROWS_PER_INSERT]
+            stmt = _insert_rows(table, columns, len(chunk), returning)
+            cursor = self._cursor(stmt, [value for row in chunk for value in row])
+            try:
+                if returning:
+                    returned.extend(cursor.fetchall())
+            finally:
+                cursor.close()
+        return returned
+
+    def time(self, value: datetime) -> Any:
+        """A UTC timestamp as ``UtcDateTime`` binds it: naive-UTC text on SQLite."""
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if self._postgres:
+            return value
+        # SQLAlchemy's SQLite DATETIME storage format, microseconds always written
+        return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+    def date(self, value: date | None) -> Any:
+        """A date as the ``Date`` type binds it: ISO text on SQLite."""
+        if value is None or self._postgres:
+            return value
+        return value.isoformat()
+
+    def _cursor(self, stmt: Statement, params: Mapping[str, Any] | list[Any]) -> DBAPICursor:
+        cursor = self._conn.connection.cursor()
+        sql = stmt.postgresql if self._postgres else stmt.sqlite
+        # SQLAlchemy's minimal execute path: events, logging, error wrapping; closes the
+        # cursor itself when it raises
+        self._conn._cursor_execute(cursor, sql, params)
+        return cursor
+
+
+# --- the statements ----------------------------------------------------------------------
+# Column lists name every column Core would have given a default, so rows are identical.
+
+_OPEN_STATUSES = ", ".join(f"'{s.value}'" for s in ConversationStatus if s.is_open)
+
+_PERSON_COLUMNS = "p.id, p.handle, p.display_name, p.first_name, p.timezone, p.language, "
+_PERSON_COLUMNS += "p.opted_out, r.role"
+_PERSON_FROM = "FROM person p LEFT JOIN person_role r ON r.person_id = p.id"
+_CONVERSATION_COLUMNS = "c.id, c.flow_id, c.state, c.version, fv.version, fv.content_hash"
+
+# The turn lock on PostgreSQL: the person row, held until commit; one row per role. State is
+# read by later statements: a statement's snapshot is taken before its lock is granted.
+LOCK_PERSON = statement(
+    f"SELECT {_PERSON_COLUMNS} {_PERSON_FROM} WHERE p.id = :person_id "
+    "ORDER BY r.role FOR UPDATE OF p"
+)
+# SQLite only, where BEGIN IMMEDIATE already holds the write lock: the person and what a turn
+# reads first, their latest open conversation (repeated on every role row), in one statement.
+PERSON_AND_OPEN = statement(
+    f"""
+    SELECT {_PERSON_COLUMNS}, {_CONVERSATION_COLUMNS}
+    {_PERSON_FROM}
+    LEFT JOIN conversation c ON c.id = (
+        SELECT o.id FROM conversation o
+        WHERE o.person_id = p.id AND o.status IN ({_OPEN_STATUSES})
+        ORDER BY o.updated_at DESC, o.id DESC LIMIT 1
+    )
+    LEFT JOIN flow_version fv ON fv.id = c.flow_version_id
+    WHERE p.id = :person_id
+    ORDER BY r.role
+    """
+)
+# The person's most recently updated open conversation (of one flow), with its flow version.
+_LATEST_OPEN = f"""
+    SELECT {_CONVERSATION_COLUMNS}
+    FROM conversation c JOIN flow_version fv ON fv.id = c.flow_version_id
+    WHERE c.person_id = :person_id AND c.status IN ({_OPEN_STATUSES}) {{}}
+    ORDER BY c.updated_at DESC, c.id DESC LIMIT 1
+"""
+OPEN_ANY = statement(_LATEST_OPEN.format(""))
+OPEN_FOR_FLOW = statement(_LATEST_OPEN.format("AND c.flow_id = :flow_id"))
+# ON CONFLICT DO NOTHING, so a repeat never aborts the (PostgreSQL) transaction
+CLAIM_EVENT = statement(
+    "INSERT INTO inbound_event (key, received_at) VALUES (:key, :now) ON CONFLICT (key) DO NOTHING"
+)
+FLOW_SOURCE = statement("SELECT source FROM flow_version WHERE content_hash = :content_hash")
+FLOW_VERSION_ID = statement("SELECT id FROM flow_version WHERE content_hash = :content_hash")
+CLAIM_FLOW_VERSION = statement(
+    "INSERT INTO flow_version (flow_id, version, content_hash, source, title, created_at) "
+    "VALUES (:flow_id, :version, :content_hash, :source, :title, :now) "
+    "ON CONFLICT (content_hash) DO NOTHING RETURNING id"
+)
+INSERT_CONVERSATION = statement(
+    "INSERT INTO conversation (person_id, flow_version_id, flow_id, step, status, state, "
+    "version, reminders_sent, created_at, updated_at) "
+    "VALUES (:person_id, :flow_version_id, :flow_id, :step, :status, :state, 0, 0, :now, :now) "
+    "RETURNING id"
+)
+# optimistic: no row when the version moved since it was read
+WRITE_STATE = statement(
+    "UPDATE conversation SET state = :state, step = :step, status = :status, "
+    "version = version + 1, updated_at = :now WHERE id = :id AND version = :expected"
+)
+ANSWER_COLUMNS = ("conversation_id", "step_id", "iteration", "value", "raw", "status", "created_at")
+OUTBOX_COLUMNS = (
+    *("person_id", "conversation_id", "platform", "address", "payload", "status"),
+    *("attempts", "not_before", "created_at"),
+)
+
+# --- effects (see _apply.py) ---
+
+# The value an append builds on: the latest fact not written by this same answer.
+APPEND_BASE = statement(
+    "SELECT value FROM profile_fact WHERE person_id = :person_id AND field = :field "
+    "AND (conversation_id IS NOT :conversation_id OR origin IS NOT :origin) "
+    "ORDER BY id DESC LIMIT 1",
+    postgresql="SELECT value FROM profile_fact WHERE person_id = :person_id AND field = :field "
+    "AND (conversation_id IS DISTINCT FROM :conversation_id OR origin IS DISTINCT FROM :origin) "
+    "ORDER BY id DESC LIMIT 1",
+)
+INSERT_FACT = statement(
+    "INSERT INTO profile_fact (person_id, field, value, private, conversation_id, flow_id, "
+    "flow_version, step_id, origin, source, created_at) "
+    "VALUES (:person_id, :field, :value, :private, :conversation_id, :flow_id, :flow_version, "
+    ":step_id, :origin, 'conversation', :now)"
+)
+NEW_GOAL_ID = statement(
+    "SELECT id FROM goal WHERE conversation_id = :conversation_id AND origin_key = :origin_key"
+)
+INSERT_GOAL = statement(
+    "INSERT INTO goal (person_id, title, status, conversation_id, origin_key, created_at, "
+    "updated_at) VALUES (:person_id, '', 'active', :conversation_id, :origin_key, :now, :now) "
+    "RETURNING id"
+)
+GOAL_OWNER = statement("SELECT person_id FROM goal WHERE id = :goal_id")
+SET_GOAL = {
+    name: statement(f"UPDATE goal SET {name} = :value, updated_at = :now WHERE id = :goal_id")
+    for name in ("title", "why", "category", "support", "status", "target_date")
+}
+DELETE_STEPS = statement(
+    "DELETE FROM action_step WHERE goal_id = :goal_id AND conversation_id = :conversation_id "
+    "AND origin = :origin"
+)
+NEXT_POSITION = statement(
+    "SELECT coalesce(max(position), -1) + 1 FROM action_step WHERE goal_id = :goal_id"
+)
+STEP_COLUMNS = ("goal_id", "text", "done", "conversation_id", "origin", "position", "created_at")
+
+_CHECKIN_FIELDS = ("mood", "energy", "note_for_advisor", "highlight", "wants_meeting")
+_CHECKIN_GOAL_FIELDS = ("progress", "did", "blockers", "next_step")
+CHECKIN_ID = statement("SELECT id FROM checkin WHERE conversation_id = :conversation_id")
+INSERT_CHECKIN = statement(
+    "INSERT INTO checkin (person_id, conversation_id, created_at) "
+    "VALUES (:person_id, :conversation_id, :now) RETURNING id"
+)
+# One statement sets a field, creating the conversation's check-in row on first use.
+SET_CHECKIN = {
+    name: statement(
+        f"INSERT INTO checkin (person_id, conversation_id, created_at, {name}) "
+        f"VALUES (:person_id, :conversation_id, :now, :value) "
+        f"ON CONFLICT (conversation_id) DO UPDATE SET {name} = excluded.{name} RETURNING id"
+    )
+    for name in _CHECKIN_FIELDS
+}
+# The usual case in one statement: the goal is this person's and the check-in row exists
+# (no row is written otherwise, and the caller takes the long way). Every field is text.
+SET_CHECKIN_GOAL_IF_OWNED = {
+    name: statement(
+        f"INSERT INTO checkin_goal_update (checkin_id, goal_id, {name}) "
+        f"SELECT c.id, g.id, :value FROM checkin c, goal g "
+        f"WHERE c.conversation_id = :conversation_id AND g.id = :goal_id "
+        f"AND g.person_id = :person_id "
+        f"ON CONFLICT (checkin_id, goal_id) DO UPDATE SET {name} = excluded.{name}"
+    )
+    for name in _CHECKIN_GOAL_FIELDS
+}
+SET_CHECKIN_GOAL = {
+    name: statement(
+        f"INSERT INTO checkin_goal_update (checkin_id, goal_id, {name}) "
+        f"VALUES (:checkin_id, :goal_id, :value) "
+        f"ON CONFLICT (checkin_id, goal_id) DO UPDATE SET {name} = excluded.{name}"
+    )
+    for name in _CHECKIN_GOAL_FIELDS
+}
+REFLECTION = statement("SELECT id, fields FROM reflection WHERE conversation_id = :conversation_id")
+INSERT_REFLECTION = statement(
+    "INSERT INTO reflection (person_id, conversation_id, fields, created_at) "
+    "VALUES (:person_id, :conversation_id, :fields, :now)"
+)
+UPDATE_REFLECTION = statement("UPDATE reflection SET fields = :fields WHERE id = :id")
+DELETE_ARTIFACTS = statement(
+    "DELETE FROM artifact WHERE person_id = :person_id AND conversation_id = :conversation_id "
+    "AND origin = :origin"
+)
+INSERT_ARTIFACT = statement(
+    "INSERT INTO artifact (person_id, goal_id, kind, file_id, name, mime_type, url, caption, "
+    "conversation_id, origin, created_at) VALUES (:person_id, :goal_id, :kind, :file_id, "
+    ":name, :mime_type, :url, :caption, :conversation_id, :origin, :now)"
+)
+SET_OPT_OUT = statement("UPDATE person SET opted_out = :opted_out WHERE id = :person_id")
+INSERT_AUDIT = statement(
+    "INSERT INTO audit_log (actor_person_id, action, subject_person_id, detail, created_at) "
+    "VALUES (:actor_person_id, :action, :subject_person_id, :detail, :now)"
+)
