@@ -1,0 +1,351 @@
+"""Platform-neutral delivery of the outbox: pacing, ordering, retries and giving up.
+
+Turns only queue messages (``storage.OutboxStore``); this worker sends them after the turn has
+committed, so a crash between "answer saved" and "reply sent" loses nothing. Adapters supply a
+``Sender`` that knows one platform's API and translates its answer into a ``SendResult``.
+
+Guarantees: messages to one address go out in outbox order (an earlier message that must be
+retried holds back the later ones); sends stay inside the ``Pacer``'s limits; delivery is
+at-least-once (a crash after the platform accepted a message but before ``mark_sent`` resends it).
+Run one worker per platform: two workers would race for the same rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from storage import OutboxRecord, OutboxStore
+
+__all__ = [
+    "MAX_BACKOFF",
+    "DeliveryWorker",
+    "Pacer",
+    "SendKind",
+    "SendResult",
+    "Sender",
+]
+
+log = logging.getLogger("profilebot.delivery")
+
+MAX_BACKOFF = 300.0
+"""Longest wait between attempts of a failing message, in seconds."""
+
+# Far enough ahead that every pending message counts as due: used to find an address's oldest
+# pending message whatever its ``not_before``.
+_FAR_FUTURE = datetime(9000, 1, 1, tzinfo=UTC)
+# Float rounding after sleeping exactly ``wait_time`` must not cause another tiny sleep.
+_EPSILON = 1e-9
+
+
+class SendKind(StrEnum):
+    SENT = "sent"
+    RETRY_AFTER = "retry_after"
+    UNREACHABLE = "unreachable"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What the platform said about one send; build it with the class methods."""
+
+    kind: SendKind
+    platform_message_id: str | None = None
+    delay: float = 0.0
+    error: str = ""
+
+    @classmethod
+    def sent(cls, platform_message_id: str | None = None) -> SendResult:
+        return cls(SendKind.SENT, platform_message_id=platform_message_id)
+
+    @classmethod
+    def retry_after(cls, seconds: float, error: str) -> SendResult:
+        """The platform's rate limit (Telegram 429 ``retry_after``, Slack ``Retry-After``)."""
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError(f"retry_after must be a finite number >= 0, not {seconds!r}")
+        return cls(SendKind.RETRY_AFTER, delay=float(seconds), error=error)
+
+    @classmethod
+    def unreachable(cls, error: str) -> SendResult:
+        """The recipient is gone for good (blocked the bot, deleted): never retried."""
+        return cls(SendKind.UNREACHABLE, error=error)
+
+    @classmethod
+    def failed(cls, error: str) -> SendResult:
+        """A transient failure (5xx, network): retried with exponential backoff."""
+        return cls(SendKind.FAILED, error=error)
+
+
+class Sender(Protocol):
+    """One platform's send call; an adapter implements it."""
+
+    platform: str
+
+    async def send(self, message: OutboxRecord) -> SendResult: ...
+
+
+class _Bucket:
+    """A token bucket kept as GCRA: one "theoretical arrival time" per bucket.
+
+    A send is allowed once ``now >= tat - tolerance``; each send pushes ``tat`` one interval
+    on. A bucket whose ``tat`` has passed is indistinguishable from a new one, so it can be
+    forgotten without changing behaviour.
+    """
+
+    __slots__ = ("interval", "tolerance")
+
+    def __init__(self, rate: float, burst: int) -> None:
+        if not math.isfinite(rate) or rate <= 0:
+            raise ValueError(f"rate must be a positive number, not {rate!r}")
+        if burst < 1:
+            raise ValueError(f"burst must be at least 1, not {burst!r}")
+        self.interval = 1.0 / rate
+        self.tolerance = (burst - 1) * self.interval
+
+    def wait(self, tat: float | None, now: float) -> float:
+        if tat is None:
+            return 0.0
+        wait = tat - self.tolerance - now
+        return wait if wait > _EPSILON else 0.0
+
+    def after_send(self, tat: float | None, now: float) -> float:
+        return max(tat if tat is not None else now, now) + self.interval
+
+    def held_until(self, tat: float | None, until: float) -> float:
+        blocked = until + self.tolerance
+        return blocked if tat is None else max(tat, blocked)
+
+
+class Pacer:
+    """Keeps sends inside the platform's limits: one bucket per address plus one overall.
+
+    Defaults follow Telegram: at most one message per second to one chat and 30 per second
+    overall. With ``burst`` 1 any window of ``w`` seconds holds at most ``1 + rate * w`` sends;
+    a larger burst lets short replies go out together. Pure: the caller passes the clock, so
+    tests need no sleeping. Idle addresses are forgotten, so memory follows the active ones.
+    """
+
+    def __init__(
+        self,
+        *,
+        per_address_rate: float = 1.0,
+        per_address_burst: int = 1,
+        overall_rate: float = 30.0,
+        overall_burst: int = 1,
+        max_addresses: int = 10_000,
+    ) -> None:
+        self._address = _Bucket(per_address_rate, per_address_burst)
+        self._overall = _Bucket(overall_rate, overall_burst)
+        self._tats: dict[str, float] = {}
+        self._overall_tat: float | None = None
+        self._max_addresses = max_addresses
+        self._sweep_at = max_addresses
+
+    def wait_time(self, address: str, now: float) -> float:
+        """Seconds until ``address`` may be sent to; 0 when it may be now."""
+        return max(
+            self._address.wait(self._tats.get(address), now),
+            self._overall.wait(self._overall_tat, now),
+        )
+
+    def record(self, address: str, now: float) -> None:
+        """Count a send made at ``now``."""
+        self._tats[address] = self._address.after_send(self._tats.get(address), now)
+        self._overall_tat = self._overall.after_send(self._overall_tat, now)
+        if len(self._tats) > self._sweep_at:
+            self._sweep(now)
+
+    def hold(self, address: str, until: float) -> None:
+        """Send nothing more to ``address`` before ``until`` (the platform asked us to wait)."""
+        self._tats[address] = self._address.held_until(self._tats.get(address), until)
+
+    def hold_all(self, until: float) -> None:
+        """Send nothing at all before ``until``."""
+        self._overall_tat = self._overall.held_until(self._overall_tat, until)
+
+    def tracked(self) -> int:
+        """How many addresses are remembered (for tests and metrics)."""
+        return len(self._tats)
+
+    def _sweep(self, now: float) -> None:
+        self._tats = {a: tat for a, tat in self._tats.items() if tat > now}
+        # Sweep again only after the map doubles, so sweeping stays amortised O(1) per send.
+        self._sweep_at = max(self._max_addresses, 2 * len(self._tats))
+
+
+class DeliveryWorker:
+    """Sends due outbox messages for one platform and records how each attempt went.
+
+    ``on_unreachable`` runs in a worker thread (it usually writes to the database); ``wake``
+    must be called from the event loop's thread (elsewhere: ``loop.call_soon_threadsafe``).
+    """
+
+    def __init__(
+        self,
+        outbox: OutboxStore,
+        sender: Sender,
+        *,
+        pacer: Pacer | None = None,
+        max_attempts: int = 8,
+        base_backoff: float = 1.0,
+        on_unreachable: Callable[[OutboxRecord, str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        batch: int = 200,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        self._outbox = outbox
+        self._sender = sender
+        self._pacer = pacer if pacer is not None else Pacer()
+        self._max_attempts = max_attempts
+        self._base_backoff = base_backoff
+        self._on_unreachable = on_unreachable
+        self._clock = clock
+        self._sleep = sleep
+        self._batch = batch
+        self._wake = asyncio.Event()
+        # Storage times are wall-clock UTC; pacing runs on ``clock``. Anchoring one to the other
+        # lets an injected clock drive both, and ``max`` with the real time keeps a suspended
+        # machine (monotonic clocks stop) from seeing due messages as not yet due.
+        self._anchor_wall = datetime.now(UTC)
+        self._anchor_clock = clock()
+
+    def wake(self) -> None:
+        """Start the next round now (call from the event loop after a turn commits)."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event, *, idle: float = 0.5) -> None:
+        """Deliver until ``stop`` is set, waiting for ``wake()`` or ``idle`` seconds between."""
+        while not stop.is_set():
+            self._wake.clear()
+            try:
+                await self.deliver_due()
+            except Exception as exc:  # the database may be briefly away; keep the loop alive
+                # Type only: database errors can quote parameters, i.e. message text.
+                log.error("delivery round failed: %s", type(exc).__name__)
+            if stop.is_set():
+                break
+            await self._wait_for_wake(stop, idle)
+
+    async def deliver_due(self) -> int:
+        """Send every due message once, in order per address; returns how many were sent."""
+        queues = await asyncio.to_thread(self._fetch, self._wall_now())
+        sent = 0
+        while queues:
+            now = self._clock()
+            # The address that may send soonest; ties go to the oldest message.
+            address = min(queues, key=lambda a: (self._pacer.wait_time(a, now), queues[a][0].id))
+            wait = self._pacer.wait_time(address, now)
+            if wait > 0:
+                await self._sleep(wait)
+                continue
+            queue = queues[address]
+            record = queue.pop(0)
+            self._pacer.record(address, now)
+            result = await self._send(record)
+            if result.kind is SendKind.SENT:
+                await asyncio.to_thread(
+                    self._outbox.mark_sent, record.id, result.platform_message_id
+                )
+                sent += 1
+                if not queue:
+                    del queues[address]
+                continue
+            # Anything but success ends this address's round, so nothing overtakes ``record``.
+            del queues[address]
+            await self._settle(record, result, queue)
+        return sent
+
+    async def _send(self, record: OutboxRecord) -> SendResult:
+        try:
+            return await self._sender.send(record)
+        except Exception as exc:
+            # Type only: exception text may quote the message, and messages are student data.
+            error = type(exc).__name__
+            log.warning("sender raised %s for outbox message %s", error, record.id)
+            return SendResult.failed(f"sender raised {error}")
+
+    async def _settle(
+        self, record: OutboxRecord, result: SendResult, rest: list[OutboxRecord]
+    ) -> None:
+        """Record an unsuccessful attempt."""
+        if result.kind is SendKind.RETRY_AFTER:
+            until = self._clock() + result.delay
+            self._pacer.hold(record.address, until)
+            self._pacer.hold_all(until)
+            log.info("outbox message %s rate-limited for %.1f s", record.id, result.delay)
+            await self._retry(record, result.delay, result.error)
+        elif result.kind is SendKind.UNREACHABLE:
+            log.info("outbox message %s: recipient unreachable", record.id)
+            await asyncio.to_thread(self._outbox.mark_dead, record.id, result.error)
+            if self._on_unreachable is not None:
+                try:  # in a thread: the adapter typically records it in the database
+                    await asyncio.to_thread(self._on_unreachable, record, result.error)
+                except Exception as exc:  # its failure must not stop the burial below
+                    log.error("on_unreachable raised %s", type(exc).__name__)
+            await asyncio.to_thread(self._bury_address, record, rest, result.error)
+        elif record.attempts + 1 >= self._max_attempts:
+            log.warning("outbox message %s dead after %d attempts", record.id, record.attempts + 1)
+            await asyncio.to_thread(self._outbox.mark_dead, record.id, result.error)
+        else:
+            backoff = min(self._base_backoff * 2**record.attempts, MAX_BACKOFF)
+            log.info("outbox message %s failed; retrying in %.1f s", record.id, backoff)
+            await self._retry(record, backoff, result.error)
+
+    async def _retry(self, record: OutboxRecord, seconds: float, error: str) -> None:
+        not_before = self._wall_now() + timedelta(seconds=seconds)
+        await asyncio.to_thread(self._outbox.mark_retry, record.id, not_before, error)
+
+    def _bury_address(self, record: OutboxRecord, rest: list[OutboxRecord], error: str) -> None:
+        """Mark dead what is still pending for an unreachable recipient: it cannot arrive."""
+        ids = {r.id for r in rest}
+        ids.update(
+            r.id
+            for r in self._outbox.pending(
+                platform=record.platform,
+                address=record.address,
+                limit=self._batch,
+                now=_FAR_FUTURE,
+            )
+        )
+        ids.discard(record.id)
+        for message_id in sorted(ids):
+            self._outbox.mark_dead(message_id, error)
+
+    def _fetch(self, now: datetime) -> dict[str, list[OutboxRecord]]:
+        """Due messages grouped by address in outbox order, minus addresses whose oldest
+        pending message is not due yet (sending the later ones would overtake it)."""
+        queues: dict[str, list[OutboxRecord]] = {}
+        for record in self._outbox.pending(
+            platform=self._sender.platform, limit=self._batch, now=now
+        ):
+            queues.setdefault(record.address, []).append(record)
+        for address in list(queues):
+            head = self._outbox.pending(
+                platform=self._sender.platform, address=address, limit=1, now=_FAR_FUTURE
+            )
+            if head and head[0].id < queues[address][0].id:
+                del queues[address]
+        return queues
+
+    def _wall_now(self) -> datetime:
+        elapsed = timedelta(seconds=self._clock() - self._anchor_clock)
+        return max(datetime.now(UTC), self._anchor_wall + elapsed)
+
+    async def _wait_for_wake(self, stop: asyncio.Event, idle: float) -> None:
+        waits = {asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())}
+        try:
+            await asyncio.wait(waits, timeout=idle, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()

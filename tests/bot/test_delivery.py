@@ -1,0 +1,369 @@
+"""The delivery worker on a real SQLite outbox, with a fake clock: order, pacing, retries."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from itertools import pairwise
+
+import pytest
+
+from bot.delivery import DeliveryWorker, Pacer, SendKind, SendResult
+from dialogues import Reply
+from storage import Database, OutboxRecord, OutboxStore, PeopleStore
+from storage._outbox import queue_replies
+from storage._sql import Sql
+from storage._tables import utcnow
+
+EPS = 1e-6
+Script = SendResult | Exception
+
+
+class FakeTime:
+    """A clock that only moves when someone sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        assert seconds > 0
+        self.slept.append(seconds)
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+class FakeSender:
+    """Records every send; ``script`` gives the results for a message text, in turn."""
+
+    platform = "fake"
+
+    def __init__(self, clock: FakeTime, script: dict[str, list[Script]] | None = None) -> None:
+        self.clock = clock
+        self.script = script or {}
+        self.sends: list[tuple[float, int, str, str]] = []
+        self.sent_event = asyncio.Event()
+
+    async def send(self, message: OutboxRecord) -> SendResult:
+        text = message.reply.text
+        self.sends.append((self.clock.now, message.id, message.address, text))
+        self.sent_event.set()
+        scripted = self.script.get(text)
+        if scripted:
+            result = scripted.pop(0)
+            if isinstance(result, Exception):
+                raise result
+            return result
+        return SendResult.sent(f"pm-{message.id}")
+
+    def texts(self, address: str) -> list[str]:
+        return [text for _, _, a, text in self.sends if a == address]
+
+    def times(self, address: str | None = None) -> list[float]:
+        return [t for t, _, a, _ in self.sends if address is None or a == address]
+
+
+def queue(db: Database, person_id: int, address: str, texts: Iterable[str]) -> list[int]:
+    with db.begin() as conn:
+        return queue_replies(
+            Sql(conn),
+            [Reply(t) for t in texts],
+            person_id=person_id,
+            conversation_id=None,
+            platform="fake",
+            address=address,
+            now=utcnow(),
+        )
+
+
+@pytest.fixture
+def person_id(sqlite_database: Database) -> int:
+    return PeopleStore(sqlite_database).ensure_student("sam").id
+
+
+def statuses(db: Database, person_id: int) -> dict[str, str]:
+    return {r.reply.text: r.status for r in OutboxStore(db).for_person(person_id)}
+
+
+async def drain(worker: DeliveryWorker, clock: FakeTime, rounds: int = 200) -> int:
+    """Run rounds, letting fake time pass between them, until a few rounds send nothing."""
+    sent, quiet = 0, 0
+    for _ in range(rounds):
+        n = await worker.deliver_due()
+        sent += n
+        quiet = quiet + 1 if n == 0 else 0
+        if quiet > 40:
+            break
+        await clock.sleep(0.5)
+    return sent
+
+
+async def test_every_message_sent_once_in_order_per_address(
+    sqlite_database: Database, person_id: int
+) -> None:
+    clock = FakeTime()
+    sender = FakeSender(clock)
+    for i in range(3):
+        for address in ("a", "b", "c"):
+            queue(sqlite_database, person_id, address, [f"{address}{i}"])
+    worker = DeliveryWorker(OutboxStore(sqlite_database), sender, clock=clock, sleep=clock.sleep)
+
+    assert await worker.deliver_due() == 9
+    assert await worker.deliver_due() == 0
+    for address in ("a", "b", "c"):
+        assert sender.texts(address) == [f"{address}0", f"{address}1", f"{address}2"]
+    records = OutboxStore(sqlite_database).for_person(person_id)
+    assert all(r.status == "sent" and r.attempts == 1 for r in records)
+    assert all(r.platform_message_id == f"pm-{r.id}" for r in records)
+
+
+async def test_other_platforms_are_left_alone(sqlite_database: Database, person_id: int) -> None:
+    clock = FakeTime()
+    sender = FakeSender(clock)
+    sender.platform = "other"
+    queue(sqlite_database, person_id, "a", ["hi"])
+    worker = DeliveryWorker(OutboxStore(sqlite_database), sender, clock=clock, sleep=clock.sleep)
+    assert await worker.deliver_due() == 0
+    assert statuses(sqlite_database, person_id) == {"hi": "pending"}
+
+
+async def test_rate_limit_waits_and_loses_or_reorders_nothing(
+    sqlite_database: Database, person_id: int
+) -> None:
+    clock = FakeTime()
+    sender = FakeSender(clock, {"a1": [SendResult.retry_after(3, "429 Too Many Requests")]})
+    queue(sqlite_database, person_id, "a", ["a1", "a2", "a3"])
+    worker = DeliveryWorker(OutboxStore(sqlite_database), sender, clock=clock, sleep=clock.sleep)
+
+    assert await worker.deliver_due() == 0  # a2, a3 must not overtake a1
+    assert await drain(worker, clock) == 3
+
+    assert sender.texts("a") == ["a1", "a1", "a2", "a3"]
+    first, again, *_ = sender.times("a")
+    assert again - first >= 3 - EPS
+    assert statuses(sqlite_database, person_id) == {"a1": "sent", "a2": "sent", "a3": "sent"}
+    a1 = OutboxStore(sqlite_database).for_person(person_id)[0]
+    assert a1.attempts == 2 and a1.last_error == "429 Too Many Requests"
+
+
+async def test_rate_limit_holds_later_messages_to_that_address_in_the_database(
+    sqlite_database: Database, person_id: int
+) -> None:
+    """A fresh worker (say, after a restart) knows nothing of the hold but keeps the order."""
+    clock = FakeTime()
+    sender = FakeSender(clock, {"a1": [SendResult.retry_after(30, "flood")]})
+    queue(sqlite_database, person_id, "a", ["a1", "a2"])
+    outbox = OutboxStore(sqlite_database)
+    await DeliveryWorker(outbox, sender, clock=clock, sleep=clock.sleep).deliver_due()
+    queue(sqlite_database, person_id, "b", ["b1"])
+
+    fresh = DeliveryWorker(outbox, sender, clock=clock, sleep=clock.sleep)
+    assert await fresh.deliver_due() == 1
+    assert sender.texts("a") == ["a1"]
+    assert sender.texts("b") == ["b1"]
+
+
+async def test_one_address_gets_at_most_one_message_per_second(
+    sqlite_database: Database, person_id: int
+) -> None:
+    clock = FakeTime()
+    sender = FakeSender(clock)
+    queue(sqlite_database, person_id, "a", [f"m{i}" for i in range(10)])
+    worker = DeliveryWorker(OutboxStore(sqlite_database), sender, clock=clock, sleep=clock.sleep)
+
+    assert await worker.deliver_due() == 10
+    times = sender.times("a")
+    assert sender.texts("a") == [f"m{i}" for i in range(10)]
+    assert times[-1] - times[0] >= 9 - EPS
+    assert all(later - earlier >= 1 - EPS for earlier, later in pairwise(times))
+
+
+async def test_many_addresses_respect_the_overall_limit(
+    sqlite_database: Database, person_id: int
+) -> None:
+    clock = FakeTime()
+    sender = FakeSender(clock)
+    for i in range(60):
+        queue(sqlite_database, person_id, f"chat{i}", [f"m{i}"])
+    worker = DeliveryWorker(OutboxStore(sqlite_database), sender, clock=clock, sleep=clock.sleep)
+
+    assert await worker.deliver_due() == 60
+    times = sender.times()
+    assert len(times) == 60
+    # No one-second window holds more than 30 sends: any 31 consecutive span a second.
+    assert all(times[i + 30] - times[i] >= 1 - EPS for i in range(len(times) - 30))
+    assert times[-1] - times[0] < 3  # paced, not serialised at one per second
+
+
+async def test_a_waiting_address_does_not_hold_up_the_others(
+    sqlite_database: Database, person_id: int
+) -> None:
+    clock = FakeTime()
+    sender = FakeSender(clock)
+    queue(sqlite_database, person_id, "a", ["a1", "a2", "a3"])
+    queue(sqlite_database, person_id, "b", ["b1", "b2", "b3"])
+    worker = DeliveryWorker(OutboxStore(sqlite_database), sender, clock=clock, sleep=clock.sleep)
+
+    assert await worker.deliver_due() == 6
+    assert clock.now - 1000.0 < 2.5  # both chats share each second, about 2 s in all
+
+
+async def test_failures_back_off_then_give_up(sqlite_database: Database, person_id: int) -> None:
+    clock = FakeTime()
+    sender = FakeSender(clock, {"a1": [SendResult.failed("502 Bad Gateway")] * 5})
+    queue(sqlite_database, person_id, "a", ["a1", "a2"])
+    worker = DeliveryWorker(
+        OutboxStore(sqlite_database),
+        sender,
+        max_attempts=3,
+        base_backoff=2.0,
+        clock=clock,
+        sleep=clock.sleep,
+    )
+
+    assert await drain(worker, clock) == 1
+    assert sender.texts("a") == ["a1", "a1", "a1", "a2"]
+    t = sender.times("a")
+    assert t[1] - t[0] >= 2 - EPS  # 2 * 2**0
+    assert t[2] - t[1] >= 4 - EPS  # 2 * 2**1
+    a1 = OutboxStore(sqlite_database).for_person(person_id)[0]
+    assert (a1.status, a1.attempts, a1.last_error) == ("dead", 3, "502 Bad Gateway")
+    assert statuses(sqlite_database, person_id)["a2"] == "sent"
+
+
+async def test_unreachable_recipient_is_given_up_at_once(
+    sqlite_database: Database, person_id: int
+) -> None:
+    clock = FakeTime()
+    sender = FakeSender(clock, {"a1": [SendResult.unreachable("403 blocked by the user")]})
+    queue(sqlite_database, person_id, "a", ["a1", "a2"])
+    queue(sqlite_database, person_id, "b", ["b1"])
+    queue(sqlite_database, person_id, "a", ["a3"])
+    calls: list[tuple[int, str]] = []
+    worker = DeliveryWorker(
+        OutboxStore(sqlite_database),
+        sender,
+        on_unreachable=lambda record, error: calls.append((record.id, error)),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+
+    assert await drain(worker, clock) == 1
+    a1 = OutboxStore(sqlite_database).for_person(person_id)[0]
+    assert calls == [(a1.id, "403 blocked by the user")]
+    assert sender.texts("a") == ["a1"]
+    assert sender.texts("b") == ["b1"]
+    assert statuses(sqlite_database, person_id) == {
+        "a1": "dead",
+        "a2": "dead",
+        "b1": "sent",
+        "a3": "dead",
+    }
+
+
+async def test_sender_exception_is_retried_without_logging_its_text(
+    sqlite_database: Database, person_id: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    clock = FakeTime()
+    sender = FakeSender(clock, {"a1": [RuntimeError("Sam's secret answer")]})
+    queue(sqlite_database, person_id, "a", ["a1"])
+    worker = DeliveryWorker(OutboxStore(sqlite_database), sender, clock=clock, sleep=clock.sleep)
+
+    assert await worker.deliver_due() == 0
+    a1 = OutboxStore(sqlite_database).for_person(person_id)[0]
+    assert (a1.status, a1.attempts) == ("pending", 1)
+    assert a1.last_error is not None and "secret" not in a1.last_error
+    assert "RuntimeError" in caplog.text and "secret" not in caplog.text
+
+    assert await drain(worker, clock) == 1
+    assert sender.texts("a") == ["a1", "a1"]
+
+
+async def test_run_stops_and_wake_starts_a_round_at_once(
+    sqlite_database: Database, person_id: int
+) -> None:
+    clock = FakeTime()
+    sender = FakeSender(clock)
+    worker = DeliveryWorker(OutboxStore(sqlite_database), sender, clock=clock, sleep=clock.sleep)
+    queue(sqlite_database, person_id, "a", ["first"])
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop, idle=60))
+
+    await asyncio.wait_for(sender.sent_event.wait(), 5)
+    sender.sent_event.clear()
+    queue(sqlite_database, person_id, "b", ["second"])
+    worker.wake()
+    await asyncio.wait_for(sender.sent_event.wait(), 5)  # long before the 60 s idle
+
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert [text for *_, text in sender.sends] == ["first", "second"]
+    assert statuses(sqlite_database, person_id) == {"first": "sent", "second": "sent"}
+
+
+async def test_run_survives_a_failing_round(caplog: pytest.LogCaptureFixture) -> None:
+    class BrokenOutbox(OutboxStore):
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def pending(self, **kwargs: object) -> list[OutboxRecord]:
+            self.calls += 1
+            raise OSError("database away")
+
+    clock = FakeTime()
+    outbox = BrokenOutbox()
+    worker = DeliveryWorker(outbox, FakeSender(clock), clock=clock, sleep=clock.sleep)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop, idle=0.01))
+    while outbox.calls < 2:
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(task, 5)
+    assert "OSError" in caplog.text
+
+
+def test_pacer_per_address_and_overall_limits() -> None:
+    pacer = Pacer(overall_rate=2.0)
+    assert pacer.wait_time("a", 0.0) == 0
+    pacer.record("a", 0.0)
+    assert pacer.wait_time("a", 0.0) == pytest.approx(1.0)
+    assert pacer.wait_time("b", 0.0) == pytest.approx(0.5)  # overall: 2 per second
+    assert pacer.wait_time("a", 1.0) == 0
+    pacer.record("b", 0.5)
+    assert pacer.wait_time("c", 0.5) == pytest.approx(0.5)
+
+
+def test_pacer_burst_and_holds() -> None:
+    pacer = Pacer(per_address_burst=3, per_address_rate=1.0, overall_burst=100)
+    for _ in range(3):
+        assert pacer.wait_time("a", 0.0) == 0
+        pacer.record("a", 0.0)
+    assert pacer.wait_time("a", 0.0) == pytest.approx(1.0)
+    pacer.hold("b", 5.0)
+    assert pacer.wait_time("b", 1.0) == pytest.approx(4.0)
+    pacer.hold_all(7.0)
+    assert pacer.wait_time("c", 1.0) == pytest.approx(6.0)
+    assert pacer.wait_time("c", 7.0) == 0
+
+
+def test_pacer_forgets_idle_addresses() -> None:
+    pacer = Pacer(overall_rate=1e9, max_addresses=50)
+    for i in range(10_000):
+        pacer.record(f"chat{i}", float(i))
+    assert pacer.tracked() <= 101
+
+
+def test_send_result_kinds() -> None:
+    assert SendResult.sent("42") == SendResult(SendKind.SENT, platform_message_id="42")
+    assert SendResult.retry_after(3, "429").delay == 3.0
+    assert SendResult.unreachable("403").kind is SendKind.UNREACHABLE
+    assert SendResult.failed("500").kind is SendKind.FAILED
+    with pytest.raises(ValueError):
+        SendResult.retry_after(-1, "bad")
+    with pytest.raises(ValueError):
+        SendResult.retry_after(float("nan"), "bad")
