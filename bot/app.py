@@ -8,7 +8,15 @@ from pathlib import Path
 
 from dialogues import Flow, SaveKind, Step
 from dialogues._registry import FlowRegistry
-from storage import Database, OutboxStore, PeopleStore, PersonRecord, PlanStore, ProfileStore
+from storage import (
+    Database,
+    InviteStore,
+    OutboxStore,
+    PeopleStore,
+    PersonRecord,
+    PlanStore,
+    ProfileStore,
+)
 
 from .cards import option_labels, plan_card, profile_card
 from .config import Settings, load_settings
@@ -29,6 +37,7 @@ class App:
     profiles: ProfileStore
     plans: PlanStore
     outbox: OutboxStore
+    invites: InviteStore
 
     @classmethod
     def create(cls, settings: Settings | None = None, *, upgrade: bool = True) -> App:
@@ -49,6 +58,7 @@ class App:
             profiles=ProfileStore(db),
             plans=PlanStore(db),
             outbox=OutboxStore(db),
+            invites=InviteStore(db),
         )
 
     def load_flow(self, flow_id: str | None = None, path: Path | None = None) -> Flow:

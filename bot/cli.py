@@ -149,16 +149,24 @@ def people_add(
     timezone: Annotated[str | None, typer.Option("--timezone")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Add a person to the roster."""
+    """Add a person to the roster, with a single-use invite code to link their chat account."""
     bot = App.create()
     person = bot.people.add(
         name, role, handle=handle, advisor=advisor, group=group, timezone=timezone
     )
+    invite = bot.invites.issue(person.id)
     if as_json:
-        _print_json(person.to_json())
+        _print_json(
+            {
+                **person.to_json(),
+                "invite_code": invite.code,
+                "invite_expires_at": invite.expires_at.isoformat(),
+            }
+        )
     else:
         typer.echo(
-            f"added {person.display_name} as {', '.join(person.roles)} (handle: {person.handle})"
+            f"added {person.display_name} as {', '.join(person.roles)} (handle: {person.handle}); "
+            f"invite code {invite.code}, valid until {invite.expires_at:%Y-%m-%d}"
         )
 
 

@@ -12,6 +12,7 @@ the environment (the URL is passed in)::
 """
 
 from ._database import Database
+from ._invites import DEFAULT_INVITE_TTL, InviteRecord, InviteStore
 from ._outbox import OutboxStore
 from ._people import PeopleStore
 from ._plan import PlanStore
@@ -32,6 +33,7 @@ from .errors import (
     ConflictError,
     DatabaseUnavailable,
     InvalidDatabaseURL,
+    InvalidInviteError,
     InvalidValueError,
     SchemaError,
     StorageError,
@@ -40,6 +42,7 @@ from .errors import (
 )
 
 __all__ = [
+    "DEFAULT_INVITE_TTL",
     "GOAL_STATUSES",
     "OUTBOX_STATUSES",
     "ROLES",
@@ -52,7 +55,10 @@ __all__ = [
     "Database",
     "DatabaseUnavailable",
     "InvalidDatabaseURL",
+    "InvalidInviteError",
     "InvalidValueError",
+    "InviteRecord",
+    "InviteStore",
     "OutboxRecord",
     "OutboxStore",
     "PeopleStore",

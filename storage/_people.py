@@ -181,32 +181,37 @@ class PeopleStore:
         chat_id: str | None,
     ) -> None:
         """Link (or re-link) a platform user to a person; the identity becomes reachable."""
-        params = {"platform": platform, "workspace": workspace or "", "user_id": user_id}
-        values = {"person_id": person_id, "chat_id": chat_id, "unreachable": False}
         with self._db.begin() as conn:
             if load_person(conn, person_id) is None:
                 raise UnknownPersonError(f"no person with id {person_id}")
-            existing = conn.execute(
-                select(channel_identity.c.id).where(
-                    channel_identity.c.platform == params["platform"],
-                    channel_identity.c.workspace == params["workspace"],
-                    channel_identity.c.platform_user_id == params["user_id"],
-                )
-            ).scalar()
-            if existing is None:
-                conn.execute(
-                    insert(channel_identity),
-                    {
-                        **values,
-                        "platform": platform,
-                        "workspace": params["workspace"],
-                        "platform_user_id": user_id,
-                    },
-                )
-            else:
-                conn.execute(
-                    update(channel_identity).where(channel_identity.c.id == existing), values
-                )
+            link_identity(conn, person_id, platform, workspace, user_id, chat_id)
+
+
+def link_identity(
+    conn: Connection,
+    person_id: int,
+    platform: str,
+    workspace: str | None,
+    user_id: str,
+    chat_id: str | None,
+) -> None:
+    """Within ``conn``'s transaction: point a platform user at a person, reachable again."""
+    workspace = workspace or ""
+    values = {"person_id": person_id, "chat_id": chat_id, "unreachable": False}
+    existing = conn.execute(
+        select(channel_identity.c.id).where(
+            channel_identity.c.platform == platform,
+            channel_identity.c.workspace == workspace,
+            channel_identity.c.platform_user_id == user_id,
+        )
+    ).scalar()
+    if existing is None:
+        conn.execute(
+            insert(channel_identity),
+            {**values, "platform": platform, "workspace": workspace, "platform_user_id": user_id},
+        )
+    else:
+        conn.execute(update(channel_identity).where(channel_identity.c.id == existing), values)
 
 
 def _check_role(role: str) -> None:

@@ -153,6 +153,20 @@ class ChannelIdentity(_Table, table=True):
     created_at: datetime = _now_field()
 
 
+class InviteCode(_Table, table=True):
+    """A single-use, expiring code that links a chat account to a roster person."""
+
+    __tablename__ = "invite_code"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(unique=True)
+    person_id: int = Field(foreign_key="person.id", index=True)
+    created_at: datetime = _now_field()
+    expires_at: datetime = Field(sa_type=UtcDateTime)
+    redeemed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    redeemed_by: str | None = None  # "platform:workspace:user id" that used it
+
+
 class StudentGroup(_Table, table=True):
     __tablename__ = "student_group"
     __table_args__ = (UniqueConstraint("name"),)
@@ -417,6 +431,7 @@ def _table(name: str) -> Table:
 person = _table("person")
 person_role = _table("person_role")
 channel_identity = _table("channel_identity")
+invite_code = _table("invite_code")
 student_group = _table("student_group")
 group_member = _table("group_member")
 advisor_link = _table("advisor_link")

@@ -9,6 +9,7 @@ They hang under profilebot's single root, so callers can catch as broadly as the
         ├── SchemaError               the schema is from a newer (unknown) revision
         ├── InvalidValueError         a value a store refuses (unknown role, taken handle...)
         ├── UnknownPersonError        no person with that handle or id
+        ├── InvalidInviteError        an invite code that is unknown, used or expired
         ├── UnknownRecordError        no row with that id (an outbox message)
         └── ConflictError             a conversation record used outside the turn that read it
 
@@ -23,6 +24,7 @@ __all__ = [
     "ConflictError",
     "DatabaseUnavailable",
     "InvalidDatabaseURL",
+    "InvalidInviteError",
     "InvalidValueError",
     "SchemaError",
     "StorageError",
@@ -61,3 +63,7 @@ class UnknownRecordError(StorageError, LookupError):
 
 class ConflictError(StorageError):
     """A conversation changed since its record was read (it was read in another turn)."""
+
+
+class InvalidInviteError(StorageError):
+    """An invite code that is unknown, already used, or expired (the message says which)."""

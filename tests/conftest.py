@@ -22,8 +22,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL
+
+# Property tests check behaviour, not speed (benchmarks do that): on a busy CI machine a
+# per-example deadline or a "too slow" health check would fail a correct run at random.
+settings.register_profile("profilebot", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("profilebot")
 
 
 def _import_app_packages(*names: str) -> None:

@@ -122,6 +122,8 @@ def test_people_add_json_and_advisor_links(profilebot: Profilebot) -> None:
         "Europe/Berlin",
     )
     assert student["handle"] == "ana-diaz" and student["timezone"] == "Europe/Berlin"
+    assert len(student["invite_code"]) == 10 and student["invite_expires_at"] > "2026"
+    assert advisor["invite_code"] != student["invite_code"]
 
 
 def test_db_upgrade_creates_the_schema(profilebot: Profilebot) -> None:
