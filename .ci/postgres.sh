@@ -6,8 +6,21 @@
 # Stdout carries exactly one line, meant for `eval "$(bash .ci/postgres.sh)"`:
 #   export PROFILEBOT_TEST_POSTGRES_URL=postgresql+psycopg://profilebot:profilebot@127.0.0.1:5432/profilebot_test
 # Everything else goes to stderr.
+#
+# Whatever starts the server (apt's postinst, pg_ctlcluster, service) runs with stdin from
+# /dev/null, output to a log file and fd 3 closed: a daemon that inherited the caller's pipe
+# would keep `$(...)` (and CI's own output pipe) open forever.
 set -euo pipefail
 exec 3>&1 1>&2
+
+log="$(mktemp -t postgres-setup.XXXXXX.log)"
+detached() {
+    if ! "$@" </dev/null >>"$log" 2>&1 3>&-; then
+        echo "postgres.sh: '$*' failed:" >&2
+        cat "$log" >&2
+        return 1
+    fi
+}
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "postgres.sh: must run as root (it installs and starts the server)" >&2
@@ -16,16 +29,17 @@ fi
 
 if ! command -v pg_lsclusters >/dev/null 2>&1 || [ -z "$(ls /usr/lib/postgresql 2>/dev/null)" ]; then
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update
-    apt-get install -y postgresql
+    echo "postgres.sh: installing postgresql from Debian's packages" >&2
+    detached apt-get update
+    detached apt-get install -y postgresql
 fi
 
 version="$(ls /usr/lib/postgresql | sort -V | tail -n 1)"
 if ! pg_lsclusters -h | awk -v v="$version" '$1 == v && $2 == "main"' | grep -q .; then
-    pg_createcluster "$version" main
+    detached pg_createcluster "$version" main
 fi
 if ! pg_lsclusters -h | awk -v v="$version" '$1 == v && $2 == "main" && $4 == "online"' | grep -q .; then
-    pg_ctlcluster "$version" main start || service postgresql start
+    detached pg_ctlcluster "$version" main start || detached service postgresql start
 fi
 
 port="$(pg_lsclusters -h | awk -v v="$version" '$1 == v && $2 == "main" {print $3}')"
