@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from dialogues._loader import check_flow_files
 
 from .adapters.console import ConsoleChat
 from .app import App
-from .errors import PlatformNotAvailable
+from .errors import ConfigError, PlatformNotAvailable
 
 __all__ = ["app", "main"]
 
@@ -99,10 +100,18 @@ def run(
     """Run the bot itself on a chat platform, configured from .env."""
     if platform not in ("telegram", "slack"):
         raise typer.BadParameter("use telegram or slack")
-    raise PlatformNotAvailable(
-        f"the {platform} adapter is not part of this release yet; "
-        "use `profilebot chat` for a conversation in the terminal"
-    )
+    if platform == "slack":
+        raise PlatformNotAvailable(
+            "the slack adapter is not part of this release yet; "
+            "use --platform telegram, or `profilebot chat` in the terminal"
+        )
+    from .adapters.telegram import serve
+
+    bot = App.create()
+    if bot.settings.telegram_bot_token is None:
+        raise ConfigError("setting TELEGRAM_BOT_TOKEN is needed for --platform telegram")
+    typer.echo("profilebot: starting on Telegram (Ctrl-C stops)", err=True)
+    asyncio.run(serve(bot, port=port or 8080))
 
 
 @flows_app.command("check")
@@ -155,12 +164,14 @@ def people_add(
         name, role, handle=handle, advisor=advisor, group=group, timezone=timezone
     )
     invite = bot.invites.issue(person.id)
+    link = _telegram_link(bot, invite.code)
     if as_json:
         _print_json(
             {
                 **person.to_json(),
                 "invite_code": invite.code,
                 "invite_expires_at": invite.expires_at.isoformat(),
+                "telegram_link": link,
             }
         )
     else:
@@ -168,6 +179,24 @@ def people_add(
             f"added {person.display_name} as {', '.join(person.roles)} (handle: {person.handle}); "
             f"invite code {invite.code}, valid until {invite.expires_at:%Y-%m-%d}"
         )
+        if link:
+            typer.echo(f"Telegram: {link}")
+
+
+def _telegram_link(bot: App, code: str) -> str | None:
+    """``https://t.me/<bot>?start=<code>`` when a Telegram token is configured and works."""
+    if bot.settings.telegram_bot_token is None:
+        return None
+    from telegram.error import TelegramError
+
+    from .adapters.telegram import bot_username, invite_link
+
+    try:
+        username = asyncio.run(bot_username(bot))
+    except TelegramError as exc:
+        typer.echo(f"profilebot: no Telegram link (Telegram said: {exc})", err=True)
+        return None
+    return None if username is None else invite_link(username, code)
 
 
 @profile_app.command("show")

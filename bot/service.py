@@ -17,22 +17,45 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dialogues import Flow, Inbound, Reply, TurnResult
 from dialogues._engine import Engine, TurnContext
 from dialogues._registry import FlowRegistry
-from storage import ConversationRecord, ConversationStore, Database, PersonRecord, Turn
+from storage import (
+    ConversationRecord,
+    ConversationStore,
+    Database,
+    OutboxRecord,
+    PersonRecord,
+    Turn,
+)
 
-__all__ = ["ConversationService", "TurnOutcome"]
+__all__ = ["AnsweredQuestion", "ConversationService", "TurnOutcome"]
+
+
+@dataclass(frozen=True, slots=True)
+class AnsweredQuestion:
+    """The question message a turn's answer closed, so the adapter can show the answer on it."""
+
+    outbox_id: int
+    platform_message_id: str | None
+    reply: Reply
+    display: str
 
 
 @dataclass(slots=True)
 class TurnOutcome:
-    """What a turn did, for the adapter that delivered the inbound message."""
+    """What a turn did, for the adapter that delivered the inbound message.
+
+    ``stale`` means the inbound answered a question that is no longer the current one (an
+    old button): nothing changed. ``answered`` is set when the caller asked to track questions.
+    """
 
     replies: list[Reply] = field(default_factory=list)
     outbox_ids: list[int] = field(default_factory=list)
     accepted: tuple[str, str] | None = None
     duplicate: bool = False
+    stale: bool = False
     finished: bool = False
     flow_id: str | None = None
     conversation_id: int | None = None
+    answered: AnsweredQuestion | None = None
 
 
 class ConversationService:
@@ -58,6 +81,7 @@ class ConversationService:
         address: str,
         fresh: bool = False,
         default_flow: Flow | None = None,
+        event_key: str | None = None,
     ) -> TurnOutcome:
         """Resume the person's open conversation (of ``flow`` when given), or start one.
 
@@ -65,6 +89,8 @@ class ConversationService:
         ``fresh`` starts ``flow`` anew even when one of the same flow is open.
         """
         with self._store.turn(person_id) as turn:
+            if event_key is not None and not turn.claim_event(event_key):
+                return TurnOutcome(duplicate=True)
             record = None if fresh else turn.open_conversation(flow.id if flow else None)
             if record is not None:
                 engine = self._engine(turn, record)
@@ -84,23 +110,53 @@ class ConversationService:
         address: str,
         event_key: str | None = None,
         default_flow: Flow | None = None,
+        question_ref: int | None = None,
+        track_questions: bool = False,
     ) -> TurnOutcome:
         """Apply one inbound message to the person's open conversation.
 
         With no open conversation, ``default_flow`` (if any) starts; a repeated
-        ``event_key`` changes nothing and is reported as a duplicate.
+        ``event_key`` changes nothing and is reported as a duplicate. ``question_ref`` is the
+        outbox id of the question a button belongs to: unless that is the conversation's
+        current question the press is stale and changes nothing. ``track_questions`` fills in
+        ``TurnOutcome.answered``.
         """
         with self._store.turn(person_id) as turn:
             if event_key is not None and not turn.claim_event(event_key):
                 return TurnOutcome(duplicate=True)
             record = turn.open_conversation()
             if record is None:
+                if question_ref is not None:
+                    return TurnOutcome(stale=True)
                 if default_flow is None:
                     return TurnOutcome()
                 return self._start(turn, default_flow, platform, address)
+            question = None
+            if question_ref is not None or track_questions:
+                question = turn.current_question(record.id)
+            if question_ref is not None and (question is None or question.id != question_ref):
+                return TurnOutcome(stale=True, conversation_id=record.id, flow_id=record.flow_id)
             engine = self._engine(turn, record)
             result = engine.handle(record.state, inbound, self._context(turn))
-            return self._save(turn, record, result, platform, address)
+            outcome = self._save(turn, record, result, platform, address)
+            outcome.answered = _answered(question, result.accepted)
+            return outcome
+
+    def send(
+        self,
+        person_id: int,
+        replies: list[Reply],
+        *,
+        platform: str,
+        address: str,
+        event_key: str | None = None,
+    ) -> TurnOutcome:
+        """Queue messages outside a conversation (a card, help) in one de-duplicated turn."""
+        with self._store.turn(person_id) as turn:
+            if event_key is not None and not turn.claim_event(event_key):
+                return TurnOutcome(duplicate=True)
+            ids = turn.queue(replies, platform=platform, address=address)
+            return TurnOutcome(replies=list(replies), outbox_ids=ids)
 
     def _start(self, turn: Turn, flow: Flow, platform: str, address: str) -> TurnOutcome:
         engine = self._registry.engine(flow)
@@ -152,6 +208,18 @@ class ConversationService:
         except (ZoneInfoNotFoundError, ValueError):
             zone = ZoneInfo(self._default_tz)
         return datetime.now(zone).date()
+
+
+def _answered(
+    question: OutboxRecord | None, accepted: tuple[str, str] | None
+) -> AnsweredQuestion | None:
+    if question is None or accepted is None:
+        return None
+    reply = question.reply
+    step_id, display = accepted
+    if reply.step_id != step_id:
+        return None
+    return AnsweredQuestion(question.id, question.platform_message_id, reply, display)
 
 
 def _person_scope(person: PersonRecord) -> Mapping[str, Any]:

@@ -48,6 +48,10 @@ class FlowRegistry:
             known = ", ".join(sorted(self._by_id)) or "none"
             raise UnknownFlowError(f"unknown flow '{flow_id}' (known flows: {known})") from None
 
+    def find(self, flow_id: str) -> Flow | None:
+        """The flow with this id, or None."""
+        return self._by_id.get(flow_id)
+
     def flows(self) -> list[Flow]:
         return sorted(self._by_id.values(), key=lambda f: f.id)
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 
 from dialogues import Reply
 
@@ -20,7 +20,7 @@ from ._sql import OUTBOX_COLUMNS, Sql
 from ._tables import AnyRow, dumps, loads, outbox, utcnow
 from .errors import UnknownRecordError
 
-__all__ = ["OutboxStore", "queue_replies"]
+__all__ = ["OutboxStore", "latest_question", "queue_replies"]
 
 _MAX_ERROR = 2000
 
@@ -46,6 +46,27 @@ def queue_replies(
     # RETURNING's row order is not promised, but ids are drawn in VALUES order (SQLite's next
     # rowid, PostgreSQL's sequence), so ascending ids are the replies' order.
     return sorted(int(row[0]) for row in sql.insert("outbox", OUTBOX_COLUMNS, rows, returning="id"))
+
+
+_QUESTION_LOOKBACK = 20  # a turn queues a few replies; its question is among the last ones
+
+
+def latest_question(conn: Connection, conversation_id: int) -> OutboxRecord | None:
+    """The conversation's most recent question message (a reply with a step), if any.
+
+    The one a button press must belong to, and the one to edit once it is answered.
+    """
+    rows = conn.execute(
+        select(outbox)
+        .where(outbox.c.conversation_id == conversation_id)
+        .order_by(outbox.c.id.desc())
+        .limit(_QUESTION_LOOKBACK)
+    ).all()
+    for row in rows:
+        record = _record(row)
+        if record.payload.get("step_id") is not None:
+            return record
+    return None
 
 
 def _record(row: AnyRow) -> OutboxRecord:
@@ -94,6 +115,26 @@ class OutboxStore:
         with self._db.begin() as conn:
             rows = conn.execute(stmt.order_by(outbox.c.id).limit(limit)).all()
         return [_record(r) for r in rows]
+
+    def queue(
+        self,
+        replies: Sequence[Reply],
+        *,
+        person_id: int | None,
+        platform: str,
+        address: str,
+    ) -> list[int]:
+        """Queue messages outside any conversation (cards, help, a refusal to a stranger)."""
+        with self._db.begin() as conn:
+            return queue_replies(
+                Sql(conn),
+                replies,
+                person_id=person_id,
+                conversation_id=None,
+                platform=platform,
+                address=address,
+                now=utcnow(),
+            )
 
     def for_person(self, person_id: int) -> list[OutboxRecord]:
         """Every message to this person, whatever its status, oldest first."""

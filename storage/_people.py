@@ -186,6 +186,48 @@ class PeopleStore:
                 raise UnknownPersonError(f"no person with id {person_id}")
             link_identity(conn, person_id, platform, workspace, user_id, chat_id)
 
+    def set_reachable(
+        self,
+        platform: str,
+        workspace: str | None,
+        *,
+        reachable: bool,
+        user_id: str | None = None,
+        chat_id: str | None = None,
+    ) -> int:
+        """Mark the identities of a platform user (or chat) reachable or not; returns how many.
+
+        Unreachable means the platform refuses to deliver to them (the student blocked the
+        bot); delivery stops until they come back.
+        """
+        if (user_id is None) == (chat_id is None):
+            raise ValueError("name exactly one of user_id and chat_id")
+        where = [
+            channel_identity.c.platform == platform,
+            channel_identity.c.workspace == (workspace or ""),
+        ]
+        if user_id is not None:
+            where.append(channel_identity.c.platform_user_id == user_id)
+        else:
+            where.append(channel_identity.c.chat_id == chat_id)
+        with self._db.begin() as conn:
+            result = conn.execute(
+                update(channel_identity).where(*where).values(unreachable=not reachable)
+            )
+        return int(result.rowcount)
+
+    def is_reachable(self, platform: str, workspace: str | None, user_id: str) -> bool | None:
+        """Whether a linked platform user can be sent to; None when the user is not linked."""
+        with self._db.begin() as conn:
+            unreachable = conn.execute(
+                select(channel_identity.c.unreachable).where(
+                    channel_identity.c.platform == platform,
+                    channel_identity.c.workspace == (workspace or ""),
+                    channel_identity.c.platform_user_id == user_id,
+                )
+            ).scalar()
+        return None if unreachable is None else not unreachable
+
 
 def link_identity(
     conn: Connection,

@@ -378,6 +378,8 @@ class Outbox(_Table, table=True):
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_status_not_before", "status", "not_before"),
+        # A conversation's latest question (stale-button checks, editing it once answered).
+        Index("ix_outbox_conversation_id_id", "conversation_id", "id"),
         CheckConstraint(_in("status", OUTBOX_STATUSES), name="status"),
     )
 

@@ -17,15 +17,15 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from dialogues import ConversationState, ConversationStatus, Flow, TurnResult
+from dialogues import ConversationState, ConversationStatus, Flow, Reply, TurnResult
 
 from . import _sql as q
 from ._apply import EffectWriter, Provenance
 from ._database import Database
-from ._outbox import queue_replies
+from ._outbox import latest_question, queue_replies
 from ._plan import load_plan
 from ._profile import current_profile
-from ._records import ConversationRecord, PersonRecord
+from ._records import ConversationRecord, OutboxRecord, PersonRecord
 from ._sql import Sql
 from ._tables import dumps, loads, utcnow
 from .errors import ConflictError, UnknownPersonError
@@ -114,6 +114,22 @@ class Turn:
             content_hash=content_hash,
             state=ConversationState.from_json(loads(state)),  # fresh each call: states mutate
             version=version,
+        )
+
+    def current_question(self, conversation_id: int) -> OutboxRecord | None:
+        """The conversation's latest question message: the only one whose buttons count."""
+        return latest_question(self._sql.conn, conversation_id)
+
+    def queue(self, replies: Sequence[Reply], *, platform: str, address: str) -> list[int]:
+        """Queue replies outside any conversation, in this turn's transaction."""
+        return queue_replies(
+            self._sql,
+            replies,
+            person_id=self.person.id,
+            conversation_id=None,
+            platform=platform,
+            address=address,
+            now=self.now,
         )
 
     def flow_source(self, content_hash: str) -> str | None:

@@ -1,0 +1,609 @@
+"""Telegram: python-telegram-bot in, the outbox out, nothing in between but translation.
+
+Inbound: a PTB ``Application`` (no ``Updater``: we fetch updates ourselves) whose handlers turn
+an update into a ``Visitor`` and an ``Inbound`` and hand them to the ``FrontDesk``. Updates
+come from our own long-polling loop, which confirms an update to Telegram (the next
+``offset``) only after its turn has committed, or from a webhook that answers 200 only after
+commit. Either way a crash never loses an update, and a repeated ``update_id`` is applied once
+(the turn claims ``telegram:<bot>:<update_id>``).
+
+Outbound: replies are outbox rows; ``TelegramSender`` renders one (HTML, inline keyboard)
+and the platform-neutral ``DeliveryWorker`` paces, retries and gives up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import hmac
+import logging
+import signal
+import warnings
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, Final
+
+from aiohttp import web
+from telegram import (
+    Bot,
+    BotCommand,
+    CallbackQuery,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    Update,
+)
+from telegram.constants import ChatMemberStatus, ChatType, ParseMode
+from telegram.error import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+from telegram.warnings import PTBUserWarning
+
+from dialogues import Attachment, Command, Inbound, Reply, ReplyKind
+from storage import OutboxRecord, UnknownRecordError
+
+from ..app import App
+from ..delivery import DeliveryWorker, Pacer, SendResult
+from ..errors import ConfigError
+from ..frontdesk import MENU, STALE_TEXT, DeskOutcome, FrontDesk, Visitor
+from .telegram_render import (
+    MAX_MESSAGE_CHARS,
+    NO_INDEX,
+    YES_INDEX,
+    CallbackAction,
+    answered_html,
+    decode_callback,
+    escape,
+    keyboard_for,
+    message_html,
+    selected_from_markup,
+    split_text,
+    toggled,
+)
+
+__all__ = [
+    "PLATFORM",
+    "TelegramBot",
+    "TelegramSender",
+    "bot_username",
+    "inbound_for_callback",
+    "invite_link",
+    "serve",
+]
+
+log = logging.getLogger("profilebot.telegram")
+
+# We fetch updates raw (``do_api_request``) so that one update PTB cannot parse is skipped
+# instead of failing the whole batch forever; PTB warns about that on every call.
+warnings.filterwarnings("ignore", message=r"Please use 'Bot\.getUpdates'", category=PTBUserWarning)
+
+PLATFORM: Final = "telegram"
+ALLOWED_UPDATES: Final = ("message", "edited_message", "callback_query", "my_chat_member")
+POLL_TIMEOUT: Final = 30
+"""Seconds a getUpdates long poll may wait on Telegram's side."""
+_QUESTION_ROOM: Final = MAX_MESSAGE_CHARS - 200  # the answering hint follows the last part
+_NO_PREVIEW: Final = LinkPreviewOptions(is_disabled=True)
+_STOPPED_MEMBER: Final = frozenset({ChatMemberStatus.BANNED, ChatMemberStatus.LEFT})
+
+Context = ContextTypes.DEFAULT_TYPE
+
+
+# ----------------------------------------------------------------------------------------------
+# Outbound
+# ----------------------------------------------------------------------------------------------
+
+
+class TelegramSender:
+    """Sends one outbox message; Telegram's answer becomes a ``SendResult``."""
+
+    platform = PLATFORM
+
+    def __init__(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        self._bot = application.bot
+
+    async def send(self, message: OutboxRecord) -> SendResult:
+        reply = message.reply
+        parts = _parts(reply)
+        try:
+            sent: Message | None = None
+            for i, part in enumerate(parts):
+                last = i == len(parts) - 1
+                sent = await self._bot.send_message(
+                    chat_id=message.address,
+                    text=message_html(part) if last else escape(part.text),
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=keyboard_for(part, str(message.id)) if last else None,
+                    link_preview_options=_NO_PREVIEW,
+                )
+        except RetryAfter as exc:
+            return SendResult.retry_after(_seconds(exc.retry_after), "429 retry_after")
+        except Forbidden as exc:
+            return SendResult.unreachable(f"403 {exc.message}")
+        except BadRequest as exc:
+            if "chat not found" in exc.message.lower():
+                return SendResult.unreachable(f"400 {exc.message}")
+            return SendResult.failed(f"400 {exc.message}")
+        except TelegramError as exc:
+            return SendResult.failed(f"{type(exc).__name__}: {exc.message}")
+        assert sent is not None  # parts is never empty
+        return SendResult.sent(str(sent.message_id))
+
+
+def _parts(reply: Reply) -> list[Reply]:
+    """The reply as messages Telegram accepts; a question's widgets go on the last one."""
+    limit = _QUESTION_ROOM if reply.is_question else MAX_MESSAGE_CHARS
+    texts = split_text(reply.text, limit) or [reply.text]
+    plain = Reply(text="")
+    return [dataclasses.replace(plain, text=t) for t in texts[:-1]] + [
+        dataclasses.replace(reply, text=texts[-1])
+    ]
+
+
+def _seconds(value: int | float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+# ----------------------------------------------------------------------------------------------
+# Inbound translation
+# ----------------------------------------------------------------------------------------------
+
+
+def inbound_for_callback(
+    action: CallbackAction, reply: Reply, markup: InlineKeyboardMarkup | None
+) -> Inbound | None:
+    """What a tapped button means for the question ``reply``; None for an impossible tap.
+
+    Toggles never get here: they only change the message's keyboard.
+    """
+    if action.action == "skip":
+        return Inbound.of_command(Command.SKIP.value)
+    if action.action == "done":
+        if reply.kind is ReplyKind.MULTI_CHOICE:
+            chosen = sorted(selected_from_markup(markup))
+            return Inbound.of_selection(
+                tuple(reply.options[i].value for i in chosen if i < len(reply.options))
+            )
+        return Inbound.of_command(Command.DONE.value)
+    index = action.index
+    if action.action != "pick" or index is None:
+        return None
+    if reply.kind is ReplyKind.CHOICE and index < len(reply.options):
+        return Inbound.of_button(reply.options[index].value)
+    if reply.kind is ReplyKind.YES_NO and index in (YES_INDEX, NO_INDEX):
+        return Inbound.of_button("yes" if index == YES_INDEX else "no")
+    if reply.kind is ReplyKind.SCALE and reply.scale is not None:
+        value = reply.scale.min + index
+        if value <= reply.scale.max:
+            return Inbound.of_button(str(value))
+    return None
+
+
+def _attachment(message: Message) -> Attachment | None:
+    caption = message.caption
+    if message.photo:
+        largest = max(message.photo, key=lambda p: p.width * p.height)
+        return Attachment("photo", file_id=largest.file_id, mime_type="image/jpeg", caption=caption)
+    document = message.document
+    if document is not None:
+        return Attachment(
+            "document",
+            file_id=document.file_id,
+            name=document.file_name,
+            mime_type=document.mime_type,
+            caption=caption,
+        )
+    return None
+
+
+def _visitor(update: Update) -> Visitor | None:
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None or chat.type != ChatType.PRIVATE or user.is_bot:
+        return None
+    return Visitor(PLATFORM, str(user.id), str(chat.id))
+
+
+# ----------------------------------------------------------------------------------------------
+# The bot
+# ----------------------------------------------------------------------------------------------
+
+
+class TelegramBot:
+    """profilebot on Telegram: handlers, polling or webhook, and outbox delivery.
+
+    Built from settings; a missing token is a ``ConfigError`` here, not at the first update.
+    """
+
+    def __init__(self, app: App, *, pacer: Pacer | None = None) -> None:
+        settings = app.settings
+        if settings.telegram_bot_token is None:
+            raise ConfigError("setting TELEGRAM_BOT_TOKEN is needed for --platform telegram")
+        base = settings.telegram_api_base_url.rstrip("/")
+        self._app = app
+        self._desk = FrontDesk(app, PLATFORM)
+        self.application = (
+            Application.builder()
+            .token(settings.telegram_bot_token.get_secret_value())
+            .base_url(f"{base}/bot")
+            .base_file_url(f"{base}/file/bot")
+            .updater(None)
+            .build()
+        )
+        self.application.add_handler(CallbackQueryHandler(self._on_callback))
+        self.application.add_handler(
+            ChatMemberHandler(self._on_member, ChatMemberHandler.MY_CHAT_MEMBER)
+        )
+        private = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+        self.application.add_handler(MessageHandler(private & filters.TEXT, self._on_text))
+        self.application.add_handler(
+            MessageHandler(private & (filters.PHOTO | filters.Document.ALL), self._on_file)
+        )
+        self.application.add_handler(MessageHandler(private, self._on_other))
+        self.application.add_error_handler(self._on_error)
+        self.worker = DeliveryWorker(
+            app.outbox,
+            TelegramSender(self.application),
+            pacer=pacer,
+            on_unreachable=self._unreachable,
+        )
+        self._failed: set[int] = set()
+        self._bot_id = settings.telegram_bot_token.get_secret_value().split(":", 1)[0]
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> TelegramBot:
+        try:
+            await self.application.initialize()  # getMe: a wrong token fails here
+        except InvalidToken as exc:
+            raise ConfigError(f"setting TELEGRAM_BOT_TOKEN: Telegram refused it ({exc})") from None
+        await self.application.start()
+        await self.application.bot.set_my_commands(
+            [BotCommand(c.name, c.description) for c in MENU]
+        )
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.application.stop()
+        await self.application.shutdown()
+
+    @property
+    def username(self) -> str:
+        return self.application.bot.username
+
+    async def run_polling(self, stop: asyncio.Event, *, timeout: int = POLL_TIMEOUT) -> None:
+        """Long-poll until ``stop``; deliver the outbox alongside."""
+        await self.application.bot.delete_webhook()
+        delivery = asyncio.create_task(self.worker.run(stop))
+        try:
+            await self._poll(stop, timeout)
+        finally:
+            stop.set()
+            await delivery
+
+    async def _poll(self, stop: asyncio.Event, timeout: int) -> None:
+        offset = 0
+        backoff = 1.0
+        while not stop.is_set():
+            try:
+                raw = await self._get_updates(offset, timeout, stop)
+            except (Conflict, InvalidToken):
+                raise
+            except RetryAfter as exc:
+                await _sleep_unless(stop, _seconds(exc.retry_after))
+                continue
+            except TelegramError as exc:
+                log.warning("getUpdates failed (%s); retrying in %.0f s", exc, backoff)
+                await _sleep_unless(stop, backoff)
+                backoff = min(backoff * 2, 60.0)
+                continue
+            backoff = 1.0
+            if raw:
+                offset = await self.process_batch(raw, offset)
+
+    async def _get_updates(
+        self, offset: int, timeout: int, stop: asyncio.Event
+    ) -> list[Mapping[str, Any]]:
+        request = asyncio.ensure_future(
+            self.application.bot.do_api_request(
+                "getUpdates",
+                api_kwargs={
+                    "offset": offset,
+                    "timeout": timeout,
+                    "allowed_updates": list(ALLOWED_UPDATES),
+                },
+                read_timeout=timeout + 10,
+            )
+        )
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({request, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+        if not request.done():
+            request.cancel()
+            return []
+        result = request.result()
+        return [u for u in result if isinstance(u, Mapping)] if isinstance(result, list) else []
+
+    async def process_batch(self, raw: list[Mapping[str, Any]], offset: int) -> int:
+        """Process fetched updates (one chat's in order, chats in parallel); the next offset.
+
+        The offset moves past an update only once it and every earlier one has committed or
+        was unreadable, so updates whose turn failed are fetched and tried again.
+        """
+        by_chat: dict[object, list[Update]] = {}
+        ids: list[int] = []
+        for data in raw:
+            update_id = data.get("update_id")
+            if not isinstance(update_id, int) or update_id < offset:
+                continue
+            ids.append(update_id)
+            update = self._parse(data)
+            if update is not None:
+                chat = update.effective_chat
+                by_chat.setdefault(chat.id if chat else update_id, []).append(update)
+        results = await asyncio.gather(*(self._process_in_order(u) for u in by_chat.values()))
+        failed = sorted(i for batch in results for i in batch)
+        if failed:
+            await asyncio.sleep(1.0)  # the database may be briefly away; do not spin
+            return failed[0]
+        return max(ids, default=offset - 1) + 1
+
+    async def _process_in_order(self, updates: list[Update]) -> list[int]:
+        for i, update in enumerate(updates):
+            if not await self.process(update):
+                return [u.update_id for u in updates[i:]]
+        return []
+
+    async def process(self, update: Update) -> bool:
+        """Run one update through the handlers; False when its turn failed (retry it)."""
+        self._failed.discard(update.update_id)
+        await self.application.process_update(update)
+        return update.update_id not in self._failed
+
+    def _parse(self, data: Mapping[str, Any]) -> Update | None:
+        try:
+            return Update.de_json(dict(data), self.application.bot)
+        except Exception as exc:  # a shape PTB cannot read: skip it rather than loop on it
+            log.warning("ignoring unreadable update %s (%s)", data.get("update_id"), type(exc))
+            return None
+
+    # -- webhook -------------------------------------------------------------------------------
+
+    def webhook_app(self, path: str, secret: str) -> web.Application:
+        """The aiohttp app serving Telegram's webhook POSTs at ``path``."""
+        expected = secret.encode()
+
+        async def receive(request: web.Request) -> web.Response:
+            given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "").encode()
+            if not hmac.compare_digest(given, expected):
+                return web.Response(status=403, text="forbidden")
+            try:
+                data = await request.json()
+            except ValueError:
+                return web.Response(status=200)  # garbage: nothing to retry
+            if not isinstance(data, Mapping) or not isinstance(data.get("update_id"), int):
+                return web.Response(status=200)
+            update = self._parse(data)
+            if update is None or await self.process(update):
+                return web.Response(status=200)
+            return web.Response(status=500, text="try again")  # Telegram redelivers
+
+        webapp = web.Application(client_max_size=1 << 20)
+        webapp.router.add_post(path, receive)
+        return webapp
+
+    async def run_webhook(
+        self, stop: asyncio.Event, *, url: str, secret: str, port: int, host: str = "0.0.0.0"
+    ) -> None:
+        """Register ``url`` with Telegram and serve it on ``port`` until ``stop``."""
+        path = "/" + url.split("://", 1)[-1].partition("/")[2]
+        runner = web.AppRunner(self.webhook_app(path, secret), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        delivery = asyncio.create_task(self.worker.run(stop))
+        try:
+            await self.application.bot.set_webhook(
+                url, secret_token=secret, allowed_updates=list(ALLOWED_UPDATES)
+            )
+            await stop.wait()
+        finally:
+            stop.set()
+            await delivery
+            await runner.cleanup()
+
+    # -- handlers ------------------------------------------------------------------------------
+
+    async def _on_text(self, update: Update, context: Context) -> None:
+        message, visitor = update.effective_message, _visitor(update)
+        if message is None or visitor is None or message.text is None:
+            return
+        await self._receive(update, visitor, Inbound.of_text(message.text))
+
+    async def _on_file(self, update: Update, context: Context) -> None:
+        message, visitor = update.effective_message, _visitor(update)
+        attachment = None if message is None else _attachment(message)
+        if visitor is None or attachment is None:
+            return
+        await self._receive(update, visitor, Inbound.of_file(attachment))
+
+    async def _on_other(self, update: Update, context: Context) -> None:
+        visitor = _visitor(update)
+        if visitor is not None:
+            await self._run(update, self._desk.unsupported, visitor)
+
+    async def _on_member(self, update: Update, context: Context) -> None:
+        change, visitor = update.my_chat_member, _visitor(update)
+        if change is None or visitor is None:
+            return
+        reachable = change.new_chat_member.status not in _STOPPED_MEMBER
+        await self._run(update, self._desk.set_reachable, visitor, reachable)
+
+    async def _on_callback(self, update: Update, context: Context) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        toast = None
+        try:
+            toast = await self._callback(update, query)
+        finally:  # every query is answered, or the student's button spins for a while
+            await _quietly(query.answer(toast))
+
+    async def _callback(self, update: Update, query: CallbackQuery) -> str | None:
+        """Handle a tap; returns the toast to show, if any."""
+        visitor = _visitor(update)
+        action = decode_callback(query.data or "")
+        message = query.message
+        if visitor is None or action is None or not isinstance(message, Message):
+            return None
+        record = await self._question(action.ref, visitor)
+        if record is None:
+            await _quietly(message.edit_reply_markup(None))
+            return STALE_TEXT
+        reply = record.reply
+        if action.action == "toggle" and action.index is not None:
+            chosen = toggled(selected_from_markup(message.reply_markup), action.index)
+            await _quietly(
+                message.edit_reply_markup(keyboard_for(reply, str(record.id), selected=chosen))
+            )
+            return None
+        inbound = inbound_for_callback(action, reply, message.reply_markup)
+        if inbound is None:
+            return None
+        outcome = await self._receive(update, visitor, inbound, question_ref=record.id)
+        if outcome is not None and outcome.stale:
+            await _quietly(message.edit_reply_markup(None))
+            return STALE_TEXT
+        return None
+
+    async def _question(self, ref: str, visitor: Visitor) -> OutboxRecord | None:
+        """The outbox question a button refers to, if it was sent to this very chat."""
+        if not ref.isdigit():
+            return None
+        try:
+            record = await asyncio.to_thread(self._app.outbox.get, int(ref))
+        except UnknownRecordError:
+            return None
+        if record.platform != PLATFORM or record.address != visitor.address:
+            return None  # a forged button naming someone else's message
+        return record if record.reply.is_question else None
+
+    async def _receive(
+        self,
+        update: Update,
+        visitor: Visitor,
+        inbound: Inbound,
+        *,
+        question_ref: int | None = None,
+    ) -> DeskOutcome | None:
+        outcome = await self._run(
+            update,
+            self._desk.receive,
+            visitor,
+            inbound,
+            event_key=f"{PLATFORM}:{self._bot_id}:{update.update_id}",
+            question_ref=question_ref,
+        )
+        if isinstance(outcome, DeskOutcome) and outcome.answered is not None:
+            await self._show_answer(visitor, outcome)
+        return outcome if isinstance(outcome, DeskOutcome) else None
+
+    async def _run(self, update: Update, work: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run a desk call in a thread (it holds a database transaction), then deliver."""
+        try:
+            result = await asyncio.to_thread(work, *args, **kwargs)
+        except Exception:
+            self._failed.add(update.update_id)
+            raise
+        self.worker.wake()
+        return result
+
+    async def _show_answer(self, visitor: Visitor, outcome: DeskOutcome) -> None:
+        """Edit the answered question to show the answer, without its buttons."""
+        answered = outcome.answered
+        if answered is None or answered.platform_message_id is None:
+            return
+        await _quietly(
+            self.application.bot.edit_message_text(
+                answered_html(answered.reply.text, answered.display),
+                chat_id=visitor.address,
+                message_id=int(answered.platform_message_id),
+                parse_mode=ParseMode.HTML,
+                reply_markup=None,
+            )
+        )
+
+    def _unreachable(self, record: OutboxRecord, error: str) -> None:
+        self._app.people.set_reachable(PLATFORM, None, reachable=False, chat_id=record.address)
+
+    async def _on_error(self, update: object, context: Context) -> None:
+        if isinstance(update, Update):
+            self._failed.add(update.update_id)
+        error = context.error
+        # Type only: exception text can quote parameters, and parameters can be student text.
+        log.error("update %s failed: %s", getattr(update, "update_id", "?"), type(error).__name__)
+
+
+async def _quietly(call: Any) -> None:
+    """A cosmetic call (edit, callback answer): its failure must not fail the turn."""
+    try:
+        await call
+    except TelegramError as exc:
+        log.info("cosmetic Telegram call failed: %s", type(exc).__name__)
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+# ----------------------------------------------------------------------------------------------
+# Entry points
+# ----------------------------------------------------------------------------------------------
+
+
+async def serve(app: App, *, port: int = 8080, stop: asyncio.Event | None = None) -> None:
+    """Run the bot until SIGINT/SIGTERM (or ``stop``): a webhook when configured, else polling."""
+    settings = app.settings
+    url, secret = settings.telegram_webhook_url, settings.telegram_webhook_secret
+    if url and secret is None:
+        raise ConfigError("setting TELEGRAM_WEBHOOK_SECRET is needed with TELEGRAM_WEBHOOK_URL")
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    async with TelegramBot(app) as bot:
+        if url and secret is not None:
+            log.warning("serving Telegram webhook for @%s on port %d", bot.username, port)
+            await bot.run_webhook(stop, url=url, secret=secret.get_secret_value(), port=port)
+        else:
+            log.warning("long-polling Telegram as @%s", bot.username)
+            await bot.run_polling(stop)
+
+
+async def bot_username(app: App) -> str | None:
+    """The bot's @username (for t.me invite links), or None when no token is configured."""
+    token = app.settings.telegram_bot_token
+    if token is None:
+        return None
+    base = app.settings.telegram_api_base_url.rstrip("/")
+    async with Bot(token.get_secret_value(), base_url=f"{base}/bot") as bot:
+        return bot.username
+
+
+def invite_link(username: str, code: str) -> str:
+    return f"https://t.me/{username}?start={code}"

@@ -1,0 +1,253 @@
+"""The front desk: who is writing, and what a chat message means before it reaches a flow.
+
+Every chat adapter (Telegram, Slack) translates a platform event into a ``Visitor`` and an
+``Inbound`` and hands both here. The desk links accounts with invite codes, refuses
+strangers politely (no data access), answers the menu commands (/profile, /goals,
+/checkin, /help) and passes everything else to the conversation service. Every reply goes
+through the outbox; the adapter's delivery worker sends it after the turn commits.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Final
+
+from dialogues import Inbound, InboundKind, Reply
+from storage import InvalidInviteError, PersonRecord
+
+from .app import App
+from .service import AnsweredQuestion, TurnOutcome
+
+__all__ = ["MENU", "DeskOutcome", "FrontDesk", "MenuCommand", "Visitor", "desk_command"]
+
+log = logging.getLogger("profilebot.frontdesk")
+
+
+@dataclass(frozen=True, slots=True)
+class MenuCommand:
+    name: str
+    description: str
+
+
+MENU: Final = (
+    MenuCommand("profile", "See my learner profile"),
+    MenuCommand("goals", "See my goals and plan"),
+    MenuCommand("checkin", "Start a check-in now"),
+    MenuCommand("back", "Change my last answer"),
+    MenuCommand("skip", "Skip this question"),
+    MenuCommand("pause", "Take a break and carry on later"),
+    MenuCommand("help", "What I can do"),
+    MenuCommand("stop", "Stop this conversation"),
+)
+"""The commands a chat platform should offer in its menu (Telegram's ``setMyCommands``)."""
+
+PROFILE_FLOW: Final = "this_is_me"
+CHECKIN_FLOW: Final = "weekly_checkin"
+
+STRANGER_TEXT: Final = (
+    "Hi! I'm profilebot, your school's learning-profile helper. I don't know who you are yet, "
+    "so I can't show or save anything. Open the invite link your school gave you, or send "
+    "/start followed by your invite code."
+)
+HELP_TEXT: Final = (
+    "Here's what I can do:\n"
+    "/profile – see your learner profile\n"
+    "/goals – see your goals and plan\n"
+    "/checkin – start a check-in now\n"
+    "\n"
+    "While we talk: /back changes your last answer, /skip skips a question, /pause takes a "
+    "break, /stop ends the conversation, and /help shows this list."
+)
+IDLE_TEXT: Final = "You're all caught up — nothing is waiting for you right now."
+STALE_TEXT: Final = "That question is already closed — please answer the latest one."
+_COMMAND_RE: Final = re.compile(r"/(\w+)(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
+
+UNSUPPORTED_TEXT: Final = (
+    "I can read text, button taps, photos and documents — not that kind of message, sorry."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    """A platform user writing to the bot, and where replies to them go (``address``)."""
+
+    platform: str
+    user_id: str
+    address: str
+    workspace: str | None = None
+
+
+@dataclass(slots=True)
+class DeskOutcome:
+    """What the desk did with one inbound message, for the adapter that brought it."""
+
+    outbox_ids: list[int] = field(default_factory=list)
+    person: PersonRecord | None = None
+    duplicate: bool = False
+    stale: bool = False
+    answered: AnsweredQuestion | None = None
+
+
+class FrontDesk:
+    """Platform-neutral handling of chat messages for one platform."""
+
+    def __init__(self, app: App, platform: str) -> None:
+        self._app = app
+        self._platform = platform
+
+    def receive(
+        self,
+        visitor: Visitor,
+        inbound: Inbound,
+        *,
+        event_key: str | None = None,
+        question_ref: int | None = None,
+    ) -> DeskOutcome:
+        """Handle one message, button press or command; every reply is queued, not sent."""
+        command, argument = desk_command(inbound)
+        if command == "start":
+            return self._start(visitor, argument, event_key)
+        person = self._identify(visitor)
+        if person is None:
+            return self._stranger(visitor)
+        if command == "profile":
+            return self._send(person, visitor, self._app.profile_card(person), event_key)
+        if command == "goals":
+            return self._send(person, visitor, self._app.plan_card(person), event_key)
+        if command == "checkin":
+            flow = self._app.registry.get(CHECKIN_FLOW)
+            outcome = self._service_open(person, visitor, flow.id, event_key)
+            return self._after_turn(person, visitor, outcome)
+        outcome = self._app.service.handle(
+            person.id,
+            inbound,
+            platform=self._platform,
+            address=visitor.address,
+            event_key=event_key,
+            question_ref=question_ref,
+            track_questions=True,
+        )
+        if outcome.stale:  # the adapter says so where the tap happened (a toast)
+            return DeskOutcome(person=person, stale=True)
+        if not outcome.duplicate and not outcome.replies:  # no conversation is open
+            text = HELP_TEXT if command == "help" else f"{IDLE_TEXT}\n\n{HELP_TEXT}"
+            return self._send(person, visitor, text, None)
+        return self._after_turn(person, visitor, outcome)
+
+    def unsupported(self, visitor: Visitor) -> DeskOutcome:
+        """A message kind the bot cannot read (a sticker, a voice note): say so, change nothing."""
+        person = self._identify(visitor)
+        if person is None:
+            return self._stranger(visitor)
+        return self._send(person, visitor, UNSUPPORTED_TEXT, None)
+
+    def set_reachable(self, visitor: Visitor, reachable: bool) -> int:
+        """The user blocked (False) or unblocked (True) the bot."""
+        return self._app.people.set_reachable(
+            self._platform, visitor.workspace, reachable=reachable, user_id=visitor.user_id
+        )
+
+    # -- joining -------------------------------------------------------------------------------
+
+    def _start(self, visitor: Visitor, code: str, event_key: str | None) -> DeskOutcome:
+        person = self._identify(visitor)
+        problem = None
+        if code and person is None:
+            try:
+                person = self._app.invites.redeem(
+                    code,
+                    platform=self._platform,
+                    workspace=visitor.workspace,
+                    user_id=visitor.user_id,
+                    chat_id=visitor.address,
+                )
+                log.info("%s user linked to person %s", self._platform, person.id)
+            except InvalidInviteError as exc:
+                problem = str(exc)
+        if person is None:
+            text = STRANGER_TEXT
+            if problem:
+                text = f"Sorry, {problem}. Ask your advisor for a new invite link."
+            return self._stranger(visitor, text)
+        self._app.people.set_reachable(
+            self._platform, visitor.workspace, reachable=True, user_id=visitor.user_id
+        )
+        if "student" in person.roles and not self._app.profiles.current(person.id):
+            outcome = self._service_open(person, visitor, PROFILE_FLOW, event_key)
+            return self._after_turn(person, visitor, outcome)
+        greeting = f"Welcome back, {person.first_name or person.display_name}! {HELP_TEXT}"
+        return self._send(person, visitor, greeting, event_key)
+
+    def _identify(self, visitor: Visitor) -> PersonRecord | None:
+        return self._app.people.by_identity(self._platform, visitor.workspace, visitor.user_id)
+
+    def _stranger(self, visitor: Visitor, text: str = STRANGER_TEXT) -> DeskOutcome:
+        ids = self._app.outbox.queue(
+            [Reply(text)], person_id=None, platform=self._platform, address=visitor.address
+        )
+        return DeskOutcome(outbox_ids=ids)
+
+    # -- conversations -------------------------------------------------------------------------
+
+    def _service_open(
+        self, person: PersonRecord, visitor: Visitor, flow_id: str, event_key: str | None
+    ) -> TurnOutcome:
+        return self._app.service.open(
+            person.id,
+            self._app.registry.get(flow_id),
+            platform=self._platform,
+            address=visitor.address,
+            event_key=event_key,
+        )
+
+    def _after_turn(
+        self, person: PersonRecord, visitor: Visitor, outcome: TurnOutcome
+    ) -> DeskOutcome:
+        result = DeskOutcome(
+            outbox_ids=list(outcome.outbox_ids),
+            person=person,
+            duplicate=outcome.duplicate,
+            answered=outcome.answered,
+        )
+        if outcome.finished and outcome.flow_id is not None:
+            flow = self._app.registry.find(outcome.flow_id)
+            card = None if flow is None else self._app.card_after(flow, person)
+            if card is not None:
+                result.outbox_ids += self._send(person, visitor, card, None).outbox_ids
+        return result
+
+    def _send(
+        self,
+        person: PersonRecord,
+        visitor: Visitor,
+        text: str,
+        event_key: str | None,
+    ) -> DeskOutcome:
+        outcome = self._app.service.send(
+            person.id,
+            [Reply(text)],
+            platform=self._platform,
+            address=visitor.address,
+            event_key=event_key,
+        )
+        return DeskOutcome(
+            outbox_ids=outcome.outbox_ids, person=person, duplicate=outcome.duplicate
+        )
+
+
+def desk_command(inbound: Inbound) -> tuple[str | None, str]:
+    """The command a message names (``/goals``, ``/start CODE``, ``/help@bot``) and its argument.
+
+    Typed ``/commands`` arrive as text on chat platforms; a platform's own command event
+    (a Slack slash command) arrives as ``InboundKind.COMMAND``.
+    """
+    if inbound.kind is InboundKind.COMMAND:
+        return (inbound.command or "").lower(), inbound.text.strip()
+    if inbound.kind is not InboundKind.TEXT:
+        return None, ""
+    match = _COMMAND_RE.match(inbound.text.strip())
+    if match is None:
+        return None, ""
+    return match[1].lower(), (match[2] or "").strip()
