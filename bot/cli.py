@@ -110,8 +110,9 @@ def run(
     bot = App.create()
     if bot.settings.telegram_bot_token is None:
         raise ConfigError("setting TELEGRAM_BOT_TOKEN is needed for --platform telegram")
-    typer.echo("profilebot: starting on Telegram (Ctrl-C stops)", err=True)
-    asyncio.run(serve(bot, port=port or 8080))
+    asyncio.run(
+        serve(bot, port=port or 8080, announce=lambda what: typer.echo(f"profilebot: {what}"))
+    )
 
 
 @flows_app.command("check")

@@ -131,7 +131,7 @@ class FrontDesk:
         )
         if outcome.stale:  # the adapter says so where the tap happened (a toast)
             return DeskOutcome(person=person, stale=True)
-        if not outcome.duplicate and not outcome.replies:  # no conversation is open
+        if not outcome.duplicate and outcome.conversation_id is None:  # none is open
             text = HELP_TEXT if command == "help" else f"{IDLE_TEXT}\n\n{HELP_TEXT}"
             return self._send(person, visitor, text, None)
         return self._after_turn(person, visitor, outcome)

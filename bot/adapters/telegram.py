@@ -18,9 +18,10 @@ import contextlib
 import dataclasses
 import hmac
 import logging
+import re
 import signal
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any, Final
 
@@ -57,6 +58,7 @@ from dialogues import Attachment, Command, Inbound, Reply, ReplyKind
 from storage import OutboxRecord, UnknownRecordError
 
 from ..app import App
+from ..config import Settings
 from ..delivery import DeliveryWorker, Pacer, SendResult
 from ..errors import ConfigError
 from ..frontdesk import MENU, STALE_TEXT, DeskOutcome, FrontDesk, Visitor
@@ -96,6 +98,7 @@ ALLOWED_UPDATES: Final = ("message", "edited_message", "callback_query", "my_cha
 POLL_TIMEOUT: Final = 30
 """Seconds a getUpdates long poll may wait on Telegram's side."""
 _QUESTION_ROOM: Final = MAX_MESSAGE_CHARS - 200  # the answering hint follows the last part
+_SECRET_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what Telegram accepts
 _NO_PREVIEW: Final = LinkPreviewOptions(is_disabled=True)
 _STOPPED_MEMBER: Final = frozenset({ChatMemberStatus.BANNED, ChatMemberStatus.LEFT})
 
@@ -231,6 +234,7 @@ class TelegramBot:
         settings = app.settings
         if settings.telegram_bot_token is None:
             raise ConfigError("setting TELEGRAM_BOT_TOKEN is needed for --platform telegram")
+        _check_webhook_settings(settings)
         base = settings.telegram_api_base_url.rstrip("/")
         self._app = app
         self._desk = FrontDesk(app, PLATFORM)
@@ -575,24 +579,42 @@ async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
 # ----------------------------------------------------------------------------------------------
 
 
-async def serve(app: App, *, port: int = 8080, stop: asyncio.Event | None = None) -> None:
-    """Run the bot until SIGINT/SIGTERM (or ``stop``): a webhook when configured, else polling."""
+async def serve(
+    app: App,
+    *,
+    port: int = 8080,
+    stop: asyncio.Event | None = None,
+    announce: Callable[[str], None] = log.info,
+) -> None:
+    """Run the bot until SIGINT/SIGTERM (or ``stop``): a webhook when configured, else polling.
+
+    ``announce`` tells the operator what started (the CLI prints it).
+    """
     settings = app.settings
     url, secret = settings.telegram_webhook_url, settings.telegram_webhook_secret
-    if url and secret is None:
-        raise ConfigError("setting TELEGRAM_WEBHOOK_SECRET is needed with TELEGRAM_WEBHOOK_URL")
+    telegram = TelegramBot(app)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
-    async with TelegramBot(app) as bot:
+    async with telegram as bot:
         if url and secret is not None:
-            log.warning("serving Telegram webhook for @%s on port %d", bot.username, port)
+            announce(f"serving the Telegram webhook for @{bot.username} on port {port}")
             await bot.run_webhook(stop, url=url, secret=secret.get_secret_value(), port=port)
         else:
-            log.warning("long-polling Telegram as @%s", bot.username)
+            announce(f"long-polling Telegram as @{bot.username} (Ctrl-C stops)")
             await bot.run_polling(stop)
+
+
+def _check_webhook_settings(settings: Settings) -> None:
+    url, secret = settings.telegram_webhook_url, settings.telegram_webhook_secret
+    if url and secret is None:
+        raise ConfigError("setting TELEGRAM_WEBHOOK_SECRET is needed with TELEGRAM_WEBHOOK_URL")
+    if secret is not None and not _SECRET_RE.fullmatch(secret.get_secret_value()):
+        raise ConfigError(
+            "setting TELEGRAM_WEBHOOK_SECRET: use 1-256 characters A-Z, a-z, 0-9, _ and -"
+        )
 
 
 async def bot_username(app: App) -> str | None:

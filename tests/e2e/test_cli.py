@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 from cli_driver import Profilebot
+
+from tests.telegram.fake_bot_api import FakeBotAPI
 
 BROKEN = "id: Bad\nversion: 1\nsteps:\n  - id: pick\n    type: choice\n    ask: Pick one\n"
 
@@ -131,7 +134,47 @@ def test_db_upgrade_creates_the_schema(profilebot: Profilebot) -> None:
     assert (profilebot.workdir / "profilebot.db").exists()
 
 
-def test_run_says_plainly_that_platforms_are_not_built_yet(profilebot: Profilebot) -> None:
+def test_run_says_plainly_that_slack_is_not_built_yet(profilebot: Profilebot) -> None:
     result = profilebot.run("run", "--platform", "slack")
     assert result.returncode == 1
     assert "not part of this release yet" in _one_clean_line(result.stderr)
+
+
+def test_run_on_telegram_needs_a_token(profilebot: Profilebot) -> None:
+    profilebot.env["TELEGRAM_BOT_TOKEN"] = ""
+    result = profilebot.run("run", "--platform", "telegram")
+    assert result.returncode == 1
+    assert _one_clean_line(result.stderr) == (
+        "profilebot: setting TELEGRAM_BOT_TOKEN is needed for --platform telegram"
+    )
+
+
+def test_run_on_telegram_refuses_a_webhook_without_a_secret(profilebot: Profilebot) -> None:
+    profilebot.env.update(
+        TELEGRAM_BOT_TOKEN="123:ABC", TELEGRAM_WEBHOOK_URL="https://school.example/telegram"
+    )
+    result = profilebot.run("run", "--platform", "telegram")
+    assert result.returncode == 1
+    assert _one_clean_line(result.stderr) == (
+        "profilebot: setting TELEGRAM_WEBHOOK_SECRET is needed with TELEGRAM_WEBHOOK_URL"
+    )
+
+
+async def test_people_add_prints_a_telegram_link_when_a_token_is_set(
+    profilebot: Profilebot,
+) -> None:
+    async with FakeBotAPI(username="school_profile_bot") as fake:
+        profilebot.env.update(TELEGRAM_BOT_TOKEN=fake.token, TELEGRAM_API_BASE_URL=fake.url)
+        result = await asyncio.to_thread(
+            profilebot.run, "people", "add", "--name", "Ana Diaz", "--role", "student", "--json"
+        )
+    assert result.returncode == 0, result.stderr
+    added = json.loads(result.stdout)
+    assert added["telegram_link"] == (
+        f"https://t.me/school_profile_bot?start={added['invite_code']}"
+    )
+
+
+def test_people_add_without_telegram_has_no_link(profilebot: Profilebot) -> None:
+    added = profilebot.json("people", "add", "--name", "Bo Li", "--role", "student")
+    assert added["telegram_link"] is None

@@ -40,6 +40,8 @@ from storage import (
     ConflictError,
     Database,
     InvalidValueError,
+    OutboxStore,
+    PeopleStore,
     PersonRecord,
     StorageError,
     UnknownPersonError,
@@ -787,3 +789,32 @@ def test_flow_version_rows_count(
         stores.start(student, flow)
     count = rows(stores.db, select(func.count()).select_from(flow_version))
     assert count[0][0] == 1
+
+
+def test_reachability_follows_the_platform_user_or_chat(database: Database) -> None:
+    people = PeopleStore(database)
+    sam = people.add("Sam Lee", "student")
+    people.link_identity(sam.id, "telegram", None, "1001", "1001")
+    people.link_identity(sam.id, "slack", "T1", "U1", "D1")
+    assert people.is_reachable("telegram", None, "1001") is True
+    assert people.set_reachable("telegram", None, reachable=False, chat_id="1001") == 1
+    assert people.is_reachable("telegram", None, "1001") is False
+    assert people.is_reachable("slack", "T1", "U1") is True  # other platforms unaffected
+    people.link_identity(sam.id, "telegram", None, "1001", "1001")  # linking again: reachable
+    assert people.is_reachable("telegram", None, "1001") is True
+    assert people.is_reachable("telegram", None, "nobody") is None
+    with pytest.raises(ValueError, match="exactly one"):
+        people.set_reachable("telegram", None, reachable=True)
+
+
+def test_messages_outside_conversations_are_queued_in_order(database: Database) -> None:
+    outbox = OutboxStore(database)
+    ids = outbox.queue(
+        [Reply("one"), Reply("two")], person_id=None, platform="telegram", address="42"
+    )
+    assert ids == sorted(ids) and len(ids) == 2
+    pending = outbox.pending(platform="telegram", address="42")
+    assert [(r.id, r.reply.text, r.conversation_id) for r in pending] == [
+        (ids[0], "one", None),
+        (ids[1], "two", None),
+    ]
