@@ -475,7 +475,7 @@ class TelegramBot:
             return None
         record = await self._question(action.ref, visitor)
         if record is None:
-            await _quietly(message.edit_reply_markup(None))
+            await _drop_buttons(message)
             return STALE_TEXT
         reply = record.reply
         if action.action == "toggle" and action.index is not None:
@@ -489,7 +489,7 @@ class TelegramBot:
             return None
         outcome = await self._receive(update, visitor, inbound, question_ref=record.id)
         if outcome is not None and outcome.stale:
-            await _quietly(message.edit_reply_markup(None))
+            await _drop_buttons(message)
             return STALE_TEXT
         return None
 
@@ -559,6 +559,12 @@ class TelegramBot:
         error = context.error
         # Type only: exception text can quote parameters, and parameters can be student text.
         log.error("update %s failed: %s", getattr(update, "update_id", "?"), type(error).__name__)
+
+
+async def _drop_buttons(message: Message) -> None:
+    """Remove the buttons of a message whose question is closed (if it still has any)."""
+    if message.reply_markup is not None and message.reply_markup.inline_keyboard:
+        await _quietly(message.edit_reply_markup(None))
 
 
 async def _quietly(call: Any) -> None:
