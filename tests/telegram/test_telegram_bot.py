@@ -177,3 +177,26 @@ async def test_garbage_and_unexpected_updates_never_stop_the_bot(tmp_path: Path)
             assert len(fake.callback_answers) == 2
             assert fake.pending_updates == []
         assert app.profiles.current(sam.person_id)["preferred_name"] == "Sammy"
+
+
+async def test_a_429_waits_retry_after_then_resends_without_loss_or_duplicates(
+    tmp_path: Path,
+) -> None:
+    async with FakeBotAPI() as fake:
+        app = make_app(fake, sqlite_url(tmp_path))
+        async with running_bot(fake, app) as bot:
+            sam = bot.add_student("Sam Lee", 1001)
+            fake.fail_next("sendMessage", 429, retry_after=1, chat_id=1001)
+            started = fake.clock()
+            await bot.join(sam)
+            await bot.next_question(sam, timeout=15)
+            await bot.settle()
+            sends = [c for c in fake.calls if c.method == "sendMessage"]
+        first_delivered = min(t for t, chat in fake.send_log if chat == 1001)
+        assert first_delivered - started >= 1.0  # retry_after was honoured
+        texts = [m["text"] for m in fake.sent(1001)]
+        assert len(texts) == len(set(texts)) == 2  # the welcome and the first question, once each
+        assert len(sends) == 3  # one refused with 429, then both sent
+        assert [e.status for e in fake.errors] == [429]
+        statuses = [r.status for r in app.outbox.for_person(sam.person_id)]
+        assert statuses == ["sent", "sent"]
