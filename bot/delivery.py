@@ -126,10 +126,12 @@ class _Bucket:
 class Pacer:
     """Keeps sends inside the platform's limits: one bucket per address plus one overall.
 
-    Defaults follow Telegram: at most one message per second to one chat and 30 per second
-    overall. With ``burst`` 1 any window of ``w`` seconds holds at most ``1 + rate * w`` sends;
-    a larger burst lets short replies go out together. Pure: the caller passes the clock, so
-    tests need no sleeping. Idle addresses are forgotten, so memory follows the active ones.
+    Defaults follow Telegram: at most one message per second to one chat, and 25 per second
+    overall — under Telegram's 30, so network jitter bunching a few sends together cannot
+    push a one-second window over its limit. With ``burst`` 1 any window of ``w`` seconds
+    holds at most ``1 + rate * w`` sends; a larger burst lets short replies go out together.
+    Pure: the caller passes the clock, so tests need no sleeping. Idle addresses are
+    forgotten, so memory follows the active ones.
     """
 
     def __init__(
@@ -137,7 +139,7 @@ class Pacer:
         *,
         per_address_rate: float = 1.0,
         per_address_burst: int = 1,
-        overall_rate: float = 30.0,
+        overall_rate: float = 25.0,
         overall_burst: int = 1,
         max_addresses: int = 10_000,
     ) -> None:

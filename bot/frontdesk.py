@@ -18,7 +18,7 @@ from dialogues import Inbound, InboundKind, Reply
 from storage import InvalidInviteError, PersonRecord
 
 from .app import App
-from .service import AnsweredQuestion, TurnOutcome
+from .service import ClosedQuestion, TurnOutcome
 
 __all__ = ["MENU", "DeskOutcome", "FrontDesk", "MenuCommand", "Visitor", "desk_command"]
 
@@ -35,6 +35,7 @@ MENU: Final = (
     MenuCommand("profile", "See my learner profile"),
     MenuCommand("goals", "See my goals and plan"),
     MenuCommand("checkin", "Start a check-in now"),
+    MenuCommand("newgoal", "Set a new goal"),
     MenuCommand("back", "Change my last answer"),
     MenuCommand("skip", "Skip this question"),
     MenuCommand("pause", "Take a break and carry on later"),
@@ -44,7 +45,8 @@ MENU: Final = (
 """The commands a chat platform should offer in its menu (Telegram's ``setMyCommands``)."""
 
 PROFILE_FLOW: Final = "this_is_me"
-CHECKIN_FLOW: Final = "weekly_checkin"
+STARTERS: Final = {"checkin": "weekly_checkin", "newgoal": "goal_setting"}
+"""Menu commands that start a conversation, and its flow."""
 
 STRANGER_TEXT: Final = (
     "Hi! I'm profilebot, your school's learning-profile helper. I don't know who you are yet, "
@@ -56,12 +58,15 @@ HELP_TEXT: Final = (
     "/profile – see your learner profile\n"
     "/goals – see your goals and plan\n"
     "/checkin – start a check-in now\n"
+    "/newgoal – set a new goal\n"
     "\n"
     "While we talk: /back changes your last answer, /skip skips a question, /pause takes a "
     "break, /stop ends the conversation, and /help shows this list."
 )
 IDLE_TEXT: Final = "You're all caught up — nothing is waiting for you right now."
 STALE_TEXT: Final = "That question is already closed — please answer the latest one."
+BUSY_TEXT: Final = "Let's finish this conversation first, then ask me again. Here's where we were:"
+NO_GOALS_HINT: Final = "Want to set one now? Send /newgoal."
 _COMMAND_RE: Final = re.compile(r"/(\w+)(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
 
 UNSUPPORTED_TEXT: Final = (
@@ -87,7 +92,7 @@ class DeskOutcome:
     person: PersonRecord | None = None
     duplicate: bool = False
     stale: bool = False
-    answered: AnsweredQuestion | None = None
+    closed: ClosedQuestion | None = None
 
 
 class FrontDesk:
@@ -115,10 +120,11 @@ class FrontDesk:
         if command == "profile":
             return self._send(person, visitor, self._app.profile_card(person), event_key)
         if command == "goals":
-            return self._send(person, visitor, self._app.plan_card(person), event_key)
-        if command == "checkin":
-            flow = self._app.registry.get(CHECKIN_FLOW)
-            outcome = self._service_open(person, visitor, flow.id, event_key)
+            return self._send(person, visitor, self._plan_card(person), event_key)
+        if command in STARTERS:
+            outcome = self._service_open(
+                person, visitor, STARTERS[command], event_key, busy_greeting=BUSY_TEXT
+            )
             return self._after_turn(person, visitor, outcome)
         outcome = self._app.service.handle(
             person.id,
@@ -192,7 +198,13 @@ class FrontDesk:
     # -- conversations -------------------------------------------------------------------------
 
     def _service_open(
-        self, person: PersonRecord, visitor: Visitor, flow_id: str, event_key: str | None
+        self,
+        person: PersonRecord,
+        visitor: Visitor,
+        flow_id: str,
+        event_key: str | None,
+        *,
+        busy_greeting: str | None = None,
     ) -> TurnOutcome:
         return self._app.service.open(
             person.id,
@@ -200,7 +212,14 @@ class FrontDesk:
             platform=self._platform,
             address=visitor.address,
             event_key=event_key,
+            busy_greeting=busy_greeting,
         )
+
+    def _plan_card(self, person: PersonRecord) -> str:
+        card = self._app.plan_card(person)
+        if self._app.plans.plan(person.id)["goals"]:
+            return card
+        return f"{card}\n\n{NO_GOALS_HINT}"
 
     def _after_turn(
         self, person: PersonRecord, visitor: Visitor, outcome: TurnOutcome
@@ -209,7 +228,7 @@ class FrontDesk:
             outbox_ids=list(outcome.outbox_ids),
             person=person,
             duplicate=outcome.duplicate,
-            answered=outcome.answered,
+            closed=outcome.closed,
         )
         if outcome.finished and outcome.flow_id is not None:
             flow = self._app.registry.find(outcome.flow_id)

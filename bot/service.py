@@ -14,8 +14,8 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dialogues import Flow, Inbound, Reply, TurnResult
-from dialogues._engine import Engine, TurnContext
+from dialogues import ConversationStatus, Flow, Inbound, Reply, TurnResult
+from dialogues._engine import WELCOME_BACK, Engine, TurnContext
 from dialogues._registry import FlowRegistry
 from storage import (
     ConversationRecord,
@@ -26,17 +26,24 @@ from storage import (
     Turn,
 )
 
-__all__ = ["AnsweredQuestion", "ConversationService", "TurnOutcome"]
+__all__ = ["ClosedQuestion", "ConversationService", "TurnOutcome"]
+
+SKIPPED = "skipped"
+"""Shown on a question closed by /skip, or after too many answers it could not take."""
 
 
 @dataclass(frozen=True, slots=True)
-class AnsweredQuestion:
-    """The question message a turn's answer closed, so the adapter can show the answer on it."""
+class ClosedQuestion:
+    """The question message a turn closed, so the adapter can take its buttons away.
+
+    ``answer`` is what to show on it: the answer given, "skipped", or None when the question
+    was left without one (re-asked after a wrong answer, /back, /help asks it anew).
+    """
 
     outbox_id: int
     platform_message_id: str | None
     reply: Reply
-    display: str
+    answer: str | None
 
 
 @dataclass(slots=True)
@@ -44,7 +51,7 @@ class TurnOutcome:
     """What a turn did, for the adapter that delivered the inbound message.
 
     ``stale`` means the inbound answered a question that is no longer the current one (an
-    old button): nothing changed. ``answered`` is set when the caller asked to track questions.
+    old button): nothing changed. ``closed`` is set when the caller asked to track questions.
     """
 
     replies: list[Reply] = field(default_factory=list)
@@ -55,7 +62,7 @@ class TurnOutcome:
     finished: bool = False
     flow_id: str | None = None
     conversation_id: int | None = None
-    answered: AnsweredQuestion | None = None
+    closed: ClosedQuestion | None = None
 
 
 class ConversationService:
@@ -82,19 +89,26 @@ class ConversationService:
         fresh: bool = False,
         default_flow: Flow | None = None,
         event_key: str | None = None,
+        busy_greeting: str | None = None,
     ) -> TurnOutcome:
         """Resume the person's open conversation (of ``flow`` when given), or start one.
 
         Without ``flow``, any open conversation resumes, else ``default_flow`` starts.
-        ``fresh`` starts ``flow`` anew even when one of the same flow is open.
+        ``fresh`` starts ``flow`` anew even when one of the same flow is open. With
+        ``busy_greeting``, a conversation of another flow under way (not paused) comes first:
+        it resumes after that greeting and ``flow`` does not start.
         """
         with self._store.turn(person_id) as turn:
             if event_key is not None and not turn.claim_event(event_key):
                 return TurnOutcome(duplicate=True)
             record = None if fresh else turn.open_conversation(flow.id if flow else None)
+            greeting = WELCOME_BACK
+            if record is None and flow is not None and busy_greeting is not None:
+                record = _active(turn.open_conversation())
+                greeting = busy_greeting
             if record is not None:
                 engine = self._engine(turn, record)
-                result = engine.resume(record.state, self._context(turn))
+                result = engine.resume(record.state, self._context(turn), greeting)
                 return self._save(turn, record, result, platform, address)
             to_start = flow or default_flow
             if to_start is None:
@@ -119,7 +133,7 @@ class ConversationService:
         ``event_key`` changes nothing and is reported as a duplicate. ``question_ref`` is the
         outbox id of the question a button belongs to: unless that is the conversation's
         current question the press is stale and changes nothing. ``track_questions`` fills in
-        ``TurnOutcome.answered``.
+        ``TurnOutcome.closed``.
         """
         with self._store.turn(person_id) as turn:
             if event_key is not None and not turn.claim_event(event_key):
@@ -139,7 +153,7 @@ class ConversationService:
             engine = self._engine(turn, record)
             result = engine.handle(record.state, inbound, self._context(turn))
             outcome = self._save(turn, record, result, platform, address)
-            outcome.answered = _answered(question, result.accepted)
+            outcome.closed = _closed(question, result)
             return outcome
 
     def send(
@@ -210,16 +224,25 @@ class ConversationService:
         return datetime.now(zone).date()
 
 
-def _answered(
-    question: OutboxRecord | None, accepted: tuple[str, str] | None
-) -> AnsweredQuestion | None:
-    if question is None or accepted is None:
+def _closed(question: OutboxRecord | None, result: TurnResult) -> ClosedQuestion | None:
+    """The question this turn closed, if it closed one (it stays open across /pause, say)."""
+    if question is None:
         return None
-    reply = question.reply
-    step_id, display = accepted
-    if reply.step_id != step_id:
+    step_id = question.reply.step_id
+    answer: str | None = None
+    if result.accepted is not None and result.accepted[0] == step_id:
+        answer = result.accepted[1]
+    elif any(a.step_id == step_id and a.status != "answered" for a in result.answers):
+        answer = SKIPPED
+    elif not (result.state.finished or any(reply.is_question for reply in result.replies)):
         return None
-    return AnsweredQuestion(question.id, question.platform_message_id, reply, display)
+    return ClosedQuestion(question.id, question.platform_message_id, question.reply, answer)
+
+
+def _active(record: ConversationRecord | None) -> ConversationRecord | None:
+    if record is None or record.state.status is not ConversationStatus.ACTIVE:
+        return None
+    return record
 
 
 def _person_scope(person: PersonRecord) -> Mapping[str, Any]:

@@ -44,6 +44,7 @@ log = logging.getLogger("profilebot.dialogues")
 
 _UNKNOWN_COMMAND = re.compile(r"^\s*(/[A-Za-z][\w-]{0,30})(?:@\w+)?\s*$")
 _MAX_HOPS = 1000  # steps passed without asking before a flow is judged to loop forever
+WELCOME_BACK = "Welcome back! Here's where we were:"
 
 _KIND = {
     StepType.CHOICE: ReplyKind.CHOICE,
@@ -97,10 +98,12 @@ class Engine:
         turn.begin()
         return turn.result
 
-    def resume(self, state: ConversationState, ctx: TurnContext) -> TurnResult:
-        """Ask the waiting question again (a new session, or a reminder)."""
+    def resume(
+        self, state: ConversationState, ctx: TurnContext, greeting: str = WELCOME_BACK
+    ) -> TurnResult:
+        """Ask the waiting question again (a new session, or a reminder), after ``greeting``."""
         turn = _Turn(self._compiled, state, ctx)
-        turn.resume("Welcome back! Here's where we were:")
+        turn.resume(greeting)
         return turn.result
 
     def handle(self, state: ConversationState, inbound: Inbound, ctx: TurnContext) -> TurnResult:
@@ -148,7 +151,7 @@ class _Turn:
             woke_by_text = inbound.kind is InboundKind.TEXT and command is None
             self._reopen()
             if woke_by_text or command in (Command.PAUSE, Command.STOP):
-                self.ask("Welcome back! Here's where we were:")
+                self.ask(WELCOME_BACK)
                 return
         if state.step == START:
             self.begin()

@@ -94,4 +94,4 @@ def _why_refused(state: Row[tuple[datetime | None]] | None) -> str:
         return "that invite code is not one we know"
     if state[0] is not None:
         return "that invite code has already been used"
-    return "that invite code has expired; ask for a new one"
+    return "that invite code has expired"

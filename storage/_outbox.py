@@ -16,7 +16,7 @@ from dialogues import Reply
 
 from ._database import Database
 from ._records import OutboxRecord
-from ._sql import OUTBOX_COLUMNS, Sql
+from ._sql import OPEN_ANY, OUTBOX_COLUMNS, Sql
 from ._tables import AnyRow, dumps, loads, outbox, utcnow
 from .errors import UnknownRecordError
 
@@ -150,6 +150,22 @@ class OutboxStore:
         if row is None:
             raise UnknownRecordError(f"no outbox message {message_id}")
         return _record(row)
+
+    def open_question(self, message_id: int) -> OutboxRecord | None:
+        """The question message, if it is the one its student's conversation waits on now.
+
+        The same test a turn applies to a button press (the latest question of the person's
+        latest open conversation), for work done before any turn, such as ticking a box.
+        """
+        with self._db.begin() as conn:
+            row = conn.execute(select(outbox).where(outbox.c.id == message_id)).first()
+            if row is None or row.conversation_id is None or row.person_id is None:
+                return None
+            latest = Sql(conn).first(OPEN_ANY, {"person_id": row.person_id})
+            if latest is None or latest[0] != row.conversation_id:
+                return None
+            question = latest_question(conn, row.conversation_id)
+        return question if question is not None and question.id == message_id else None
 
     def mark_sent(self, message_id: int, platform_message_id: str | None = None) -> None:
         now = utcnow()

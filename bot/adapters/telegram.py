@@ -55,13 +55,14 @@ from telegram.ext import (
 from telegram.warnings import PTBUserWarning
 
 from dialogues import Attachment, Command, Inbound, Reply, ReplyKind
-from storage import OutboxRecord, UnknownRecordError
+from storage import OutboxRecord
 
 from ..app import App
 from ..config import Settings
 from ..delivery import DeliveryWorker, Pacer, SendResult
 from ..errors import ConfigError
 from ..frontdesk import MENU, STALE_TEXT, DeskOutcome, FrontDesk, Visitor
+from ..service import ClosedQuestion
 from .telegram_render import (
     MAX_MESSAGE_CHARS,
     NO_INDEX,
@@ -494,16 +495,13 @@ class TelegramBot:
         return None
 
     async def _question(self, ref: str, visitor: Visitor) -> OutboxRecord | None:
-        """The outbox question a button refers to, if it was sent to this very chat."""
+        """The question a button refers to, if it is still open and was sent to this chat."""
         if not ref.isdigit():
             return None
-        try:
-            record = await asyncio.to_thread(self._app.outbox.get, int(ref))
-        except UnknownRecordError:
-            return None
-        if record.platform != PLATFORM or record.address != visitor.address:
-            return None  # a forged button naming someone else's message
-        return record if record.reply.is_question else None
+        record = await asyncio.to_thread(self._app.outbox.open_question, int(ref))
+        if record is None or record.platform != PLATFORM or record.address != visitor.address:
+            return None  # closed, or a forged button naming someone else's message
+        return record
 
     async def _receive(
         self,
@@ -521,8 +519,8 @@ class TelegramBot:
             event_key=f"{PLATFORM}:{self._bot_id}:{update.update_id}",
             question_ref=question_ref,
         )
-        if isinstance(outcome, DeskOutcome) and outcome.answered is not None:
-            await self._show_answer(visitor, outcome)
+        if isinstance(outcome, DeskOutcome) and outcome.closed is not None:
+            await self._close_question(visitor, outcome.closed)
         return outcome if isinstance(outcome, DeskOutcome) else None
 
     async def _run(self, update: Update, work: Any, *args: Any, **kwargs: Any) -> Any:
@@ -535,16 +533,22 @@ class TelegramBot:
         self.worker.wake()
         return result
 
-    async def _show_answer(self, visitor: Visitor, outcome: DeskOutcome) -> None:
-        """Edit the answered question to show the answer, without its buttons."""
-        answered = outcome.answered
-        if answered is None or answered.platform_message_id is None:
+    async def _close_question(self, visitor: Visitor, closed: ClosedQuestion) -> None:
+        """Take a closed question's buttons away, showing its answer on it when it got one."""
+        if closed.platform_message_id is None:
+            return
+        bot, message_id = self.application.bot, int(closed.platform_message_id)
+        if closed.answer is None:
+            if keyboard_for(closed.reply, str(closed.outbox_id)) is not None:
+                await _quietly(
+                    bot.edit_message_reply_markup(visitor.address, message_id, reply_markup=None)
+                )
             return
         await _quietly(
-            self.application.bot.edit_message_text(
-                answered_html(answered.reply.text, answered.display),
+            bot.edit_message_text(
+                answered_html(closed.reply.text, closed.answer),
                 chat_id=visitor.address,
-                message_id=int(answered.platform_message_id),
+                message_id=message_id,
                 parse_mode=ParseMode.HTML,
                 reply_markup=None,
             )

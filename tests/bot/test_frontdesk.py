@@ -11,8 +11,10 @@ import pytest
 from bot.app import App
 from bot.config import load_settings
 from bot.frontdesk import (
+    BUSY_TEXT,
     HELP_TEXT,
     IDLE_TEXT,
+    NO_GOALS_HINT,
     STRANGER_TEXT,
     FrontDesk,
     Visitor,
@@ -76,12 +78,15 @@ def test_a_stranger_gets_a_polite_refusal_and_no_data(app: App, desk: FrontDesk)
     assert texts(app) == [STRANGER_TEXT] * 5
 
 
+_NEW_LINK = "Ask your advisor for a new invite link."
+
+
 @pytest.mark.parametrize(
     ("case", "expected"),
     [
-        ("unknown", "Sorry, that invite code is not one we know."),
-        ("used", "Sorry, that invite code has already been used."),
-        ("expired", "Sorry, that invite code has expired; ask for a new one."),
+        ("unknown", f"Sorry, that invite code is not one we know. {_NEW_LINK}"),
+        ("used", f"Sorry, that invite code has already been used. {_NEW_LINK}"),
+        ("expired", f"Sorry, that invite code has expired. {_NEW_LINK}"),
         ("none", STRANGER_TEXT),
     ],
 )
@@ -96,8 +101,7 @@ def test_a_bad_invite_code_is_explained(
     elif case == "expired":
         code = app.invites.issue(person.id, ttl=timedelta(seconds=-1)).code
     desk.receive(SAM, Inbound.of_text("/start" if case == "none" else f"/start {code}"))
-    [text] = texts(app)
-    assert text.startswith(expected)
+    assert texts(app) == [expected]
     assert app.people.by_identity("telegram", None, "1001") is None
 
 
@@ -134,7 +138,7 @@ def test_menu_commands_answer_with_cards_and_help(app: App, desk: FrontDesk) -> 
     desk.receive(SAM, Inbound.of_text("hello?"))
     profile, goals, help_text, idle = texts(app)[before:]
     assert profile == app.profile_card(person)
-    assert goals == app.plan_card(person)
+    assert goals == f"{app.plan_card(person)}\n\n{NO_GOALS_HINT}"
     assert help_text == HELP_TEXT
     assert idle.startswith(IDLE_TEXT) and idle.endswith(HELP_TEXT)
 
@@ -159,6 +163,48 @@ def test_checkin_starts_the_weekly_checkin(app: App, desk: FrontDesk) -> None:
     assert flow_ids - {None}  # it asked something
 
 
+def last_question(app: App) -> str | None:
+    return app.outbox.pending(platform="telegram")[-1].reply.step_id
+
+
+def test_newgoal_starts_goal_setting_and_checkin_waits_for_a_conversation_under_way(
+    app: App, desk: FrontDesk
+) -> None:
+    join(app, desk)  # an empty profile: the interview starts
+    assert last_question(app) == "preferred_name"
+    asked = texts(app)[-1]
+    desk.receive(SAM, Inbound.of_text("/checkin"))
+    assert texts(app)[-1] == f"{BUSY_TEXT}\n\n{asked}"
+    assert last_question(app) == "preferred_name"
+    desk.receive(SAM, Inbound.of_text("/pause"))
+    desk.receive(SAM, Inbound.of_text("/newgoal"))  # a paused conversation can wait
+    assert last_question(app) == "goal1_title"
+    asked = texts(app)[-1]
+    desk.receive(SAM, Inbound.of_text("/checkin"))
+    assert texts(app)[-1] == f"{BUSY_TEXT}\n\n{asked}"
+    assert last_question(app) == "goal1_title"
+
+
+def test_a_skipped_or_asked_again_question_is_closed_too(app: App, desk: FrontDesk) -> None:
+    join(app, desk)
+    name = app.outbox.pending(platform="telegram")[-1].id
+    outcome = desk.receive(SAM, Inbound.of_text("Sam"))
+    assert outcome.closed is not None and outcome.closed.outbox_id == name
+    strengths = outcome.outbox_ids[-1]
+    outcome = desk.receive(SAM, Inbound.of_text("/help"))  # help, then the question anew
+    assert outcome.closed is not None and outcome.closed.outbox_id == strengths
+    assert outcome.closed.answer is None
+    desk.receive(SAM, Inbound.of_text("creative"))
+    desk.receive(SAM, Inbound.of_text("music"))
+    assert last_question(app) == "dislikes"
+    dislikes = app.outbox.pending(platform="telegram")[-1].id
+    outcome = desk.receive(SAM, Inbound.of_text("/skip"))
+    assert outcome.closed is not None and outcome.closed.outbox_id == dislikes
+    assert outcome.closed.answer == "skipped"
+    outcome = desk.receive(SAM, Inbound.of_text("/pause"))
+    assert outcome.closed is None  # still the question to answer when Sam is back
+
+
 def test_only_the_current_question_takes_a_button(app: App, desk: FrontDesk) -> None:
     person = app.people.add("Sam Lee", "student")
     code = app.invites.issue(person.id).code
@@ -168,9 +214,9 @@ def test_only_the_current_question_takes_a_button(app: App, desk: FrontDesk) -> 
     )
     name_question = opened.outbox_ids[-1]
     answered = desk.receive(SAM, Inbound.of_text("Sammy"))
-    assert answered.answered is not None
-    assert answered.answered.outbox_id == name_question
-    assert answered.answered.display == "Sammy"
+    assert answered.closed is not None
+    assert answered.closed.outbox_id == name_question
+    assert answered.closed.answer == "Sammy"
     sport_question = answered.outbox_ids[-1]
 
     stale = desk.receive(SAM, Inbound.of_button("football"), question_ref=name_question)

@@ -818,3 +818,32 @@ def test_messages_outside_conversations_are_queued_in_order(database: Database) 
         (ids[0], "one", None),
         (ids[1], "two", None),
     ]
+
+
+def test_open_question_is_only_the_question_a_conversation_waits_on(
+    stores: Stores, student: PersonRecord
+) -> None:
+    def ask(step: str) -> int:
+        return stores.turn(student, replies=[Reply("ok"), Reply(f"{step}?", step_id=step)])[1]
+
+    first = stores.start(student)
+    old, current = ask("q1"), ask("q2")
+    notice = stores.outbox.queue([Reply("card")], person_id=student.id, platform="x", address="a")
+    assert stores.outbox.open_question(old) is None
+    assert stores.outbox.open_question(notice[0]) is None
+    open_now = stores.outbox.open_question(current)
+    assert open_now is not None and open_now.reply.step_id == "q2"
+    assert stores.outbox.open_question(999_999) is None
+
+    stores.start(student)  # a second conversation, now the one the student is in
+    assert stores.outbox.open_question(current) is None
+    with stores.conversations.turn(student.id) as turn:
+        latest = turn.open_conversation()
+        assert latest is not None and latest.id != first.id
+        turn.end_conversation(latest, "completed")
+    assert stores.outbox.open_question(current) is not None  # back to the first one
+    with stores.conversations.turn(student.id) as turn:
+        again = turn.open_conversation()
+        assert again is not None and again.id == first.id
+        turn.end_conversation(again, "completed")
+    assert stores.outbox.open_question(current) is None

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from bot.adapters.telegram import TelegramBot
 from bot.app import App
+from bot.delivery import Pacer
 from storage._tables import answer
 from tests.telegram.fake_bot_api import FakeBotAPI
 from tests.telegram.harness import FAST, make_app, running_bot, sqlite_url
@@ -200,3 +201,26 @@ async def test_a_429_waits_retry_after_then_resends_without_loss_or_duplicates(
         assert [e.status for e in fake.errors] == [429]
         statuses = [r.status for r in app.outbox.for_person(sam.person_id)]
         assert statuses == ["sent", "sent"]
+
+
+async def test_a_fan_out_to_a_class_stays_inside_telegrams_limits(tmp_path: Path) -> None:
+    students = 30
+    async with FakeBotAPI() as fake:
+        fake.enforce_rate_limits = True  # over Telegram's limits, the fake answers 429
+        app = make_app(fake, sqlite_url(tmp_path))
+        async with running_bot(fake, app, pacer=Pacer()) as bot:  # the real default pacing
+            class_ = [bot.add_student(f"Student {n}", 2000 + n) for n in range(students)]
+            for student in class_:  # all join at once: the welcomes are a fan-out too
+                fake.push_text(student.user, f"/start {student.code}")
+            await bot.settle(timeout=30)
+            joined = len(fake.send_log)
+            for student in class_:
+                bot.start_flow(student, "weekly_checkin")  # like the weekly schedule does
+            await bot.settle(timeout=30)
+        checkins = len(fake.send_log) - joined
+        assert checkins >= 2 * students  # a hello and the first question each
+        assert [e.status for e in fake.errors] == []  # not a single 429
+        assert fake.max_rate_overall(1.0) <= 30
+        assert fake.max_rate_per_chat(3.0) <= 3
+        assert app.outbox.pending() == []
+        assert {chat for _, chat in fake.send_log[joined:]} == {s.user.id for s in class_}
