@@ -19,9 +19,10 @@ In the same run, on the same machine:
   and 10,000 open conversations (state lives in the database, so the growth per open
   conversation should be ~0), and peak RSS. No tracemalloc unless ``--tracemalloc``.
 
-``--write`` rewrites docs/benchmarks.md with the command, the machine, the results and the
-targets; ``--check`` exits 1 when a target is missed. ``--profile`` instead counts the SQL
-statements per turn (and SQLAlchemy compiled-cache hits) and profiles a timed phase.
+``--write`` rewrites its part of docs/benchmarks.md (other sections are kept) with the
+command, the machine, the results and the targets; ``--check`` exits 1 when a target is
+missed. ``--profile`` instead counts the SQL statements per turn (and SQLAlchemy
+compiled-cache hits) and profiles a timed phase.
 ``--what-if bg-checkpoint`` is an experiment: WAL auto-checkpoints off and a background
 checkpointer thread, for ours and the floor. Nothing here changes the code under test.
 """
@@ -1088,9 +1089,10 @@ In the same run, a floor does the same row writes per turn with raw `sqlite3` an
 `UPDATE conversation`, one or two `INSERT outbox ... RETURNING id`, `COMMIT`.
 
 Run it with `make bench` or `.venv/bin/python bench/turns.py [--students N] [--quick]`.
-`--write` rewrites this file from the run; `--profile [cprofile|pyinstrument]` counts the SQL
-statements per turn and profiles the turn; `--what-if bg-checkpoint` repeats the measurement
-with WAL auto-checkpoints off for both ours and the floor (an experiment on the floor's p99).
+`--write` rewrites this part of the file from the run (the sections after it are kept);
+`--profile [cprofile|pyinstrument]` counts the SQL statements per turn and profiles the turn;
+`--what-if bg-checkpoint` repeats the measurement with WAL auto-checkpoints off for both ours
+and the floor (an experiment on the floor's p99).
 
 The machine is shared (2 cores, other work running), so single runs vary by ±20%; the ratio
 to the floor, measured in the same run, moves less. The floor's p99 is set by SQLite's WAL
@@ -1108,9 +1110,21 @@ p99 14.5 ms, 0.20 of the floor.
 """
 
 
+RESULTS_HEADING = "## Latest results"
+
+
 def write_docs(text: str) -> None:
+    """Rewrite this benchmark's part of docs/benchmarks.md (the introduction and "Latest
+    results"), keeping the file's other sections (bench/telegram.py's) as they are."""
     DOCS.parent.mkdir(parents=True, exist_ok=True)
-    DOCS.write_text(DOC_HEADER + text)
+    current = DOCS.read_text() if DOCS.exists() else ""
+    start = current.find(RESULTS_HEADING)
+    # Other sections: whatever follows ours, or, without ours, every "## " section there is.
+    after = start + len(RESULTS_HEADING) if start >= 0 else 0
+    end = current.find("\n## ", after)
+    rest = current[end + 1 :] if end >= 0 else ""
+    ours = (DOC_HEADER + text).rstrip("\n") + "\n"
+    DOCS.write_text(ours + ("\n" + rest if rest else ""))
 
 
 # ----------------------------------------------------------------------------- main
@@ -1122,7 +1136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a small, fast run (smoke test)")
     parser.add_argument("--repeat", type=int, default=None, help="timed runs (default 3)")
     parser.add_argument("--open", type=int, default=None, help="open conversations (10,000)")
-    parser.add_argument("--write", action="store_true", help="rewrite docs/benchmarks.md")
+    parser.add_argument("--write", action="store_true", help="rewrite its docs section")
     parser.add_argument("--json", action="store_true", help="print the raw results as JSON")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target fails")
     parser.add_argument("--tracemalloc", action="store_true", help="also trace the memory phase")

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from storage import OutboxRecord, OutboxStore
 
@@ -201,11 +201,14 @@ class DeliveryWorker:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         batch: int = 200,
+        concurrency: int = 32,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         if batch < 1:
             raise ValueError("batch must be at least 1")
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         self._outbox = outbox
         self._sender = sender
         self._pacer = pacer if pacer is not None else Pacer()
@@ -215,6 +218,7 @@ class DeliveryWorker:
         self._clock = clock
         self._sleep = sleep
         self._batch = batch
+        self._concurrency = concurrency
         self._wake = asyncio.Event()
         # Storage times are wall-clock UTC; pacing runs on ``clock``. Anchoring one to the other
         # lets an injected clock drive both, and ``max`` with the real time keeps a suspended
@@ -229,7 +233,6 @@ class DeliveryWorker:
     async def run(self, stop: asyncio.Event, *, idle: float = 0.5) -> None:
         """Deliver until ``stop`` is set, waiting for ``wake()`` or ``idle`` seconds between."""
         while not stop.is_set():
-            self._wake.clear()
             try:
                 await self.deliver_due()
             except Exception as exc:  # the database may be briefly away; keep the loop alive
@@ -240,33 +243,95 @@ class DeliveryWorker:
             await self._wait_for_wake(stop, idle)
 
     async def deliver_due(self) -> int:
-        """Send every due message once, in order per address; returns how many were sent."""
+        """Send every due message once, in order per address; returns how many were sent.
+
+        Different addresses' messages are in flight together (up to ``concurrency``), one
+        address's one at a time: its next message goes only once the previous one is
+        recorded as sent, and anything else ends that address's round. A ``wake()`` during
+        the round adds the messages queued since to it, instead of waiting for its end.
+        """
+        self._wake.clear()
         queues = await asyncio.to_thread(self._fetch, self._wall_now())
+        seen = {r.id for queue in queues.values() for r in queue}  # taken into this round
+        ended: set[str] = set()  # addresses whose round ended on a failure
         sent = 0
-        while queues:
-            now = self._clock()
-            # The address that may send soonest; ties go to the oldest message.
-            address = min(queues, key=lambda a: (self._pacer.wait_time(a, now), queues[a][0].id))
-            wait = self._pacer.wait_time(address, now)
-            if wait > 0:
-                await self._sleep(wait)
-                continue
-            queue = queues[address]
-            record = queue.pop(0)
-            self._pacer.record(address, now)
-            result = await self._send(record)
-            if result.kind is SendKind.SENT:
-                await asyncio.to_thread(
-                    self._outbox.mark_sent, record.id, result.platform_message_id
-                )
-                sent += 1
-                if not queue:
-                    del queues[address]
-                continue
-            # Anything but success ends this address's round, so nothing overtakes ``record``.
-            del queues[address]
-            await self._settle(record, result, queue)
+        flying: dict[asyncio.Future[SendResult], OutboxRecord] = {}
+        busy: set[str] = set()  # addresses with a message in flight
+        woken: asyncio.Future[Any] | None = None
+        try:
+            while queues or flying:
+                ready = [a for a in queues if a not in busy]
+                wait = math.inf
+                if ready and len(flying) < self._concurrency:
+                    now = self._clock()
+                    # The address that may send soonest; ties go to the oldest message.
+                    address = min(
+                        ready, key=lambda a: (self._pacer.wait_time(a, now), queues[a][0].id)
+                    )
+                    wait = self._pacer.wait_time(address, now)
+                    if wait <= 0:
+                        record = queues[address].pop(0)
+                        if not queues[address]:
+                            del queues[address]
+                        self._pacer.record(address, now)
+                        busy.add(address)
+                        flying[asyncio.ensure_future(self._send(record))] = record
+                        continue
+                if not flying:  # only the pacer holds things up
+                    await self._sleep(wait)
+                    continue
+                if woken is None:
+                    woken = asyncio.ensure_future(self._wake.wait())
+                waits: list[asyncio.Future[Any]] = [*flying, woken]
+                if not math.isinf(wait):  # the pacer lets the next one go then
+                    waits.append(asyncio.ensure_future(self._sleep(wait)))
+                try:
+                    done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    if len(waits) > len(flying) + 1:
+                        waits[-1].cancel()
+                finished = [(flying.pop(f), f.result()) for f in done if f in flying]
+                if finished:
+                    try:
+                        sent += await self._finish(finished, queues, ended)
+                    finally:
+                        busy.difference_update(r.address for r, _ in finished)
+                if woken.done():
+                    woken = None
+                    self._wake.clear()
+                    fresh = await asyncio.to_thread(
+                        self._fetch, self._wall_now(), max(seen, default=0)
+                    )
+                    for address, records in fresh.items():
+                        new = [r for r in records if r.id not in seen]
+                        if new and address not in ended:
+                            seen.update(r.id for r in new)
+                            queues.setdefault(address, []).extend(new)
+        finally:
+            for future in flying:  # cancelled mid-round: those sends' outcome is unknown
+                future.cancel()
+            if woken is not None:
+                woken.cancel()
         return sent
+
+    async def _finish(
+        self,
+        results: list[tuple[OutboxRecord, SendResult]],
+        queues: dict[str, list[OutboxRecord]],
+        ended: set[str],
+    ) -> int:
+        """Record finished sends (the successful ones in one transaction); how many were sent."""
+        ok = [(r, result) for r, result in results if result.kind is SendKind.SENT]
+        if ok:
+            marks = [(r.id, result.platform_message_id) for r, result in ok]
+            await asyncio.to_thread(self._outbox.mark_sent_many, marks)
+        for record, result in results:
+            if result.kind is not SendKind.SENT:
+                # Anything but success ends this address's round: nothing overtakes it.
+                ended.add(record.address)
+                rest = queues.pop(record.address, [])
+                await self._settle(record, result, rest)
+        return len(ok)
 
     async def _send(self, record: OutboxRecord) -> SendResult:
         try:
@@ -324,20 +389,16 @@ class DeliveryWorker:
         for message_id in sorted(ids):
             self._outbox.mark_dead(message_id, error)
 
-    def _fetch(self, now: datetime) -> dict[str, list[OutboxRecord]]:
-        """Due messages grouped by address in outbox order, minus addresses whose oldest
-        pending message is not due yet (sending the later ones would overtake it)."""
+    def _fetch(self, now: datetime, after_id: int = 0) -> dict[str, list[OutboxRecord]]:
+        """Due messages (newer than ``after_id``) grouped by address in outbox order, minus
+        those an older pending message to the same address, not due yet, waits behind (they
+        would overtake it)."""
         queues: dict[str, list[OutboxRecord]] = {}
-        for record in self._outbox.pending(
-            platform=self._sender.platform, limit=self._batch, now=now
-        ):
+        due = self._outbox.due(
+            platform=self._sender.platform, limit=self._batch, now=now, after_id=after_id
+        )
+        for record in due:
             queues.setdefault(record.address, []).append(record)
-        for address in list(queues):
-            head = self._outbox.pending(
-                platform=self._sender.platform, address=address, limit=1, now=_FAR_FUTURE
-            )
-            if head and head[0].id < queues[address][0].id:
-                del queues[address]
         return queues
 
     def _wall_now(self) -> datetime:

@@ -1,10 +1,14 @@
 """One database: its engine, its connection rules, and its schema migrations.
 
-SQLite gets WAL, ``synchronous=NORMAL``, foreign keys and a busy timeout, and every
-transaction starts with ``BEGIN IMMEDIATE``: pysqlite's default deferred transactions take the
-write lock only at the first write, so two turns could both read a state and one update would
-be lost. A SQLite file's WAL is checkpointed mostly by a background thread, not in commits
-(``_wal``). PostgreSQL goes through psycopg 3 whatever spelling of the URL was given.
+SQLite gets WAL, ``synchronous=NORMAL``, foreign keys and a busy timeout, and every write
+transaction (``begin``) starts with ``BEGIN IMMEDIATE``: pysqlite's default deferred
+transactions take the write lock only at the first write, so two turns could both read a state
+and one update would be lost. Writers of one process also queue on a Python lock before that
+``BEGIN IMMEDIATE``: SQLite's own busy handler polls with sleeps of up to 25 ms, a lock hands
+over at once. Pure reads (``read``) start with a deferred ``BEGIN``: in WAL mode that is a
+snapshot which neither takes nor waits for the write lock. A SQLite file's WAL is checkpointed
+mostly by a background thread, not in commits (``_wal``). PostgreSQL goes through psycopg 3
+whatever spelling of the URL was given.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
+import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,6 +49,7 @@ _SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=5000",
 )
+_WRITER_WAIT_S = 5.0  # as long as busy_timeout; past it, BEGIN IMMEDIATE decides (and fails)
 _POSTGRES_SCHEMES = {"postgresql", "postgres", "postgresql+psycopg"}
 _SQLITE_SCHEMES = {"sqlite", "sqlite+pysqlite"}
 
@@ -58,8 +64,15 @@ class Database:
     def __init__(self, url: str) -> None:
         self._url = _normalise_url(url)
         self._checkpointer: Checkpointer | None = None
+        # SQLite: the queue this process's writers wait in (None on PostgreSQL, where rows are
+        # locked, not the database). An in-memory database is one shared connection: its reads
+        # queue there too, since a second BEGIN on that connection would fail.
+        self._writers: threading.RLock | None = None
+        self._serial_reads = False
         if self._url.get_backend_name() == "sqlite":
             self._engine, self._checkpointer = _sqlite_engine(self._url)
+            self._writers = threading.RLock()
+            self._serial_reads = self._url.database in (None, "", ":memory:")
         else:
             self._engine = _postgres_engine(self._url)
         if self._checkpointer is not None:  # also at exit, or when dropped without dispose()
@@ -89,13 +102,52 @@ class Database:
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
-        """A connection inside one transaction: commit on normal exit, roll back on error."""
+        """A connection inside one transaction: commit on normal exit, roll back on error.
+
+        On SQLite it holds the database's write lock from the start (``BEGIN IMMEDIATE``).
+        """
+        writers = self._writers
+        # The lock only orders this process's writers; should it be held too long (a nested
+        # write in one thread, a stuck writer), BEGIN IMMEDIATE waits and fails as before.
+        queued = writers is not None and writers.acquire(timeout=_WRITER_WAIT_S)
+        try:
+            conn = self.connect()
+            try:
+                try:
+                    transaction = conn.begin()  # SQLite: BEGIN IMMEDIATE waits up to busy_timeout
+                except DBAPIError as exc:
+                    raise self._unavailable(exc) from exc
+                with transaction:
+                    yield conn
+            finally:
+                conn.close()
+        finally:
+            if queued:
+                assert writers is not None
+                writers.release()
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection inside a transaction that only reads: one consistent snapshot.
+
+        On a SQLite file this is a deferred ``BEGIN``: it waits for no writer and holds no
+        one up (WAL). Statements run here must not write: on SQLite a write would need the
+        lock that a ``begin()`` transaction holds. On PostgreSQL it is an ordinary
+        transaction (reads never wait for row locks there).
+        """
+        if self._writers is None or self._serial_reads:
+            with self.begin() as conn:
+                yield conn
+            return
         conn = self.connect()
         try:
+            _deferred.active = True
             try:
-                transaction = conn.begin()  # SQLite: BEGIN IMMEDIATE waits up to busy_timeout
+                transaction = conn.begin()
             except DBAPIError as exc:
                 raise self._unavailable(exc) from exc
+            finally:
+                _deferred.active = False
             with transaction:
                 yield conn
         finally:
@@ -246,6 +298,14 @@ def _sqlite_engine(url: URL) -> tuple[Engine, Checkpointer | None]:
     return engine, checkpointer
 
 
+class _Deferred(threading.local):
+    active = False  # set by Database.read() around its BEGIN, in the thread beginning
+
+
+_deferred = _Deferred()
+
+
 def _begin_immediate(dbapi_connection: Any) -> None:
-    # Take the write lock up front, so a turn's read and its write see the same state.
-    dbapi_connection.execute("BEGIN IMMEDIATE")
+    # Take the write lock up front, so a turn's read and its write see the same state; a
+    # read-only transaction (Database.read) takes only a snapshot.
+    dbapi_connection.execute("BEGIN" if _deferred.active else "BEGIN IMMEDIATE")

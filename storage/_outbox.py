@@ -10,13 +10,20 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import and_, exists, select, update
 
 from dialogues import Reply
 
 from ._database import Database
 from ._records import OutboxRecord
-from ._sql import OPEN_ANY, OUTBOX_COLUMNS, Sql
+from ._sql import (
+    MARK_SENT,
+    OPEN_ANY,
+    OUTBOX_COLUMNS,
+    RECENT_OUTBOX,
+    Sql,
+    utc_value,
+)
 from ._tables import AnyRow, dumps, loads, outbox, utcnow
 from .errors import UnknownRecordError
 
@@ -51,22 +58,42 @@ def queue_replies(
 _QUESTION_LOOKBACK = 20  # a turn queues a few replies; its question is among the last ones
 
 
-def latest_question(conn: Connection, conversation_id: int) -> OutboxRecord | None:
+def latest_question(sql: Sql, conversation_id: int) -> OutboxRecord | None:
     """The conversation's most recent question message (a reply with a step), if any.
 
-    The one a button press must belong to, and the one to edit once it is answered.
+    The one a button press must belong to, and the one to edit once it is answered. Every
+    turn that may close a question asks this: plain SQL, and JSON is parsed only as far as
+    the question.
     """
-    rows = conn.execute(
-        select(outbox)
-        .where(outbox.c.conversation_id == conversation_id)
-        .order_by(outbox.c.id.desc())
-        .limit(_QUESTION_LOOKBACK)
-    ).all()
+    rows = sql.rows(
+        RECENT_OUTBOX, {"conversation_id": conversation_id, "limit": _QUESTION_LOOKBACK}
+    )
     for row in rows:
-        record = _record(row)
-        if record.payload.get("step_id") is not None:
-            return record
+        payload = loads(row[5])
+        if payload.get("step_id") is not None:
+            return _raw_record(row, payload)
     return None
+
+
+def _raw_record(row: Sequence[Any], payload: dict[str, Any]) -> OutboxRecord:
+    """A record from a row of ``OUTBOX_RECORD_COLUMNS`` read with ``Sql``."""
+    (id_, person_id, conversation_id, platform, address, _, status, attempts) = row[:8]
+    not_before, last_error, platform_message_id, created_at, sent_at = row[8:13]
+    return OutboxRecord(
+        id=id_,
+        person_id=person_id,
+        conversation_id=conversation_id,
+        platform=platform,
+        address=address,
+        payload=payload,
+        status=status,
+        attempts=attempts,
+        not_before=utc_value(not_before),
+        last_error=last_error,
+        platform_message_id=platform_message_id,
+        created_at=utc_value(created_at),
+        sent_at=None if sent_at is None else utc_value(sent_at),
+    )
 
 
 def _record(row: AnyRow) -> OutboxRecord:
@@ -112,8 +139,49 @@ class OutboxStore:
             stmt = stmt.where(outbox.c.platform == platform)
         if address is not None:
             stmt = stmt.where(outbox.c.address == address)
-        with self._db.begin() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(stmt.order_by(outbox.c.id).limit(limit)).all()
+        return [_record(r) for r in rows]
+
+    def due(
+        self,
+        *,
+        platform: str,
+        limit: int = 100,
+        now: datetime | None = None,
+        after_id: int = 0,
+    ) -> list[OutboxRecord]:
+        """What delivery may send now, oldest first: pending messages whose ``not_before``
+        has passed and that no older pending message to the same address waits behind
+        (sending them first would overtake it). One statement, whatever the addresses.
+
+        ``after_id`` leaves out older messages (those a delivery round has already seen).
+        """
+        at = now or utcnow()
+        older = outbox.alias("older")
+        waiting = exists().where(
+            and_(
+                older.c.status == "pending",
+                older.c.not_before > at,
+                older.c.platform == outbox.c.platform,
+                older.c.address == outbox.c.address,
+                older.c.id < outbox.c.id,
+            )
+        )
+        stmt = (
+            select(outbox)
+            .where(
+                outbox.c.status == "pending",
+                outbox.c.not_before <= at,
+                outbox.c.platform == platform,
+                outbox.c.id > after_id,
+                ~waiting,
+            )
+            .order_by(outbox.c.id)
+            .limit(limit)
+        )
+        with self._db.read() as conn:
+            rows = conn.execute(stmt).all()
         return [_record(r) for r in rows]
 
     def queue(
@@ -138,14 +206,14 @@ class OutboxStore:
 
     def for_person(self, person_id: int) -> list[OutboxRecord]:
         """Every message to this person, whatever its status, oldest first."""
-        with self._db.begin() as conn:
+        with self._db.read() as conn:
             rows = conn.execute(
                 select(outbox).where(outbox.c.person_id == person_id).order_by(outbox.c.id)
             ).all()
         return [_record(r) for r in rows]
 
     def get(self, message_id: int) -> OutboxRecord:
-        with self._db.begin() as conn:
+        with self._db.read() as conn:
             row = conn.execute(select(outbox).where(outbox.c.id == message_id)).first()
         if row is None:
             raise UnknownRecordError(f"no outbox message {message_id}")
@@ -157,25 +225,31 @@ class OutboxStore:
         The same test a turn applies to a button press (the latest question of the person's
         latest open conversation), for work done before any turn, such as ticking a box.
         """
-        with self._db.begin() as conn:
+        with self._db.read() as conn:
             row = conn.execute(select(outbox).where(outbox.c.id == message_id)).first()
             if row is None or row.conversation_id is None or row.person_id is None:
                 return None
-            latest = Sql(conn).first(OPEN_ANY, {"person_id": row.person_id})
+            sql = Sql(conn)
+            latest = sql.first(OPEN_ANY, {"person_id": row.person_id})
             if latest is None or latest[0] != row.conversation_id:
                 return None
-            question = latest_question(conn, row.conversation_id)
+            question = latest_question(sql, row.conversation_id)
         return question if question is not None and question.id == message_id else None
 
     def mark_sent(self, message_id: int, platform_message_id: str | None = None) -> None:
-        now = utcnow()
-        self._update(
-            message_id,
-            status="sent",
-            attempts=outbox.c.attempts + 1,
-            sent_at=now,
-            platform_message_id=platform_message_id,
-        )
+        """The platform accepted the message."""
+        self.mark_sent_many([(message_id, platform_message_id)])
+
+    def mark_sent_many(self, sent: Sequence[tuple[int, str | None]]) -> None:
+        """Several messages the platform accepted, as (id, platform message id), in one
+        transaction (delivery's hot write). An unknown id raises and marks none of them."""
+        with self._db.begin() as conn:
+            sql = Sql(conn)
+            now = sql.time(utcnow())
+            for message_id, platform_message_id in sent:
+                params = {"id": message_id, "now": now, "pmid": platform_message_id}
+                if sql.execute(MARK_SENT, params) == 0:
+                    raise UnknownRecordError(f"no outbox message {message_id}")
 
     def mark_retry(self, message_id: int, not_before: datetime, error: str) -> None:
         """A failed attempt worth retrying: stays pending, due again at ``not_before``."""

@@ -5,13 +5,16 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from . import _sql as q
 from ._database import Database
 from ._records import PersonRecord
+from ._sql import Sql
 from ._tables import (
     ROLES,
     AnyRow,
@@ -47,17 +50,29 @@ _PERSON_BY_ID = (
     .order_by(person_role.c.role)
 )
 _ID_BY_HANDLE = select(person.c.id).where(person.c.handle == bindparam("handle"))
-_ID_BY_IDENTITY = select(channel_identity.c.person_id).where(
-    channel_identity.c.platform == bindparam("platform"),
-    channel_identity.c.workspace == bindparam("workspace"),
-    channel_identity.c.platform_user_id == bindparam("user_id"),
-)
+_ID_BY_EMAIL = select(person.c.id).where(person.c.email == bindparam("email"))
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def load_person(conn: Connection, person_id: int) -> PersonRecord | None:
     """One person with their roles in one query (turns take the lock with their own, _sql)."""
     rows = conn.execute(_PERSON_BY_ID, {"person_id": person_id}).all()
     return _person_record(rows) if rows else None
+
+
+def person_from_rows(rows: Sequence[Sequence[Any]]) -> PersonRecord:
+    """The person from raw rows of ``_sql``'s person columns (one row per role, roles sorted)."""
+    pid, handle, display_name, first_name, timezone, language, opted_out = rows[0][:7]
+    return PersonRecord(
+        id=pid,
+        handle=handle,
+        display_name=display_name,
+        first_name=first_name,
+        timezone=timezone,
+        language=language,
+        roles=tuple(r[7] for r in rows if r[7] is not None),
+        opted_out=bool(opted_out),
+    )
 
 
 def _person_record(rows: Sequence[AnyRow]) -> PersonRecord:
@@ -102,6 +117,7 @@ class PeopleStore:
         group: str | None = None,
         timezone: str | None = None,
         language: str = "en",
+        email: str | None = None,
     ) -> PersonRecord:
         """Add a person; a handle is derived from the name (``ana-lopez``, ``ana-lopez-2``)."""
         display_name = " ".join(name.split())
@@ -110,16 +126,19 @@ class PeopleStore:
         _check_role(role)
         _check_timezone(timezone)
         wanted = None if handle is None else _check_handle(handle)
+        address = None if email is None else _check_email(email)
         for attempt in range(_ATTEMPTS):
             try:
                 with self._db.begin() as conn:
                     advisor_id = None if advisor is None else _advisor_id(conn, advisor)
+                    _check_email_free(conn, address)
                     person_id = _insert_person(
                         conn,
                         display_name,
                         _pick_handle(conn, display_name, wanted),
                         timezone=timezone,
                         language=language or "en",
+                        email=address,
                     )
                     _link(conn, person_id, role, advisor_id, group)
                     record = load_person(conn, person_id)
@@ -138,13 +157,13 @@ class PeopleStore:
         return record
 
     def find(self, handle: str) -> PersonRecord | None:
-        with self._db.begin() as conn:
+        with self._db.read() as conn:
             person_id = conn.execute(_ID_BY_HANDLE, {"handle": normalise_handle(handle)}).scalar()
             return None if person_id is None else load_person(conn, person_id)
 
     def by_id(self, person_id: int) -> PersonRecord:
         """The person with this id, or UnknownPersonError."""
-        with self._db.begin() as conn:
+        with self._db.read() as conn:
             record = load_person(conn, person_id)
         if record is None:
             raise UnknownPersonError(f"no person with id {person_id}")
@@ -168,9 +187,28 @@ class PeopleStore:
     ) -> PersonRecord | None:
         """The person a platform user is linked to, if any (``workspace`` None means "")."""
         params = {"platform": platform, "workspace": workspace or "", "user_id": user_id}
+        with self._db.read() as conn:  # every message asks this first: one plain statement
+            rows = Sql(conn).rows(q.PERSON_BY_IDENTITY, params)
+        return person_from_rows(rows) if rows else None
+
+    def link_by_email(
+        self,
+        email: str,
+        platform: str,
+        workspace: str | None,
+        user_id: str,
+        chat_id: str | None,
+    ) -> PersonRecord | None:
+        """Link a platform user to the roster person with this email (Slack's way of joining).
+
+        None when nobody has that email. Emails compare lowercase.
+        """
         with self._db.begin() as conn:
-            person_id = conn.execute(_ID_BY_IDENTITY, params).scalar()
-            return None if person_id is None else load_person(conn, person_id)
+            person_id = conn.execute(_ID_BY_EMAIL, {"email": email.strip().lower()}).scalar()
+            if person_id is None:
+                return None
+            link_identity(conn, person_id, platform, workspace, user_id, chat_id)
+            return load_person(conn, person_id)
 
     def link_identity(
         self,
@@ -218,7 +256,7 @@ class PeopleStore:
 
     def is_reachable(self, platform: str, workspace: str | None, user_id: str) -> bool | None:
         """Whether a linked platform user can be sent to; None when the user is not linked."""
-        with self._db.begin() as conn:
+        with self._db.read() as conn:
             unreachable = conn.execute(
                 select(channel_identity.c.unreachable).where(
                     channel_identity.c.platform == platform,
@@ -310,13 +348,32 @@ def _pick_handle(conn: Connection, name: str, wanted: str | None) -> str:
     return f"{base}-{suffix}"
 
 
+def _check_email(email: str) -> str:
+    address = email.strip().lower()
+    if not _EMAIL_RE.match(address) or len(address) > 254:
+        raise InvalidValueError(f"{email!r} is not an email address")
+    return address
+
+
+def _check_email_free(conn: Connection, email: str | None) -> None:
+    if email is not None and conn.execute(_ID_BY_EMAIL, {"email": email}).first() is not None:
+        raise InvalidValueError(f"someone on the roster already has the email {email}")
+
+
 def _insert_person(
-    conn: Connection, name: str, handle: str, *, timezone: str | None, language: str
+    conn: Connection,
+    name: str,
+    handle: str,
+    *,
+    timezone: str | None,
+    language: str,
+    email: str | None,
 ) -> int:
     result = conn.execute(
         insert(person).returning(person.c.id),
         {
             "handle": handle,
+            "email": email,
             "display_name": name,
             "first_name": name.split()[0],
             "timezone": timezone,

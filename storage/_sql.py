@@ -27,7 +27,7 @@ from sqlalchemy.engine.interfaces import DBAPICursor
 
 from dialogues import ConversationStatus
 
-__all__ = ["Sql", "Statement", "statement"]
+__all__ = ["Sql", "Statement", "statement", "utc_value"]
 
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 _ROWS_PER_INSERT = 100  # far below either backend's limit on parameters per statement
@@ -147,6 +147,18 @@ class Sql:
         return cursor
 
 
+def utc_value(value: Any) -> datetime:
+    """A timestamp column read raw, as ``UtcDateTime`` returns it: an aware UTC datetime.
+
+    SQLite gives back the stored text, PostgreSQL a datetime.
+    """
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        raise TypeError(f"not a timestamp: {value!r}")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 # --- the statements ----------------------------------------------------------------------
 # Column lists name every column Core would have given a default, so rows are identical.
 
@@ -162,6 +174,13 @@ _CONVERSATION_COLUMNS = "c.id, c.flow_id, c.state, c.version, fv.version, fv.con
 LOCK_PERSON = statement(
     f"SELECT {_PERSON_COLUMNS} {_PERSON_FROM} WHERE p.id = :person_id "
     "ORDER BY r.role FOR UPDATE OF p"
+)
+# Who a platform user is (read-only, before any turn): the person and roles, as LOCK_PERSON.
+PERSON_BY_IDENTITY = statement(
+    f"SELECT {_PERSON_COLUMNS} FROM channel_identity ci JOIN person p ON p.id = ci.person_id "
+    "LEFT JOIN person_role r ON r.person_id = p.id "
+    "WHERE ci.platform = :platform AND ci.workspace = :workspace "
+    "AND ci.platform_user_id = :user_id ORDER BY r.role"
 )
 # SQLite only, where BEGIN IMMEDIATE already holds the write lock: the person and what a turn
 # reads first, their latest open conversation (repeated on every role row), in one statement.
@@ -209,6 +228,19 @@ INSERT_CONVERSATION = statement(
 WRITE_STATE = statement(
     "UPDATE conversation SET state = :state, step = :step, status = :status, "
     "version = version + 1, updated_at = :now WHERE id = :id AND version = :expected"
+)
+OUTBOX_RECORD_COLUMNS = (
+    *("id", "person_id", "conversation_id", "platform", "address", "payload", "status"),
+    *("attempts", "not_before", "last_error", "platform_message_id", "created_at", "sent_at"),
+)
+# A conversation's latest outbox rows, newest first (its question is among them).
+RECENT_OUTBOX = statement(
+    f"SELECT {', '.join(OUTBOX_RECORD_COLUMNS)} FROM outbox "
+    "WHERE conversation_id = :conversation_id ORDER BY id DESC LIMIT :limit"
+)
+MARK_SENT = statement(
+    "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = :now, "
+    "platform_message_id = :pmid WHERE id = :id"
 )
 ANSWER_COLUMNS = ("conversation_id", "step_id", "iteration", "value", "raw", "status", "created_at")
 OUTBOX_COLUMNS = (

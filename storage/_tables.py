@@ -127,6 +127,8 @@ class Person(_Table, table=True):
     language: str = "en"
     opted_out: bool = False
     created_at: datetime = _now_field()
+    email: str | None = Field(default=None, index=True, unique=True)
+    """Lowercase; how a Slack user is matched to the roster (``users.info``)."""
 
 
 class PersonRole(_Table, table=True):

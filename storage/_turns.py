@@ -118,7 +118,7 @@ class Turn:
 
     def current_question(self, conversation_id: int) -> OutboxRecord | None:
         """The conversation's latest question message: the only one whose buttons count."""
-        return latest_question(self._sql.conn, conversation_id)
+        return latest_question(self._sql, conversation_id)
 
     def queue(self, replies: Sequence[Reply], *, platform: str, address: str) -> list[int]:
         """Queue replies outside any conversation, in this turn's transaction."""

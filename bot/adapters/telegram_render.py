@@ -9,6 +9,7 @@ never in process memory, so any worker can handle the next tap.
 from __future__ import annotations
 
 import html
+import json
 import re
 from dataclasses import dataclass
 from typing import Final
@@ -29,7 +30,9 @@ __all__ = [
     "decode_callback",
     "encode_callback",
     "escape",
+    "has_keyboard",
     "keyboard_for",
+    "keyboard_json",
     "message_html",
     "selected_from_markup",
     "split_text",
@@ -236,8 +239,12 @@ def decode_callback(data: str) -> CallbackAction | None:
 # ----------------------------------------------------------------------------------------------
 
 
-def _button(text: str, action: str, ref: str, index: int | None = None) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text, callback_data=encode_callback(action, ref, index))
+_Button = tuple[str, str]
+"""A button as Telegram takes it: (text, callback data)."""
+
+
+def _button(text: str, action: str, ref: str, index: int | None = None) -> _Button:
+    return text, encode_callback(action, ref, index)
 
 
 def _option_label(label: str, value: str, number: int) -> str:
@@ -249,20 +256,18 @@ def _option_label(label: str, value: str, number: int) -> str:
     return str(number)  # pragma: no cover - str(number) is never blank
 
 
-def _rows(
-    buttons: list[InlineKeyboardButton], labels: list[str]
-) -> list[list[InlineKeyboardButton]]:
+def _rows(buttons: list[_Button], labels: list[str]) -> list[list[_Button]]:
     """Two buttons a row when every label is short, else one: long labels would be cut."""
     per_row = 2 if labels and all(len(x) <= _SHORT_LABEL for x in labels) else 1
     return [buttons[i : i + per_row] for i in range(0, len(buttons), per_row)]
 
 
-def _scale_row(reply: Reply, ref: str) -> list[InlineKeyboardButton] | None:
+def _scale_row(reply: Reply, ref: str) -> list[_Button] | None:
     scale = reply.scale
     if scale is None or not 1 <= scale.max - scale.min + 1 <= _SCALE_MAX_BUTTONS:
         return None
     ends = dict(scale.labels)
-    row: list[InlineKeyboardButton] = []
+    row: list[_Button] = []
     for offset, number in enumerate(range(scale.min, scale.max + 1)):
         text = str(number)
         end_label = " ".join(ends.get(number, "").split())
@@ -272,15 +277,8 @@ def _scale_row(reply: Reply, ref: str) -> list[InlineKeyboardButton] | None:
     return row
 
 
-def keyboard_for(
-    reply: Reply, ref: str, *, selected: frozenset[int] = frozenset()
-) -> InlineKeyboardMarkup | None:
-    """The inline keyboard for a question, or None when it is answered by typing/sending.
-
-    Every button's callback data carries ``ref`` (the question message's short id) so a late
-    tap on an old message can be recognised. Optional questions get a "Skip" button.
-    """
-    rows: list[list[InlineKeyboardButton]] = []
+def _keyboard_rows(reply: Reply, ref: str, selected: frozenset[int]) -> list[list[_Button]]:
+    rows: list[list[_Button]] = []
     kind = reply.kind
     if kind is ReplyKind.CHOICE:
         labels = [_option_label(o.label, o.value, i + 1) for i, o in enumerate(reply.options)]
@@ -310,7 +308,38 @@ def keyboard_for(
             rows[-1].append(skip)  # beside Done: both end the question
         else:
             rows.append([skip])
-    return InlineKeyboardMarkup(rows) if rows else None
+    return rows
+
+
+def keyboard_for(
+    reply: Reply, ref: str, *, selected: frozenset[int] = frozenset()
+) -> InlineKeyboardMarkup | None:
+    """The inline keyboard for a question, or None when it is answered by typing/sending.
+
+    Every button's callback data carries ``ref`` (the question message's short id) so a late
+    tap on an old message can be recognised. Optional questions get a "Skip" button.
+    """
+    rows = _keyboard_rows(reply, ref, selected)
+    if not rows:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(text, callback_data=data) for text, data in row] for row in rows]
+    )
+
+
+def keyboard_json(reply: Reply, ref: str, *, selected: frozenset[int] = frozenset()) -> str | None:
+    """:func:`keyboard_for` as the Bot API's ``reply_markup`` JSON text, built without PTB
+    objects (the delivery worker sends one with every question)."""
+    rows = _keyboard_rows(reply, ref, selected)
+    if not rows:
+        return None
+    keyboard = [[{"text": text, "callback_data": data} for text, data in row] for row in rows]
+    return json.dumps({"inline_keyboard": keyboard}, ensure_ascii=False, separators=(",", ":"))
+
+
+def has_keyboard(reply: Reply) -> bool:
+    """Whether a question is sent with buttons (so closing it must take them away)."""
+    return bool(_keyboard_rows(reply, "0", frozenset()))
 
 
 def toggled(selected: frozenset[int], index: int) -> frozenset[int]:

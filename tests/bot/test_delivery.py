@@ -311,7 +311,7 @@ async def test_run_survives_a_failing_round(caplog: pytest.LogCaptureFixture) ->
         def __init__(self) -> None:
             self.calls = 0
 
-        def pending(self, **kwargs: object) -> list[OutboxRecord]:
+        def due(self, **kwargs: object) -> list[OutboxRecord]:
             self.calls += 1
             raise OSError("database away")
 
@@ -367,3 +367,105 @@ def test_send_result_kinds() -> None:
         SendResult.retry_after(-1, "bad")
     with pytest.raises(ValueError):
         SendResult.retry_after(float("nan"), "bad")
+
+
+class GatedSender(FakeSender):
+    """Holds every send until ``gate`` opens; tracks how many are in flight, per address."""
+
+    def __init__(self, clock: FakeTime) -> None:
+        super().__init__(clock)
+        self.gate = asyncio.Event()
+        self.flying: dict[str, int] = {}
+        self.most_flying = 0
+        self.most_per_address = 0
+
+    async def send(self, message: OutboxRecord) -> SendResult:
+        address = message.address
+        self.flying[address] = self.flying.get(address, 0) + 1
+        self.most_flying = max(self.most_flying, sum(self.flying.values()))
+        self.most_per_address = max(self.most_per_address, self.flying[address])
+        try:
+            await self.gate.wait()
+            return await super().send(message)
+        finally:
+            self.flying[address] -= 1
+
+
+async def test_addresses_are_sent_to_together_one_message_each_at_a_time(
+    sqlite_database: Database, person_id: int
+) -> None:
+    clock = FakeTime()
+    sender = GatedSender(clock)
+    fast = Pacer(per_address_rate=1000, per_address_burst=10, overall_rate=1000, overall_burst=10)
+    for address in ("a", "b", "c"):
+        queue(sqlite_database, person_id, address, [f"{address}1", f"{address}2"])
+    worker = DeliveryWorker(
+        OutboxStore(sqlite_database), sender, pacer=fast, clock=clock, sleep=clock.sleep
+    )
+    round_ = asyncio.create_task(worker.deliver_due())
+    while sender.most_flying < 3:
+        await asyncio.sleep(0.01)
+    sender.gate.set()
+    assert await asyncio.wait_for(round_, 5) == 6
+    assert sender.most_flying == 3 and sender.most_per_address == 1
+    for address in ("a", "b", "c"):
+        assert sender.texts(address) == [f"{address}1", f"{address}2"]
+    assert set(statuses(sqlite_database, person_id).values()) == {"sent"}
+
+
+async def test_concurrency_caps_the_sends_in_flight(
+    sqlite_database: Database, person_id: int
+) -> None:
+    clock = FakeTime()
+    sender = GatedSender(clock)
+    fast = Pacer(per_address_rate=1000, per_address_burst=10, overall_rate=1000, overall_burst=10)
+    for i in range(5):
+        queue(sqlite_database, person_id, f"chat{i}", [f"m{i}"])
+    worker = DeliveryWorker(
+        OutboxStore(sqlite_database),
+        sender,
+        pacer=fast,
+        clock=clock,
+        sleep=clock.sleep,
+        concurrency=2,
+    )
+    round_ = asyncio.create_task(worker.deliver_due())
+    while sender.most_flying < 2:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    assert sum(sender.flying.values()) == 2
+    sender.gate.set()
+    assert await asyncio.wait_for(round_, 5) == 5
+    assert sender.most_flying == 2
+
+
+async def test_a_wake_during_a_round_adds_the_new_messages_to_it(
+    sqlite_database: Database, person_id: int
+) -> None:
+    clock = FakeTime()
+    sender = GatedSender(clock)
+    queue(sqlite_database, person_id, "a", ["a1"])
+    worker = DeliveryWorker(OutboxStore(sqlite_database), sender, clock=clock, sleep=clock.sleep)
+    round_ = asyncio.create_task(worker.deliver_due())
+    while sender.most_flying < 1:
+        await asyncio.sleep(0.01)
+    queue(sqlite_database, person_id, "b", ["b1"])  # a turn committed meanwhile
+    worker.wake()
+    while sender.most_flying < 2:  # b1 goes out while a1 is still in flight
+        await asyncio.sleep(0.01)
+    sender.gate.set()
+    assert await asyncio.wait_for(round_, 5) == 2
+    assert statuses(sqlite_database, person_id) == {"a1": "sent", "b1": "sent"}
+
+
+async def test_a_failed_address_gets_nothing_more_in_that_round_even_after_a_wake(
+    sqlite_database: Database, person_id: int
+) -> None:
+    clock = FakeTime()
+    sender = FakeSender(clock, {"a1": [SendResult.failed("502 Bad Gateway")]})
+    queue(sqlite_database, person_id, "a", ["a1", "a2"])
+    worker = DeliveryWorker(OutboxStore(sqlite_database), sender, clock=clock, sleep=clock.sleep)
+    worker.wake()
+    assert await worker.deliver_due() == 0
+    assert sender.texts("a") == ["a1"]
+    assert statuses(sqlite_database, person_id) == {"a1": "pending", "a2": "pending"}

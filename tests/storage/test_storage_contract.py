@@ -111,9 +111,9 @@ def test_schema_comparison_would_notice_a_difference(database: Database) -> None
 
 
 def test_schema_is_at_head_and_ensure_schema_is_a_no_op(database: Database) -> None:
-    assert database.current_revision() == database.head_revision() == "0003"
+    assert database.current_revision() == database.head_revision() == "0004"
     database.ensure_schema()
-    assert database.current_revision() == "0003"
+    assert database.current_revision() == "0004"
 
 
 def test_check_passes_on_a_reachable_database(database: Database) -> None:
@@ -847,3 +847,19 @@ def test_open_question_is_only_the_question_a_conversation_waits_on(
         assert again is not None and again.id == first.id
         turn.end_conversation(again, "completed")
     assert stores.outbox.open_question(current) is None
+
+
+def test_a_platform_user_links_by_the_email_on_the_roster(stores: Stores) -> None:
+    ana = stores.people.add("Ana Diaz", "student", email="  Ana.Diaz@School.example ")
+    assert stores.people.link_by_email("nobody@school.example", "slack", "T1", "U1", "D1") is None
+    linked = stores.people.link_by_email("ana.diaz@school.EXAMPLE", "slack", "T1", "U9", "D9")
+    assert linked is not None and linked.id == ana.id
+    found = stores.people.by_identity("slack", "T1", "U9")
+    assert found is not None and found.id == ana.id
+    assert stores.people.by_identity("slack", "T2", "U9") is None  # another workspace
+    with pytest.raises(InvalidValueError, match="already has the email"):
+        stores.people.add("Ana Two", "student", email="ana.diaz@school.example")
+    with pytest.raises(InvalidValueError, match="not an email address"):
+        stores.people.add("Bo", "student", email="bo at school")
+    stores.people.add("No Email", "student")
+    stores.people.add("Also None", "student")  # many people without an email

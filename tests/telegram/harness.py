@@ -179,11 +179,13 @@ class Running:
         self.bot.worker.wake()
 
     async def settle(self, timeout: float = 10.0) -> None:
-        """Wait until every update is confirmed and the outbox is empty."""
+        """Wait until every update is confirmed, the outbox is empty and edits are done."""
 
         def idle() -> bool:
-            return not self.fake.pending_updates and not self.app.outbox.pending(
-                platform="telegram"
+            return (
+                not self.fake.pending_updates
+                and not self.bot.edits_in_flight
+                and not self.app.outbox.pending(platform="telegram")
             )
 
         for _ in range(3):  # the last mark_sent may still be on its way
