@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: chat test lint bench setup clean
+.PHONY: chat test lint bench bench-telegram bench-slack setup clean
 
 $(BIN)/profilebot: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,14 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/turns.py
+
+## Telegram end to end: profilebot vs a hand-written PTB bot, both against the fake Bot API.
+bench-telegram: setup
+	$(BIN)/python bench/telegram.py
+
+## Slack end to end: profilebot vs a minimal Bolt app (say "ok"), both against the fake Web API.
+bench-slack: setup
+	$(BIN)/python bench/slack.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

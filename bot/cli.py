@@ -15,7 +15,7 @@ from dialogues._loader import check_flow_files
 
 from .adapters.console import ConsoleChat
 from .app import App
-from .errors import ConfigError, PlatformNotAvailable
+from .errors import ConfigError
 
 __all__ = ["app", "main"]
 
@@ -100,19 +100,21 @@ def run(
     """Run the bot itself on a chat platform, configured from .env."""
     if platform not in ("telegram", "slack"):
         raise typer.BadParameter("use telegram or slack")
+    bot = App.create()
     if platform == "slack":
-        raise PlatformNotAvailable(
-            "the slack adapter is not part of this release yet; "
-            "use --platform telegram, or `profilebot chat` in the terminal"
-        )
+        from .adapters.slack import serve as serve_slack
+
+        asyncio.run(serve_slack(bot, port=port or 3000, announce=_announce))
+        return
     from .adapters.telegram import serve
 
-    bot = App.create()
     if bot.settings.telegram_bot_token is None:
         raise ConfigError("setting TELEGRAM_BOT_TOKEN is needed for --platform telegram")
-    asyncio.run(
-        serve(bot, port=port or 8080, announce=lambda what: typer.echo(f"profilebot: {what}"))
-    )
+    asyncio.run(serve(bot, port=port or 8080, announce=_announce))
+
+
+def _announce(what: str) -> None:
+    typer.echo(f"profilebot: {what}")
 
 
 @flows_app.command("check")
@@ -157,12 +159,15 @@ def people_add(
     advisor: Annotated[str | None, typer.Option("--advisor", help="The advisor's handle.")] = None,
     group: Annotated[str | None, typer.Option("--group")] = None,
     timezone: Annotated[str | None, typer.Option("--timezone")] = None,
+    email: Annotated[
+        str | None, typer.Option("--email", help="Slack users with this email join as them.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Add a person to the roster, with a single-use invite code to link their chat account."""
     bot = App.create()
     person = bot.people.add(
-        name, role, handle=handle, advisor=advisor, group=group, timezone=timezone
+        name, role, handle=handle, advisor=advisor, group=group, timezone=timezone, email=email
     )
     invite = bot.invites.issue(person.id)
     link = _telegram_link(bot, invite.code)
@@ -170,6 +175,7 @@ def people_add(
         _print_json(
             {
                 **person.to_json(),
+                "email": None if email is None else email.strip().lower(),
                 "invite_code": invite.code,
                 "invite_expires_at": invite.expires_at.isoformat(),
                 "telegram_link": link,

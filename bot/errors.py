@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from dialogues.errors import ProfilebotError
 
-__all__ = ["ConfigError", "PlatformNotAvailable"]
+__all__ = ["ConfigError"]
 
 
 class ConfigError(ProfilebotError):
     """A setting in the environment or `.env` is missing or malformed."""
-
-
-class PlatformNotAvailable(ProfilebotError):
-    """The asked-for chat platform is not configured or not built yet."""

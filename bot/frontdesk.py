@@ -9,6 +9,7 @@ through the outbox; the adapter's delivery worker sends it after the turn commit
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from dataclasses import dataclass, field
@@ -48,25 +49,46 @@ PROFILE_FLOW: Final = "this_is_me"
 STARTERS: Final = {"checkin": "weekly_checkin", "newgoal": "goal_setting"}
 """Menu commands that start a conversation, and its flow."""
 
-STRANGER_TEXT: Final = (
-    "Hi! I'm profilebot, your school's learning-profile helper. I don't know who you are yet, "
-    "so I can't show or save anything. Open the invite link your school gave you, or send "
-    "/start followed by your invite code."
+
+TELEGRAM_JOIN_HINT: Final = (
+    "Open the invite link your school gave you, or send /start followed by your invite code."
 )
-HELP_TEXT: Final = (
-    "Here's what I can do:\n"
-    "/profile – see your learner profile\n"
-    "/goals – see your goals and plan\n"
-    "/checkin – start a check-in now\n"
-    "/newgoal – set a new goal\n"
-    "\n"
-    "While we talk: /back changes your last answer, /skip skips a question, /pause takes a "
-    "break, /stop ends the conversation, and /help shows this list."
-)
+
+
+def stranger_text(join_hint: str) -> str:
+    return (
+        "Hi! I'm profilebot, your school's learning-profile helper. I don't know who you are "
+        f"yet, so I can't show or save anything. {join_hint}"
+    )
+
+
+def help_text(prefix: str) -> str:
+    """The menu, with commands written the way this platform takes them ("/", "/profilebot ")."""
+    return (
+        "Here's what I can do:\n"
+        f"{prefix}profile – see your learner profile\n"
+        f"{prefix}goals – see your goals and plan\n"
+        f"{prefix}checkin – start a check-in now\n"
+        f"{prefix}newgoal – set a new goal\n"
+        "\n"
+        f"While we talk: {prefix}back changes your last answer, {prefix}skip skips a question, "
+        f"{prefix}pause takes a break, {prefix}stop ends the conversation, and {prefix}help "
+        "shows this list."
+    )
+
+
+STRANGER_TEXT: Final = stranger_text(TELEGRAM_JOIN_HINT)
+HELP_TEXT: Final = help_text("/")
 IDLE_TEXT: Final = "You're all caught up — nothing is waiting for you right now."
 STALE_TEXT: Final = "That question is already closed — please answer the latest one."
 BUSY_TEXT: Final = "Let's finish this conversation first, then ask me again. Here's where we were:"
-NO_GOALS_HINT: Final = "Want to set one now? Send /newgoal."
+NO_GOALS_HINT: Final = "Want to set one now? Send /newgoal."  # Telegram's; see FrontDesk
+JOIN_COMMANDS: Final = frozenset({"start", "link"})
+STAFF_ROLES: Final = frozenset({"advisor", "teacher", "admin"})
+STAFF_HOME_TEXT: Final = (
+    "You're set up as staff. Your students' summaries and surveys will appear here as they "
+    "arrive; for now you can try everything a student sees."
+)
 _COMMAND_RE: Final = re.compile(r"/(\w+)(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
 
 UNSUPPORTED_TEXT: Final = (
@@ -82,6 +104,10 @@ class Visitor:
     user_id: str
     address: str
     workspace: str | None = None
+    email: str | None = None
+    """The email of the platform account, where the platform tells it (Slack's users.info)."""
+    reply_to: str | None = None
+    """Where answers outside a conversation go instead of ``address`` (a slash command's reply)."""
 
 
 @dataclass(slots=True)
@@ -96,11 +122,25 @@ class DeskOutcome:
 
 
 class FrontDesk:
-    """Platform-neutral handling of chat messages for one platform."""
+    """Platform-neutral handling of chat messages for one platform.
 
-    def __init__(self, app: App, platform: str) -> None:
+    ``command_prefix`` is how this platform's users type commands (Telegram: "/checkin";
+    Slack: "/profilebot checkin"); ``join_hint`` tells a stranger how to join here.
+    """
+
+    def __init__(
+        self,
+        app: App,
+        platform: str,
+        *,
+        command_prefix: str = "/",
+        join_hint: str = TELEGRAM_JOIN_HINT,
+    ) -> None:
         self._app = app
         self._platform = platform
+        self.help_text = help_text(command_prefix)
+        self.stranger_text = stranger_text(join_hint)
+        self._no_goals_hint = f"Want to set one now? Send {command_prefix}newgoal."
 
     def receive(
         self,
@@ -112,7 +152,7 @@ class FrontDesk:
     ) -> DeskOutcome:
         """Handle one message, button press or command; every reply is queued, not sent."""
         command, argument = desk_command(inbound)
-        if command == "start":
+        if command in JOIN_COMMANDS:
             return self._start(visitor, argument, event_key)
         person = self._identify(visitor)
         if person is None:
@@ -121,6 +161,8 @@ class FrontDesk:
             return self._send(person, visitor, self._app.profile_card(person), event_key)
         if command == "goals":
             return self._send(person, visitor, self._plan_card(person), event_key)
+        if command == "help" and visitor.reply_to is not None:
+            return self._send(person, visitor, self.help_text, event_key)
         if command in STARTERS:
             outcome = self._service_open(
                 person, visitor, STARTERS[command], event_key, busy_greeting=BUSY_TEXT
@@ -138,9 +180,29 @@ class FrontDesk:
         if outcome.stale:  # the adapter says so where the tap happened (a toast)
             return DeskOutcome(person=person, stale=True)
         if not outcome.duplicate and outcome.conversation_id is None:  # none is open
-            text = HELP_TEXT if command == "help" else f"{IDLE_TEXT}\n\n{HELP_TEXT}"
+            if self._needs_profile(person):  # joined without /start: Slack, by email
+                outcome = self._service_open(person, visitor, PROFILE_FLOW, None)
+                return self._after_turn(person, visitor, outcome)
+            text = self.help_text if command == "help" else f"{IDLE_TEXT}\n\n{self.help_text}"
             return self._send(person, visitor, text, None)
         return self._after_turn(person, visitor, outcome)
+
+    def home(self, visitor: Visitor) -> list[str]:
+        """What the visitor's home page shows (Slack's App Home): their cards, or how to join.
+
+        Read-only and only the visitor's own data; nothing is queued.
+        """
+        person = self._identify(visitor)
+        if person is None:
+            return [self.stranger_text]
+        sections = []
+        if "student" in person.roles:
+            sections += [self._app.profile_card(person), self._plan_card(person)]
+        if STAFF_ROLES.intersection(person.roles):
+            sections.append(f"{STAFF_HOME_TEXT}\n\n{self.help_text}")
+        else:
+            sections.append(self.help_text)
+        return sections
 
     def unsupported(self, visitor: Visitor) -> DeskOutcome:
         """A message kind the bot cannot read (a sticker, a voice note): say so, change nothing."""
@@ -173,25 +235,47 @@ class FrontDesk:
             except InvalidInviteError as exc:
                 problem = str(exc)
         if person is None:
-            text = STRANGER_TEXT
+            text = self.stranger_text
             if problem:
                 text = f"Sorry, {problem}. Ask your advisor for a new invite link."
             return self._stranger(visitor, text)
         self._app.people.set_reachable(
             self._platform, visitor.workspace, reachable=True, user_id=visitor.user_id
         )
-        if "student" in person.roles and not self._app.profiles.current(person.id):
+        if self._needs_profile(person):
             outcome = self._service_open(person, visitor, PROFILE_FLOW, event_key)
             return self._after_turn(person, visitor, outcome)
-        greeting = f"Welcome back, {person.first_name or person.display_name}! {HELP_TEXT}"
+        greeting = f"Welcome back, {person.first_name or person.display_name}! {self.help_text}"
         return self._send(person, visitor, greeting, event_key)
 
-    def _identify(self, visitor: Visitor) -> PersonRecord | None:
-        return self._app.people.by_identity(self._platform, visitor.workspace, visitor.user_id)
+    def knows(self, visitor: Visitor) -> bool:
+        """Whether the visitor is linked already (else an adapter may look up their email)."""
+        return (
+            self._app.people.by_identity(self._platform, visitor.workspace, visitor.user_id)
+            is not None
+        )
 
-    def _stranger(self, visitor: Visitor, text: str = STRANGER_TEXT) -> DeskOutcome:
+    def _identify(self, visitor: Visitor) -> PersonRecord | None:
+        people = self._app.people
+        person = people.by_identity(self._platform, visitor.workspace, visitor.user_id)
+        if person is None and visitor.email:
+            person = people.link_by_email(
+                visitor.email, self._platform, visitor.workspace, visitor.user_id, visitor.address
+            )
+            if person is not None:
+                log.info("%s user linked to person %s by email", self._platform, person.id)
+        return person
+
+    def _needs_profile(self, person: PersonRecord) -> bool:
+        """A student whose profile is empty: the "This is me" interview comes first."""
+        return "student" in person.roles and not self._app.profiles.current(person.id)
+
+    def _stranger(self, visitor: Visitor, text: str | None = None) -> DeskOutcome:
         ids = self._app.outbox.queue(
-            [Reply(text)], person_id=None, platform=self._platform, address=visitor.address
+            [Reply(text or self.stranger_text)],
+            person_id=None,
+            platform=self._platform,
+            address=visitor.reply_to or visitor.address,
         )
         return DeskOutcome(outbox_ids=ids)
 
@@ -219,7 +303,7 @@ class FrontDesk:
         card = self._app.plan_card(person)
         if self._app.plans.plan(person.id)["goals"]:
             return card
-        return f"{card}\n\n{NO_GOALS_HINT}"
+        return f"{card}\n\n{self._no_goals_hint}"
 
     def _after_turn(
         self, person: PersonRecord, visitor: Visitor, outcome: TurnOutcome
@@ -233,8 +317,9 @@ class FrontDesk:
         if outcome.finished and outcome.flow_id is not None:
             flow = self._app.registry.find(outcome.flow_id)
             card = None if flow is None else self._app.card_after(flow, person)
-            if card is not None:
-                result.outbox_ids += self._send(person, visitor, card, None).outbox_ids
+            if card is not None:  # in the conversation's chat, not a command's private reply
+                in_chat = dataclasses.replace(visitor, reply_to=None)
+                result.outbox_ids += self._send(person, in_chat, card, None).outbox_ids
         return result
 
     def _send(
@@ -248,7 +333,7 @@ class FrontDesk:
             person.id,
             [Reply(text)],
             platform=self._platform,
-            address=visitor.address,
+            address=visitor.reply_to or visitor.address,
             event_key=event_key,
         )
         return DeskOutcome(

@@ -8,6 +8,7 @@ import json
 import pytest
 from cli_driver import Profilebot
 
+from tests.slack.fake_web_api import FakeSlackAPI
 from tests.telegram.fake_bot_api import FakeBotAPI
 
 BROKEN = "id: Bad\nversion: 1\nsteps:\n  - id: pick\n    type: choice\n    ask: Pick one\n"
@@ -134,10 +135,39 @@ def test_db_upgrade_creates_the_schema(profilebot: Profilebot) -> None:
     assert (profilebot.workdir / "profilebot.db").exists()
 
 
-def test_run_says_plainly_that_slack_is_not_built_yet(profilebot: Profilebot) -> None:
+@pytest.mark.parametrize(
+    ("settings", "says"),
+    [
+        ({}, "setting SLACK_BOT_TOKEN is needed for --platform slack"),
+        (
+            {"SLACK_BOT_TOKEN": "xoxb-1"},
+            "set SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode) "
+            "for --platform slack",
+        ),
+    ],
+)
+def test_run_on_slack_says_which_setting_is_missing(
+    profilebot: Profilebot, settings: dict[str, str], says: str
+) -> None:
+    profilebot.env.update({"SLACK_BOT_TOKEN": "", "SLACK_APP_TOKEN": "", **settings})
+    profilebot.env["SLACK_SIGNING_SECRET"] = ""
     result = profilebot.run("run", "--platform", "slack")
     assert result.returncode == 1
-    assert "not part of this release yet" in _one_clean_line(result.stderr)
+    assert _one_clean_line(result.stderr) == f"profilebot: {says}"
+
+
+async def test_run_on_slack_with_a_token_slack_refuses(profilebot: Profilebot) -> None:
+    async with FakeSlackAPI() as fake:
+        profilebot.env.update(
+            SLACK_BOT_TOKEN="xoxb-wrong",
+            SLACK_SIGNING_SECRET="s3cret",
+            SLACK_API_BASE_URL=fake.base_url,
+        )
+        result = await asyncio.to_thread(profilebot.run, "run", "--platform", "slack")
+    assert result.returncode == 1
+    assert _one_clean_line(result.stderr) == (
+        "profilebot: setting SLACK_BOT_TOKEN: Slack refused it (invalid_auth)"
+    )
 
 
 def test_run_on_telegram_needs_a_token(profilebot: Profilebot) -> None:

@@ -1,0 +1,625 @@
+"""profilebot on Slack: a Bolt ``AsyncApp`` in Socket Mode or over HTTP, and outbox delivery.
+
+Slack events become ``Visitor`` + ``Inbound`` for the front desk (``to_inbound`` style
+translation only); the desk's replies reach Slack through the outbox and ``SlackSender``.
+Every request is acknowledged within Slack's 3 seconds: the turn runs first and the
+acknowledgement waits for it up to ``ACK_BUDGET``; a slower turn finishes after the ack.
+A turn that fails before the ack answers 500, so Slack delivers the event again; the event id
+makes a redelivery change nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import signal
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from dialogues import Attachment, Inbound
+from storage import OutboxRecord
+
+from ..app import App
+from ..delivery import DeliveryWorker, Pacer, SendResult
+from ..errors import ConfigError
+from ..frontdesk import STALE_TEXT, DeskOutcome, FrontDesk, Visitor
+from ..runtime import tune_for_serving
+from ..service import ClosedQuestion
+from .slack_render import (
+    SlackAction,
+    SlackMessage,
+    closed_message,
+    decode_action,
+    home_view,
+    inbound_for_action,
+    render_reply,
+    selected_indexes,
+)
+
+__all__ = ["ACK_BUDGET", "PLATFORM", "SlackBot", "SlackSender", "serve"]
+
+log = logging.getLogger("profilebot.slack")
+
+PLATFORM = "slack"
+SORRY_TEXT = "Sorry, something went wrong on my side. Please try that again in a moment."
+ACK_BUDGET = 2.0
+"""Seconds a request waits for its turn before it is acknowledged anyway (Slack allows 3)."""
+COMMAND = "/profilebot"
+JOIN_HINT = (
+    f"If your school gave you an invite code, send {COMMAND} link followed by the code — or "
+    "ask your advisor to put the email of your Slack account on the roster."
+)
+EVENTS_PATH = "/slack/events"
+
+
+class _ClientWins(logging.Filter):
+    """Bolt reads SLACK_BOT_TOKEN itself and warns that our configured client wins: it does."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+_BOLT_LOG = logging.getLogger("profilebot.slack.bolt")
+_BOLT_LOG.addFilter(_ClientWins())
+
+# Slack says the recipient is gone: stop sending to them.
+_GONE = frozenset(
+    {"channel_not_found", "is_archived", "account_inactive", "user_disabled", "not_in_channel"}
+)
+# What ``/profilebot <word>`` may ask for: the desk's menu and the conversation commands.
+_COMMAND_WORDS = frozenset(
+    {"profile", "goals", "checkin", "newgoal", "link", "help"}
+    | {"back", "skip", "pause", "stop", "restart"}
+)
+
+
+# ----------------------------------------------------------------------------------------------
+# Outbound
+# ----------------------------------------------------------------------------------------------
+
+
+class SlackSender:
+    """Sends one outbox message; Slack's answer becomes a ``SendResult``.
+
+    An address is a DM channel id, or a slash command's ``response_url`` for the replies
+    only its caller should see (ephemeral).
+    """
+
+    platform = PLATFORM
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self._client = client
+
+    async def send(self, message: OutboxRecord) -> SendResult:
+        parts = render_reply(message.reply, str(message.id))
+        if _is_response_url(message.address):
+            return await self._respond(message.address, parts)
+        try:
+            ts = ""
+            for part in parts:
+                response = await self._client.chat_postMessage(
+                    channel=message.address,
+                    text=part.text,
+                    blocks=part.blocks,
+                    unfurl_links=False,
+                    unfurl_media=False,
+                )
+                ts = str(response.get("ts", ""))
+        except SlackApiError as exc:
+            return _result_of(exc)
+        return SendResult.sent(ts or None)
+
+    async def _respond(self, url: str, parts: list[SlackMessage]) -> SendResult:
+        webhook = AsyncWebhookClient(url, session=self._client.session)
+        for part in parts:
+            response = await webhook.send(
+                text=part.text, blocks=part.blocks, response_type="ephemeral"
+            )
+            if response.status_code == 404:  # expired or used up: nobody can be answered there
+                return SendResult.unreachable(f"response_url {response.status_code}")
+            if response.status_code == 429:
+                retry = response.headers.get("Retry-After", "1")
+                return SendResult.retry_after(_seconds(retry), "response_url 429")
+            if response.status_code >= 300:
+                return SendResult.failed(f"response_url {response.status_code}")
+        return SendResult.sent(None)
+
+    async def update(self, channel: str, ts: str, message: SlackMessage) -> None:
+        """Rewrite a posted message (a closed question); failures are logged, not raised."""
+        try:
+            await self._client.chat_update(
+                channel=channel, ts=ts, text=message.text, blocks=message.blocks
+            )
+        except SlackApiError as exc:
+            log.warning("chat.update failed: %s", exc.response.get("error", "?"))
+
+
+def _result_of(exc: SlackApiError) -> SendResult:
+    response = exc.response
+    error = str(response.get("error", "")) or f"HTTP {response.status_code}"
+    if response.status_code == 429 or error == "ratelimited":
+        retry = (response.headers or {}).get("Retry-After", "1")
+        return SendResult.retry_after(_seconds(retry), "429 ratelimited")
+    if error in _GONE:
+        return SendResult.unreachable(error)
+    return SendResult.failed(error)
+
+
+def _seconds(value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return 1.0
+    return seconds if 0 <= seconds < 3600 else 1.0
+
+
+def _is_response_url(address: str) -> bool:
+    return address.startswith(("https://", "http://"))
+
+
+# ----------------------------------------------------------------------------------------------
+# Inbound translation
+# ----------------------------------------------------------------------------------------------
+
+
+def message_inbound(event: Mapping[str, Any]) -> Inbound | None:
+    """A DM from a student as an ``Inbound``; None for messages the bot must not answer.
+
+    Its own and other bots' messages, edits, deletions and joins are ignored; a shared file
+    (with its text as the caption) is an attachment for ``file`` steps.
+    """
+    if event.get("channel_type") != "im" or event.get("bot_id") or not event.get("user"):
+        return None
+    subtype = event.get("subtype")
+    text = str(event.get("text") or "")
+    files = event.get("files")
+    if subtype == "file_share" and isinstance(files, list) and files:
+        attachment = _attachment(files[0], text)
+        return None if attachment is None else Inbound.of_file(attachment)
+    if subtype is not None or not text.strip():
+        return None
+    return Inbound.of_text(_unescape(text))
+
+
+def _attachment(file: Any, caption: str) -> Attachment | None:
+    if not isinstance(file, Mapping) or not isinstance(file.get("id"), str):
+        return None
+    mime = str(file.get("mimetype") or "")
+    return Attachment(
+        "photo" if mime.startswith("image/") else "document",
+        file_id=file["id"],
+        name=file.get("name") if isinstance(file.get("name"), str) else None,
+        mime_type=mime or None,
+        caption=_unescape(caption) or None,
+    )
+
+
+def _unescape(text: str) -> str:
+    """What the student typed, from Slack's markup: links, mentions and ``&lt;`` decoded.
+
+    Slack turns a typed ``ana.dev`` into ``<http://ana.dev|ana.dev>`` and ``@here`` into
+    ``<!here>``; the engine should store the text as it was written.
+    """
+    return _ENTITY.sub(_entity, _MARKUP.sub(_plain_markup, text))
+
+
+_MARKUP = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
+_ENTITY = re.compile(r"&(amp|lt|gt);")
+_ENTITIES = {"amp": "&", "lt": "<", "gt": ">"}
+
+
+def _entity(match: re.Match[str]) -> str:
+    return _ENTITIES[match[1]]
+
+
+def _plain_markup(match: re.Match[str]) -> str:
+    target, label = match[1], match[2]
+    if target.startswith(("@", "#")):
+        return (
+            label if label and label.startswith(("@", "#")) else target[0] + (label or target[1:])
+        )
+    if target.startswith("!"):
+        return label or "@" + target[1:].split("^", 1)[0]
+    if label and target.split("://", 1)[-1].removeprefix("mailto:") == label:
+        return label
+    return f"{label} ({target})" if label else target
+
+
+def command_inbound(text: str) -> Inbound:
+    """``/profilebot link CODE`` → command "link" with "CODE"; anything unknown → help."""
+    word, _, rest = text.strip().partition(" ")
+    name = word.lower()
+    if name not in _COMMAND_WORDS:
+        return Inbound.of_command("help")
+    return Inbound.of_command(name, rest.strip())
+
+
+# ----------------------------------------------------------------------------------------------
+# The bot
+# ----------------------------------------------------------------------------------------------
+
+
+class SlackBot:
+    """profilebot on Slack: Bolt listeners, Socket Mode or HTTP, and outbox delivery.
+
+    Built from settings; a missing token or secret is a ``ConfigError`` here.
+    """
+
+    def __init__(self, app: App, *, pacer: Pacer | None = None) -> None:
+        settings = app.settings
+        if settings.slack_bot_token is None:
+            raise ConfigError("setting SLACK_BOT_TOKEN is needed for --platform slack")
+        if settings.slack_app_token is None and settings.slack_signing_secret is None:
+            raise ConfigError(
+                "set SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode) "
+                "for --platform slack"
+            )
+        self._app = app
+        self._desk = FrontDesk(app, PLATFORM, command_prefix=f"{COMMAND} ", join_hint=JOIN_HINT)
+        base_url = settings.slack_api_base_url.rstrip("/") + "/"
+        self.client = AsyncWebClient(
+            token=settings.slack_bot_token.get_secret_value(), base_url=base_url
+        )
+        secret = settings.slack_signing_secret
+        self.bolt = AsyncApp(
+            logger=_BOLT_LOG,
+            client=self.client,
+            signing_secret=secret.get_secret_value() if secret else None,
+            request_verification_enabled=secret is not None,
+            process_before_response=True,
+        )
+        self.sender = SlackSender(self.client)
+        self.worker = DeliveryWorker(
+            app.outbox,
+            self.sender,
+            pacer=pacer or Pacer(overall_rate=20.0),
+            on_unreachable=self._unreachable,
+        )
+        self.team_id = ""
+        self._dm_channels: dict[str, str] = {}
+        self._linked: set[str] = set()
+        self._background: set[asyncio.Task[Any]] = set()
+        self._wire()
+
+    def _wire(self) -> None:
+        self.bolt.event("message")(self._on_message)
+        self.bolt.event("app_home_opened")(self._on_home)
+        self.bolt.action(re.compile(r"^pb:"))(self._on_action)
+        self.bolt.command(COMMAND)(self._on_command)
+        self.bolt.error(self._on_error)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def __aenter__(self) -> SlackBot:
+        # One connection pool for every Web API call (slack_sdk opens one per call without).
+        self.client.session = aiohttp.ClientSession()
+        try:
+            identity = await self.client.auth_test()
+        except SlackApiError as exc:
+            error = exc.response.get("error", "?")
+            await self.client.session.close()
+            raise ConfigError(f"setting SLACK_BOT_TOKEN: Slack refused it ({error})") from None
+        self.team_id = str(identity.get("team_id") or "")
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._background:
+            await asyncio.wait(self._background, timeout=10)
+        if self.client.session is not None:
+            await self.client.session.close()
+
+    @property
+    def busy(self) -> bool:
+        """Whether a turn is still running (one that outlived its request's ack, say)."""
+        return bool(self._background)
+
+    def http_app(self) -> web.Application:
+        """The aiohttp app serving ``/slack/events``: events, interactivity and commands."""
+
+        async def events(request: web.Request) -> web.Response:
+            response = await self.bolt.async_dispatch(await to_bolt_request(request))
+            return await to_aiohttp_response(response)
+
+        webapp = web.Application(client_max_size=1 << 20)
+        webapp.router.add_post(EVENTS_PATH, events)
+        return webapp
+
+    async def run_http(self, stop: asyncio.Event, *, port: int, host: str = "0.0.0.0") -> None:
+        runner = web.AppRunner(self.http_app(), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        try:
+            await self.worker.run(stop)
+        finally:
+            await runner.cleanup()
+
+    async def run_socket_mode(self, stop: asyncio.Event) -> None:
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        token = self._app.settings.slack_app_token
+        assert token is not None  # checked in __init__ by serve's choice
+        handler = AsyncSocketModeHandler(self.bolt, token.get_secret_value())
+        await handler.connect_async()  # type: ignore[no-untyped-call]  # bolt leaves it untyped
+        try:
+            await self.worker.run(stop)
+        finally:
+            await handler.close_async()  # type: ignore[no-untyped-call]
+
+    # -- listeners -----------------------------------------------------------------------------
+
+    async def _on_message(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+        inbound = message_inbound(event)
+        if inbound is None:
+            return
+        visitor = self._visitor(body, str(event["user"]), str(event.get("channel", "")))
+        await self._within_budget(self._receive(visitor, inbound, _event_key(body)))
+
+    async def _on_home(self, event: dict[str, Any], body: dict[str, Any]) -> None:
+        if event.get("tab", "home") != "home" or not event.get("user"):
+            return
+        user = str(event["user"])
+        visitor = self._visitor(body, user, str(event.get("channel", "")))
+        await self._within_budget(self._publish_home(visitor))
+
+    async def _on_action(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        actions = body.get("actions")
+        user = (body.get("user") or {}).get("id")
+        channel = _channel_of(body)
+        if not isinstance(actions, list) or not actions or not user or not channel:
+            return
+        action = decode_action(str(actions[0].get("action_id", "")))
+        if action is None or action.action == "picks":  # ticking a box changes nothing yet
+            return
+        visitor = self._visitor(body, str(user), channel)
+        interaction = body.get("trigger_id") or actions[0].get("action_ts")
+        key = f"{PLATFORM}:{_team(body)}:action:{interaction}"
+        await self._within_budget(self._press(visitor, action, body, key), retried=False)
+
+    async def _on_command(self, ack: AsyncAck, command: dict[str, Any]) -> None:
+        await ack()
+        user = str(command.get("user_id", ""))
+        if user:
+            await self._within_budget(self._command(user, command), retried=False)
+
+    async def _command(self, user: str, command: Mapping[str, Any]) -> None:
+        visitor = Visitor(
+            PLATFORM,
+            user,
+            await self._dm_channel(user),
+            workspace=str(command.get("team_id") or "") or None,
+            reply_to=str(command.get("response_url") or "") or None,
+        )
+        inbound = command_inbound(str(command.get("text") or ""))
+        key = f"{PLATFORM}:{visitor.workspace}:command:{command.get('trigger_id')}"
+        try:
+            await self._receive(visitor, inbound, key)
+        except Exception:
+            await self._apologise(visitor)
+            raise
+
+    async def _on_error(self, error: Exception) -> None:
+        # Type only: an exception's text can quote SQL parameters, and those can be student text.
+        log.error("Slack request failed: %s", type(error).__name__)
+
+    # -- turns ---------------------------------------------------------------------------------
+
+    async def _within_budget(self, work: Awaitable[Any], *, retried: bool = True) -> None:
+        """Run ``work``; if it takes longer than ``ACK_BUDGET``, let Slack have its ack now.
+
+        A failure within the budget answers 500 when Slack delivers the request again
+        (``retried``: events); interactions and commands are not retried by Slack, so their
+        failures are only logged (the student got an apology).
+        """
+        task = self._track(asyncio.ensure_future(work))
+        try:
+            await asyncio.wait_for(asyncio.shield(task), ACK_BUDGET)
+        except TimeoutError:
+            return
+        except Exception:
+            if retried:
+                raise
+
+    def _track(self, task: asyncio.Task[Any]) -> asyncio.Task[Any]:
+        """Keep a task alive until done (``busy`` and shutdown wait for it); log its failure."""
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        task.add_done_callback(_log_failure)
+        return task
+
+    async def _apologise(self, visitor: Visitor) -> None:
+        with contextlib.suppress(SlackApiError):
+            await self.client.chat_postEphemeral(
+                channel=visitor.address, user=visitor.user_id, text=SORRY_TEXT
+            )
+
+    async def _receive(
+        self,
+        visitor: Visitor,
+        inbound: Inbound,
+        event_key: str | None,
+        *,
+        question_ref: int | None = None,
+    ) -> DeskOutcome:
+        visitor = await self._with_email(visitor)
+        outcome = await asyncio.to_thread(
+            self._desk.receive, visitor, inbound, event_key=event_key, question_ref=question_ref
+        )
+        self.worker.wake()
+        if outcome.closed is not None:  # after the ack: a Web API round trip it need not wait for
+            self._track(asyncio.ensure_future(self._close_question(visitor, outcome.closed)))
+        return outcome
+
+    async def _press(
+        self, visitor: Visitor, action: SlackAction, body: Mapping[str, Any], key: str
+    ) -> None:
+        record = None
+        if action.ref.isdigit():
+            record = await asyncio.to_thread(self._app.outbox.open_question, int(action.ref))
+        if record is None or record.platform != PLATFORM or record.address != visitor.address:
+            await self._stale(visitor, body)
+            return
+        selected = selected_indexes((body.get("state") or {}).get("values"))
+        inbound = inbound_for_action(action, record.reply, selected)
+        if inbound is None:
+            return
+        try:
+            outcome = await self._receive(visitor, inbound, key, question_ref=record.id)
+        except Exception:
+            await self._apologise(visitor)
+            raise
+        if outcome.stale:
+            await self._stale(visitor, body)
+
+    async def _stale(self, visitor: Visitor, body: Mapping[str, Any]) -> None:
+        """An old button: say so to the presser only, and take that message's buttons away."""
+        message = body.get("message") or {}
+        ts = message.get("ts") if isinstance(message, Mapping) else None
+        if isinstance(ts, str):
+            text = _section_text(message)
+            await self.sender.update(visitor.address, ts, closed_message(text, None))
+        with contextlib.suppress(SlackApiError):
+            await self.client.chat_postEphemeral(
+                channel=visitor.address, user=visitor.user_id, text=STALE_TEXT
+            )
+
+    async def _close_question(self, visitor: Visitor, closed: ClosedQuestion) -> None:
+        if closed.platform_message_id is None:
+            return
+        message = closed_message(closed.reply.text, closed.answer)
+        await self.sender.update(visitor.address, closed.platform_message_id, message)
+
+    async def _publish_home(self, visitor: Visitor) -> None:
+        visitor = await self._with_email(visitor)
+        sections = await asyncio.to_thread(self._desk.home, visitor)
+        try:
+            await self.client.views_publish(user_id=visitor.user_id, view=home_view(sections))
+        except SlackApiError as exc:
+            log.warning("views.publish failed: %s", exc.response.get("error", "?"))
+
+    # -- who is writing ------------------------------------------------------------------------
+
+    def _unreachable(self, record: OutboxRecord, error: str) -> None:
+        """Slack says the DM is gone (account deactivated, say): stop sending to it."""
+        if not _is_response_url(record.address):
+            self._app.people.set_reachable(
+                PLATFORM, self.team_id or None, reachable=False, chat_id=record.address
+            )
+
+    def _visitor(self, body: Mapping[str, Any], user: str, channel: str) -> Visitor:
+        return Visitor(PLATFORM, user, channel, workspace=_team(body) or None)
+
+    async def _with_email(self, visitor: Visitor) -> Visitor:
+        """Look up a new user's email (``users.info``) so the desk can match the roster.
+
+        Links are never undone, so a user seen linked once is remembered (a cache of who, not
+        of any conversation) and costs no lookup on later messages.
+        """
+        if visitor.user_id in self._linked:
+            return visitor
+        if await asyncio.to_thread(self._desk.knows, visitor):
+            self._linked.add(visitor.user_id)
+            return visitor
+        try:
+            info = await self.client.users_info(user=visitor.user_id)
+        except SlackApiError as exc:
+            log.info("users.info failed: %s", exc.response.get("error", "?"))
+            return visitor
+        user = info.get("user") or {}
+        email = (user.get("profile") or {}).get("email")
+        if user.get("is_bot") or not isinstance(email, str):
+            return visitor
+        return Visitor(
+            visitor.platform,
+            visitor.user_id,
+            visitor.address,
+            workspace=visitor.workspace,
+            email=email,
+            reply_to=visitor.reply_to,
+        )
+
+    async def _dm_channel(self, user: str) -> str:
+        """The bot's DM with ``user`` (where conversations happen), opened once per user."""
+        channel = self._dm_channels.get(user)
+        if channel is None:
+            response = await self.client.conversations_open(users=user)
+            channel = str((response.get("channel") or {}).get("id", ""))
+            self._dm_channels[user] = channel
+        return channel
+
+
+def _event_key(body: Mapping[str, Any]) -> str | None:
+    event_id = body.get("event_id")
+    return f"{PLATFORM}:{_team(body)}:{event_id}" if event_id else None
+
+
+def _team(body: Mapping[str, Any]) -> str:
+    team = body.get("team_id") or body.get("team")
+    if isinstance(team, Mapping):
+        team = team.get("id")
+    return str(team or "")
+
+
+def _channel_of(body: Mapping[str, Any]) -> str | None:
+    channel = body.get("channel")
+    if isinstance(channel, Mapping) and isinstance(channel.get("id"), str):
+        return str(channel["id"])
+    container = body.get("container")
+    if isinstance(container, Mapping) and isinstance(container.get("channel_id"), str):
+        return str(container["channel_id"])
+    return None
+
+
+def _section_text(message: Mapping[str, Any]) -> str:
+    """The plain question text of a posted message (its first section), for a closed copy."""
+    for block in message.get("blocks") or []:
+        if isinstance(block, Mapping) and block.get("type") == "section":
+            text = (block.get("text") or {}).get("text")
+            if isinstance(text, str):
+                return _unescape(text)
+    return _unescape(str(message.get("text") or ""))
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("Slack turn failed: %s", type(task.exception()).__name__)
+
+
+# ----------------------------------------------------------------------------------------------
+# Running it
+# ----------------------------------------------------------------------------------------------
+
+
+async def serve(
+    app: App,
+    *,
+    port: int = 3000,
+    stop: asyncio.Event | None = None,
+    announce: Callable[[str], None] = log.info,
+) -> None:
+    """Run until SIGINT/SIGTERM (or ``stop``): Socket Mode with an app token, else HTTP."""
+    slack = SlackBot(app)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    async with slack as bot:
+        tune_for_serving()
+        if app.settings.slack_app_token is not None:
+            announce("connected to Slack in Socket Mode (Ctrl-C stops)")
+            await bot.run_socket_mode(stop)
+        else:
+            announce(f"serving Slack events on port {port} at {EVENTS_PATH}")
+            await bot.run_http(stop, port=port)
