@@ -179,10 +179,13 @@ def message_inbound(event: Mapping[str, Any]) -> Inbound | None:
     Its own and other bots' messages, edits, deletions and joins are ignored; a shared file
     (with its text as the caption) is an attachment for ``file`` steps.
     """
-    if event.get("channel_type") != "im" or event.get("bot_id") or not event.get("user"):
+    if event.get("channel_type") != "im" or event.get("bot_id"):
+        return None
+    if not all(isinstance(event.get(key), str) and event[key] for key in ("user", "channel")):
         return None
     subtype = event.get("subtype")
-    text = str(event.get("text") or "")
+    raw = event.get("text")
+    text = raw if isinstance(raw, str) else ""
     files = event.get("files")
     if subtype == "file_share" and isinstance(files, list) and files:
         attachment = _attachment(files[0], text)
@@ -328,8 +331,11 @@ class SlackBot:
         """The aiohttp app serving ``/slack/events``: events, interactivity and commands."""
 
         async def events(request: web.Request) -> web.Response:
-            response = await self.bolt.async_dispatch(await to_bolt_request(request))
-            return await to_aiohttp_response(response)
+            try:
+                bolt_request = await to_bolt_request(request)
+            except ValueError:  # a body that is not the JSON or form it claims to be
+                return web.Response(status=400, text="bad request")
+            return await to_aiohttp_response(await self.bolt.async_dispatch(bolt_request))
 
         webapp = web.Application(client_max_size=1 << 20)
         webapp.router.add_post(EVENTS_PATH, events)
@@ -375,15 +381,16 @@ class SlackBot:
     async def _on_action(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         actions = body.get("actions")
-        user = (body.get("user") or {}).get("id")
+        user = _id_of(body.get("user"))
         channel = _channel_of(body)
         if not isinstance(actions, list) or not actions or not user or not channel:
             return
-        action = decode_action(str(actions[0].get("action_id", "")))
+        first = actions[0] if isinstance(actions[0], Mapping) else {}
+        action = decode_action(str(first.get("action_id", "")))
         if action is None or action.action == "picks":  # ticking a box changes nothing yet
             return
         visitor = self._visitor(body, str(user), channel)
-        interaction = body.get("trigger_id") or actions[0].get("action_ts")
+        interaction = body.get("trigger_id") or first.get("action_ts")
         key = f"{PLATFORM}:{_team(body)}:action:{interaction}"
         await self._within_budget(self._press(visitor, action, body, key), retried=False)
 
@@ -569,6 +576,13 @@ def _team(body: Mapping[str, Any]) -> str:
     if isinstance(team, Mapping):
         team = team.get("id")
     return str(team or "")
+
+
+def _id_of(value: Any) -> str | None:
+    """``{"id": "U123", ...}`` → "U123"; anything else (garbage) → None."""
+    if isinstance(value, Mapping) and isinstance(value.get("id"), str):
+        return str(value["id"])
+    return None
 
 
 def _channel_of(body: Mapping[str, Any]) -> str | None:

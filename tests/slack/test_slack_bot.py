@@ -380,3 +380,30 @@ async def test_setting_problems_are_clear_at_construction(
         app = make_app(fake, sqlite_url(tmp_path), **settings)
         with pytest.raises(ConfigError, match=re.escape(missing)):
             SlackBot(app)
+
+
+async def test_garbage_requests_get_a_clear_answer_and_the_bot_carries_on(
+    tmp_path: Path,
+) -> None:
+    async with FakeSlackAPI() as fake:
+        app = make_app(fake, sqlite_url(tmp_path))
+        async with running_bot(fake, app) as bot:
+            sam = bot.add_student("Sam Lee", "U0SAM")
+            driver = bot.driver
+            odd_events = [
+                {"type": "message"},  # no user, no channel
+                {"type": "message", "channel_type": "im", "user": "U0SAM", "text": 5},
+                {"type": "message", "channel_type": "im", "user": "U0SAM", "subtype": "huh"},
+                {"type": "app_home_opened"},
+            ]
+            for event in odd_events:
+                assert (await driver.send_event(event)).status == 200
+            assert (await driver.post("not json", "application/json")).status == 400
+            form = "application/x-www-form-urlencoded"
+            assert (await driver.post("payload=not json", form)).status == 400
+            click = {"type": "block_actions", "actions": [{"action_id": "pb:pick:abc:1"}]}
+            assert (await driver.block_actions({**click, "user": "U0SAM"})).status == 200
+            await bot.settle()
+            assert _answers(app) == 0 and fake.calls_to("chat.postMessage") == []
+            q = await _first_question(bot, sam)  # and then a real student is answered
+            assert bot.step_of(sam, q) == "preferred_name"
