@@ -280,3 +280,17 @@ async def running_bot(
                     await asyncio.wait_for(asyncio.gather(*running.tasks), 10)
         finally:
             await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def slack_bot(
+    tmp_path: Path, *, pacer: Pacer | None = FAST, **settings: Any
+) -> AsyncIterator[Running]:
+    """A fake Slack, an app on a SQLite file in ``tmp_path`` and the bot serving it.
+
+    ``bot.fake`` and ``bot.app`` stay readable after the block (what was sent, what is stored).
+    """
+    async with FakeSlackAPI() as fake:
+        app = make_app(fake, sqlite_url(tmp_path), **settings)
+        async with running_bot(fake, app, pacer=pacer) as bot:
+            yield bot
