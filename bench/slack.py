@@ -52,23 +52,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import argparse
 import asyncio
 import contextlib
-import cProfile
-import io
-import json
 import os
-import pstats
 import shutil
-import signal
-import socket
-import sqlite3
-import statistics
-import subprocess
 import tempfile
-import threading
 import time
-from collections import Counter, deque
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -80,7 +70,8 @@ from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.context.say.async_say import AsyncSay
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bench.turns import machine_info, percentile
+from bench import _common as common
+from bench._common import median, ms, percentile
 from bot.adapters.slack import EVENTS_PATH, SlackBot
 from bot.app import App
 from bot.config import load_settings
@@ -89,8 +80,6 @@ from bot.runtime import tune_for_serving
 from tests.slack.driver import SlackDriver
 from tests.slack.fake_web_api import FakeSlackAPI, dm_channel_id
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Slack end to end (bench/slack.py)"
 
 TARGET_RATIO = 0.5  # ours / floor, closed-loop events per second
@@ -101,8 +90,6 @@ SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 PACER = Pacer(per_address_rate=1e6, per_address_burst=1000, overall_rate=1e6, overall_burst=1000)
 """Pacing effectively off: this measures the bot, not Slack's rate limits."""
 
-QUIET_S = 0.15  # calibration: an event's messages are all out after this long without one more
-PHASE_TIMEOUT_S = 180.0
 START_TIMEOUT_S = 60.0
 
 HELLO = "hello"
@@ -237,25 +224,9 @@ class Driver:
             student.acked = False  # until pushed again
             self.on_ready(student)
 
-
-async def _until(
-    done: asyncio.Event, proc: asyncio.subprocess.Process, timeout: float, what: str
-) -> None:
-    """Wait for ``done``; fail early if the app process exits, or after ``timeout``."""
-    waiting = asyncio.ensure_future(done.wait())
-    exited = asyncio.ensure_future(proc.wait())
-    try:
-        await asyncio.wait({waiting, exited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        waiting.cancel()
-        exited.cancel()
-    if not done.is_set():
-        reason = f"app exited ({proc.returncode})" if proc.returncode is not None else "timeout"
-        raise RuntimeError(f"{what}: {reason}")
-
-
-def _more_messages(fake: FakeSlackAPI, channel: str, than: int) -> Callable[[], bool]:
-    return lambda: len(fake.messages(channel)) > than
+    def reset(self) -> None:
+        self.reply_ns = []
+        self.ack_ns = []
 
 
 async def calibrate(
@@ -263,46 +234,18 @@ async def calibrate(
 ) -> list[int]:
     """Messages the app posts per event, from one student going through slowly (a warm-up)."""
     channel = dm_channel_id(user)
-    counts = []
-    for turn in range(len(SCRIPT) + 1):
-        before = len(fake.messages(channel))
+
+    async def send(turn: int) -> None:
         response = await slack.message(user, HELLO if turn == 0 else SCRIPT[turn - 1])
         if response.status != 200:
             raise RuntimeError(f"calibration: event {turn} answered {response.status}")
-        try:
-            await fake.wait_until(_more_messages(fake, channel, before), 20.0)
-        except AssertionError:
-            raise RuntimeError(
-                f"calibration: no reply to event {turn} (app exit code {proc.returncode})"
-            ) from None
-        seen = len(fake.messages(channel))
-        while True:
-            await asyncio.sleep(QUIET_S)
-            now = len(fake.messages(channel))
-            if now == seen:
-                break
-            seen = now
-        counts.append(seen - before)
-    return counts
 
+    def sent() -> int:
+        return len(fake.messages(channel))
 
-async def join_all(
-    driver: Driver, students: Sequence[Student], proc: asyncio.subprocess.Process
-) -> None:
-    """Untimed: every student writes "hello" (ours: matched by email, opens this_is_me)."""
-    remaining = len(students)
-    done = asyncio.Event()
-
-    def ready(student: Student) -> None:
-        nonlocal remaining
-        remaining -= 1
-        if remaining == 0:
-            done.set()
-
-    driver.on_ready = ready
-    for student in students:
-        driver.push(student)
-    await _until(done, proc, PHASE_TIMEOUT_S, "joining")
+    return await common.calibrate(
+        len(SCRIPT) + 1, send, sent, fake.wait_until, proc, "event", "app"
+    )
 
 
 @dataclass(slots=True)
@@ -338,129 +281,41 @@ class Phase:
         return self.fake_cpu_s / self.wall_s if self.wall_s else float("nan")
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, all its threads (Linux /proc)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _phase(
-    driver: Driver, events: int, wall_s: float, app_cpu_s: float, fake_cpu_s: float
-) -> Phase:
+def _phase(driver: Driver, m: common.Measured) -> Phase:
     replies = sorted(driver.reply_ns)
     acks = sorted(driver.ack_ns)
     return Phase(
-        events=events,
-        wall_s=wall_s,
-        events_per_s=events / wall_s,
+        events=m.count,
+        wall_s=m.wall_s,
+        events_per_s=m.count / m.wall_s,
         reply_p50_ms=percentile(replies, 50),
         reply_p99_ms=percentile(replies, 99),
         reply_max_ms=replies[-1] / 1e6 if replies else float("nan"),
         ack_p50_ms=percentile(acks, 50),
         ack_p99_ms=percentile(acks, 99),
         ack_max_ms=acks[-1] / 1e6 if acks else float("nan"),
-        app_cpu_s=app_cpu_s,
-        fake_cpu_s=fake_cpu_s,
+        app_cpu_s=m.proc_cpu_s,
+        fake_cpu_s=m.fake_cpu_s,
+        pushed_per_s=m.pushed_per_s,
+        max_push_lag_ms=m.max_push_lag_ms,
+        starved=m.starved,
+        api_calls=m.api_calls,
     )
-
-
-def _reset(driver: Driver) -> None:
-    driver.reply_ns = []
-    driver.ack_ns = []
 
 
 async def closed_loop(
     driver: Driver, students: Sequence[Student], proc: asyncio.subprocess.Process
 ) -> Phase:
     """Throughput: everyone answers at once, each the moment its reply arrives."""
-    last = len(SCRIPT)
-    remaining = len(students)
-    done = asyncio.Event()
-
-    def ready(student: Student) -> None:
-        nonlocal remaining
-        if student.turn <= last:
-            driver.push(student)
-            return
-        remaining -= 1
-        if remaining == 0:
-            done.set()
-
-    driver.on_ready = ready
-    _reset(driver)
-    calls = len(driver.fake.calls)
-    app_cpu, fake_cpu = _cpu_seconds(proc.pid), time.process_time()
-    started = time.perf_counter()
-    for student in students:
-        driver.push(student)
-    await _until(done, proc, PHASE_TIMEOUT_S, "closed loop")
-    wall = time.perf_counter() - started
-    phase = _phase(
-        driver,
-        len(students) * last,
-        wall,
-        _cpu_seconds(proc.pid) - app_cpu,
-        time.process_time() - fake_cpu,
-    )
-    phase.api_calls = dict(Counter(c.method for c in driver.fake.calls[calls:]))
-    return phase
+    return _phase(driver, await common.closed_loop(driver, students, proc, len(SCRIPT), "app"))
 
 
 async def open_loop(
     driver: Driver, students: Sequence[Student], proc: asyncio.subprocess.Process, rate: float
 ) -> Phase:
     """Latency: events posted at ``rate`` per second, whatever the app is doing."""
-    last = len(SCRIPT)
-    ready_students: deque[Student] = deque(students)
-    kick = asyncio.Event()
-    remaining = len(students)
-    done = asyncio.Event()
-
-    def ready(student: Student) -> None:
-        nonlocal remaining
-        if student.turn <= last:
-            ready_students.append(student)
-            kick.set()
-            return
-        remaining -= 1
-        if remaining == 0:
-            done.set()
-
-    driver.on_ready = ready
-    _reset(driver)
-    total = len(students) * last
-    interval_ns = 1e9 / rate
-    starved, max_lag_ns = 0, 0
-    calls = len(driver.fake.calls)
-    app_cpu, fake_cpu = _cpu_seconds(proc.pid), time.process_time()
-    started = time.perf_counter_ns()
-    for k in range(total):
-        due = started + k * interval_ns
-        delay = (due - time.perf_counter_ns()) / 1e9
-        if delay > 0:
-            await asyncio.sleep(delay)
-        if not ready_students:
-            starved += 1
-            while not ready_students:
-                kick.clear()
-                await _until(kick, proc, PHASE_TIMEOUT_S, "open loop")
-        driver.push(ready_students.popleft())
-        max_lag_ns = max(max_lag_ns, int(time.perf_counter_ns() - due))
-    pushed_s = (time.perf_counter_ns() - started) / 1e9
-    await _until(done, proc, PHASE_TIMEOUT_S, "open loop")
-    wall = (time.perf_counter_ns() - started) / 1e9
-    phase = _phase(
-        driver, total, wall, _cpu_seconds(proc.pid) - app_cpu, time.process_time() - fake_cpu
-    )
-    phase.pushed_per_s = total / pushed_s
-    phase.max_push_lag_ms = max_lag_ns / 1e6
-    phase.starved = starved
-    phase.api_calls = dict(Counter(c.method for c in driver.fake.calls[calls:]))
-    return phase
+    measured = await common.open_loop(driver, students, proc, rate, len(SCRIPT), "app")
+    return _phase(driver, measured)
 
 
 # ----------------------------------------------------------------------------- one run
@@ -487,12 +342,6 @@ class RunResult:
     problems: list[str] = field(default_factory=list)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def run_one(
     kind: str,
     roster: Path,
@@ -509,32 +358,23 @@ async def run_one(
     if kind == "ours":
         shutil.copyfile(roster, database)
     log_path = workdir / f"{kind}-{run}.log"
-    port = _free_port()
+    port = common.free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
     async with BenchFake() as fake:
         for i in range(1 + closed_students + open_students):
             fake.add_user(_user_id(i), email=_email(i), real_name=f"Student {i}")
-        with open(log_path, "wb") as log:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                str(Path(__file__).resolve()),
-                "--serve",
-                kind,
-                "--port",
-                str(port),
-                "--base-url",
-                fake.base_url,
-                "--token",
-                fake.token,
-                "--database",
-                str(database),
-                *(["--profile-out", str(profile_out)] if profile_out else []),
-                *(["--profile-clock", profile_clock] if profile_out else []),
-                stdout=log,
-                stderr=log,
-                cwd=str(ROOT),
-                env=env,
-            )
+        proc = await common.launch(
+            str(Path(__file__).resolve()),
+            kind,
+            [
+                *("--port", str(port), "--base-url", fake.base_url),
+                *("--token", fake.token, "--database", str(database)),
+            ],
+            log_path,
+            profile_out=profile_out,
+            profile_clock=profile_clock,
+            env=env,
+        )
         url = f"http://127.0.0.1:{port}{EVENTS_PATH}"
         async with SlackDriver(url, SIGNING_SECRET, response_url=fake.response_url) as slack:
             # Slack keeps connections open; many students at once need more than aiohttp's 100.
@@ -545,14 +385,15 @@ async def run_one(
             try:
                 result = await _drive(fake, slack, proc, kind, closed_students, open_students, rate)
             except RuntimeError as exc:
-                raise RuntimeError(f"{kind}, run {run + 1}: {exc}\n{_tail(log_path)}") from None
+                raise RuntimeError(
+                    f"{kind}, run {run + 1}: {exc}\n{common.tail(log_path)}"
+                ) from None
             finally:
-                await _stop(proc)
+                await common.stop(proc)
         result.problems += [f"{kind}: Slack refused {e.method}: {e.error}" for e in fake.errors[:5]]
-    if proc.returncode not in (0, -signal.SIGTERM):
-        result.problems.append(f"{kind}: app exited with {proc.returncode}: {_tail(log_path)}")
+    result.problems += common.exit_problems(kind, proc, log_path, "app")
     if kind == "ours":
-        result.problems += _check_database(database)
+        result.problems += common.check_database(database, completed=True)
     return result
 
 
@@ -587,7 +428,7 @@ async def _drive(
     for student in students:
         driver.add(student)
     closed, opened = students[:closed_students], students[closed_students:]
-    await join_all(driver, students, proc)
+    await common.first_turn(driver, students, proc, "joining", "app")
     throughput = await closed_loop(driver, closed, proc)
     latency = await open_loop(driver, opened, proc, rate)
     problems = []
@@ -599,56 +440,7 @@ async def _drive(
     return RunResult(kind, throughput, latency, counts, problems)
 
 
-async def _stop(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        await asyncio.wait_for(proc.wait(), 20)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-def _check_database(path: Path) -> list[str]:
-    """Every conversation finished and every outbox message sent: the run did real work."""
-    con = sqlite3.connect(str(path))
-    try:
-        open_conversations = con.execute(
-            "SELECT count(*) FROM conversation WHERE status IN ('active', 'paused', 'stopped')"
-        ).fetchone()[0]
-        finished = con.execute(
-            "SELECT count(*) FROM conversation WHERE status = 'completed'"
-        ).fetchone()[0]
-        unsent = con.execute("SELECT count(*) FROM outbox WHERE status != 'sent'").fetchone()[0]
-    finally:
-        con.close()
-    problems = []
-    if open_conversations:
-        problems.append(f"ours: {open_conversations} conversations left open")
-    if not finished:
-        problems.append("ours: no conversation completed")
-    if unsent:
-        problems.append(f"ours: {unsent} outbox messages not sent")
-    return problems
-
-
 # ----------------------------------------------------------------------------- the apps
-
-
-def _stop_event() -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    return stop
 
 
 async def serve_ours(port: int, base_url: str, token: str, database: str) -> None:
@@ -665,7 +457,7 @@ async def serve_ours(port: int, base_url: str, token: str, database: str) -> Non
             slack_api_base_url=base_url,
         )
     )
-    stop = _stop_event()
+    stop = common.stop_event()
     try:
         async with SlackBot(app, pacer=PACER) as bot:
             tune_for_serving()  # as `serve` does
@@ -692,52 +484,12 @@ async def serve_floor(port: int, base_url: str, token: str) -> None:
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
-        await _stop_event().wait()
+        await common.stop_event().wait()
     finally:
         await runner.cleanup()
 
 
-def profiled(run: Callable[[], None], out: str, clock: str) -> None:
-    """``run()`` under cProfile in every thread (turns run in worker threads); stats to ``out``.
-
-    ``clock`` "cpu" times each thread's CPU (``time.thread_time``: waiting for a lock, the
-    network or a sleep costs nothing); "wall" times wall-clock (waits show up).
-    """
-    timer = time.thread_time if clock == "cpu" else time.perf_counter
-    profiles: list[cProfile.Profile] = []
-    lock = threading.Lock()
-
-    def start_in_new_thread(*_: object) -> None:
-        profile = cProfile.Profile(timer)
-        with lock:
-            profiles.append(profile)
-        profile.enable()  # from now on this thread's calls go to its own profile
-
-    main_profile = cProfile.Profile(timer)
-    profiles.append(main_profile)
-    threading.setprofile(start_in_new_thread)
-    main_profile.enable()
-    try:
-        run()  # asyncio.run: joins its worker threads before returning
-    finally:
-        main_profile.disable()
-        threading.setprofile(None)
-        pstats.Stats(*profiles).dump_stats(out)
-
-
-def profile_report(path: Path, top: int) -> str:
-    buffer = io.StringIO()
-    stats = pstats.Stats(str(path), stream=buffer)
-    stats.sort_stats("tottime").print_stats(top)
-    stats.sort_stats("cumulative").print_stats(top)
-    return buffer.getvalue()
-
-
 # ----------------------------------------------------------------------------- report
-
-
-def _median(values: Iterable[float]) -> float:
-    return statistics.median(list(values))
 
 
 def summarize(results: list[RunResult]) -> dict[str, Any]:
@@ -745,24 +497,24 @@ def summarize(results: list[RunResult]) -> dict[str, Any]:
     med: dict[str, Any] = {}
     for kind, rows in by.items():
         med[kind] = {
-            "events_per_s": _median(r.closed.events_per_s for r in rows),
-            "closed_reply_p50_ms": _median(r.closed.reply_p50_ms for r in rows),
-            "closed_reply_p99_ms": _median(r.closed.reply_p99_ms for r in rows),
-            "closed_ack_p50_ms": _median(r.closed.ack_p50_ms for r in rows),
-            "closed_ack_p99_ms": _median(r.closed.ack_p99_ms for r in rows),
-            "closed_ack_max_ms": _median(r.closed.ack_max_ms for r in rows),
-            "cpu_ms_per_event": _median(r.closed.app_cpu_ms_per_event for r in rows),
-            "app_cpu_share": _median(r.closed.app_cpu_share for r in rows),
-            "fake_cpu_share": _median(r.closed.fake_cpu_share for r in rows),
-            "open_ack_p50_ms": _median(r.open.ack_p50_ms for r in rows),
-            "open_ack_p99_ms": _median(r.open.ack_p99_ms for r in rows),
-            "open_ack_max_ms": _median(r.open.ack_max_ms for r in rows),
-            "open_reply_p50_ms": _median(r.open.reply_p50_ms for r in rows),
-            "open_reply_p99_ms": _median(r.open.reply_p99_ms for r in rows),
-            "open_reply_max_ms": _median(r.open.reply_max_ms for r in rows),
-            "pushed_per_s": _median(r.open.pushed_per_s for r in rows),
+            "events_per_s": median(r.closed.events_per_s for r in rows),
+            "closed_reply_p50_ms": median(r.closed.reply_p50_ms for r in rows),
+            "closed_reply_p99_ms": median(r.closed.reply_p99_ms for r in rows),
+            "closed_ack_p50_ms": median(r.closed.ack_p50_ms for r in rows),
+            "closed_ack_p99_ms": median(r.closed.ack_p99_ms for r in rows),
+            "closed_ack_max_ms": median(r.closed.ack_max_ms for r in rows),
+            "cpu_ms_per_event": median(r.closed.app_cpu_ms_per_event for r in rows),
+            "app_cpu_share": median(r.closed.app_cpu_share for r in rows),
+            "fake_cpu_share": median(r.closed.fake_cpu_share for r in rows),
+            "open_ack_p50_ms": median(r.open.ack_p50_ms for r in rows),
+            "open_ack_p99_ms": median(r.open.ack_p99_ms for r in rows),
+            "open_ack_max_ms": median(r.open.ack_max_ms for r in rows),
+            "open_reply_p50_ms": median(r.open.reply_p50_ms for r in rows),
+            "open_reply_p99_ms": median(r.open.reply_p99_ms for r in rows),
+            "open_reply_max_ms": median(r.open.reply_max_ms for r in rows),
+            "pushed_per_s": median(r.open.pushed_per_s for r in rows),
         }
-    med["ratio"] = _median(
+    med["ratio"] = median(
         o.closed.events_per_s / f.closed.events_per_s
         for o, f in zip(by["ours"], by["floor"], strict=True)
     )
@@ -783,7 +535,7 @@ def targets(med: dict[str, Any], rate: float) -> list[tuple[str, str, bool]]:
             f"{ours['open_ack_p99_ms']:.1f} ms"
             + (
                 f" (events went in at {ours['pushed_per_s']:.0f}/s)"
-                if _saturated(ours, rate)
+                if common.saturated(ours, rate, "event", "app")
                 else ""
             ),
             ours["open_ack_p99_ms"] < TARGET_ACK_P99_MS,
@@ -796,21 +548,8 @@ def targets(med: dict[str, Any], rate: float) -> list[tuple[str, str, bool]]:
     ]
 
 
-def _saturated(k: dict[str, Any], rate: float) -> str:
-    if k["pushed_per_s"] >= 0.98 * rate:
-        return ""
-    return (
-        f" Ours could not keep up with {rate:.0f} events/s: the events went in at "
-        f"{k['pushed_per_s']:.0f}/s (median), so its latency is that of a saturated app."
-    )
-
-
-def _ms(x: float) -> str:
-    return f"{x:.1f}"
-
-
 def render(report: dict[str, Any], command: str) -> str:
-    m, med, results = report["machine"], report["median"], report["results"]
+    med, results = report["median"], report["results"]
     lines: list[str] = []
     add = lines.append
     add(SECTION)
@@ -867,15 +606,12 @@ def render(report: dict[str, Any], command: str) -> str:
         "process under cProfile (every thread) and prints the top functions."
     )
     add("")
-    add(f"Command: `{command}`  ")
-    add(
-        f"Machine: {m['cores']} cores, {m['cpu']}, {m['os']}, Python {m['python']}, "
+    versions = (
         f"slack_bolt {report['slack_bolt']}, slack_sdk {report['slack_sdk']}, "
-        f"SQLite {m['sqlite']}; 1-minute load average {report['load'][0]:.1f} before the "
-        f"runs and {report['load'][1]:.1f} after (other work shares the machine)  "
+        f"SQLite {report['machine']['sqlite']}; 1-minute load average {report['load'][0]:.1f} "
+        f"before the runs and {report['load'][1]:.1f} after (other work shares the machine)"
     )
-    add(f"Date: {report['date']}  ")
-    add(f"Code: {report['code']}")
+    lines += common.provenance(command, report, versions)
     add("")
     add(
         f"{report['students']} students in the closed loop ({report['students'] * len(SCRIPT)} "
@@ -895,99 +631,50 @@ def render(report: dict[str, Any], command: str) -> str:
             c, o = r.closed, r.open
             add(
                 f"| {kind}, run {i + 1} | {c.events_per_s:,.0f} | "
-                f"{_ms(c.ack_p50_ms)} / {_ms(c.ack_p99_ms)} / {_ms(c.ack_max_ms)} | "
-                f"{_ms(c.reply_p50_ms)} / {_ms(c.reply_p99_ms)} | "
+                f"{ms(c.ack_p50_ms)} / {ms(c.ack_p99_ms)} / {ms(c.ack_max_ms)} | "
+                f"{ms(c.reply_p50_ms)} / {ms(c.reply_p99_ms)} | "
                 f"{c.app_cpu_ms_per_event:.2f} | {o.pushed_per_s:.0f} | "
-                f"{_ms(o.ack_p50_ms)} / {_ms(o.ack_p99_ms)} / {_ms(o.ack_max_ms)} | "
-                f"{_ms(o.reply_p50_ms)} / {_ms(o.reply_p99_ms)} / {_ms(o.reply_max_ms)} |"
+                f"{ms(o.ack_p50_ms)} / {ms(o.ack_p99_ms)} / {ms(o.ack_max_ms)} | "
+                f"{ms(o.reply_p50_ms)} / {ms(o.reply_p99_ms)} / {ms(o.reply_max_ms)} |"
             )
     for kind in KINDS:
         k = med[kind]
         add(
             f"| **{LABELS[kind]}, median** | **{k['events_per_s']:,.0f}** | "
-            f"{_ms(k['closed_ack_p50_ms'])} / **{_ms(k['closed_ack_p99_ms'])}** / "
-            f"{_ms(k['closed_ack_max_ms'])} | "
-            f"{_ms(k['closed_reply_p50_ms'])} / {_ms(k['closed_reply_p99_ms'])} | "
+            f"{ms(k['closed_ack_p50_ms'])} / **{ms(k['closed_ack_p99_ms'])}** / "
+            f"{ms(k['closed_ack_max_ms'])} | "
+            f"{ms(k['closed_reply_p50_ms'])} / {ms(k['closed_reply_p99_ms'])} | "
             f"{k['cpu_ms_per_event']:.2f} | {k['pushed_per_s']:.0f} | "
-            f"{_ms(k['open_ack_p50_ms'])} / **{_ms(k['open_ack_p99_ms'])}** / "
-            f"{_ms(k['open_ack_max_ms'])} | "
-            f"{_ms(k['open_reply_p50_ms'])} / **{_ms(k['open_reply_p99_ms'])}** / "
-            f"{_ms(k['open_reply_max_ms'])} |"
+            f"{ms(k['open_ack_p50_ms'])} / **{ms(k['open_ack_p99_ms'])}** / "
+            f"{ms(k['open_ack_max_ms'])} | "
+            f"{ms(k['open_reply_p50_ms'])} / **{ms(k['open_reply_p99_ms'])}** / "
+            f"{ms(k['open_reply_max_ms'])} |"
         )
     add("")
     ours, floor = med["ours"], med["floor"]
     add(
         f"Ours / floor, closed-loop events/s: **{med['ratio']:.2f}** (median of the per-run "
         f"ratios). At {report['rate']:.0f} events/s, ack p99: ours "
-        f"**{_ms(ours['open_ack_p99_ms'])} ms**, floor **{_ms(floor['open_ack_p99_ms'])} ms**; "
-        f"event to first reply p99: ours **{_ms(ours['open_reply_p99_ms'])} ms**, floor "
-        f"**{_ms(floor['open_reply_p99_ms'])} ms**." + _saturated(ours, report["rate"])
+        f"**{ms(ours['open_ack_p99_ms'])} ms**, floor **{ms(floor['open_ack_p99_ms'])} ms**; "
+        f"event to first reply p99: ours **{ms(ours['open_reply_p99_ms'])} ms**, floor "
+        f"**{ms(floor['open_reply_p99_ms'])} ms**."
+        + common.saturated(ours, report["rate"], "event", "app")
     )
     add("")
-    add(
-        "CPU in the closed loop (share of one core, medians): "
-        f"ours {ours['app_cpu_share']:.0%} (the app process, all threads), fake and driver "
-        f"{ours['fake_cpu_share']:.0%} during its run; floor {floor['app_cpu_share']:.0%}, "
-        f"fake and driver {floor['fake_cpu_share']:.0%}. "
-        f"Messages per event (calibrated on a first student): ours "
-        f"{_counts(results, 'ours')}, floor {_counts(results, 'floor')}."
-    )
+    counts = {kind: _counts(results, kind) for kind in KINDS}
+    add(common.cpu_sentence(med, "floor", "app_cpu_share", "app", "event", counts))
     add("")
-    add("Targets:")
-    add("")
-    add("| target | measured | |")
-    add("|---|---|---|")
-    for name, measured, ok in report["targets"]:
-        add(f"| {name} | {measured} | {'PASS' if ok else 'FAIL'} |")
-    if report["problems"]:
-        add("")
-        add("Problems: " + "; ".join(report["problems"][:10]))
+    lines += common.targets_table(report["targets"], report["problems"])
     return "\n".join(lines) + "\n"
 
 
 def _calls_per_event(results: list[RunResult], kind: str) -> str:
     phase = next(r.closed for r in results if r.kind == kind)
-    calls = dict(sorted(phase.api_calls.items()))
-    total = sum(calls.values()) / phase.events
-    parts = ", ".join(f"{n / phase.events:.2f} `{m}`" for m, n in calls.items())
-    return f"{total:.2f} ({parts})"
+    return common.calls_per(phase.api_calls, phase.events)
 
 
 def _counts(results: list[RunResult], kind: str) -> str:
-    counts = next(r.counts for r in results if r.kind == kind)
-    return f"`hello` {counts[0]}, answers {'/'.join(str(c) for c in counts[1:])}"
-
-
-def code_version() -> str:
-    """The commit measured, and whether the work tree had changes on top of it."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{head} + uncommitted changes" if dirty else head
-
-
-def write_docs(text: str) -> None:
-    """Replace (or append) the Slack section, keeping everything else in the file."""
-    current = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    start = current.find(SECTION)
-    if start < 0:
-        DOCS.write_text(current.rstrip("\n") + "\n\n" + text)
-        return
-    end = current.find("\n## ", start + len(SECTION))
-    rest = current[end + 1 :] if end >= 0 else ""
-    DOCS.write_text(current[:start] + text + ("\n" + rest if rest else ""))
+    return common.counts_text(next(r.counts for r in results if r.kind == kind), "hello")
 
 
 # ----------------------------------------------------------------------------- main
@@ -997,30 +684,30 @@ async def bench(args: argparse.Namespace, workdir: Path) -> list[RunResult]:
     clock = time.perf_counter()
     roster = prepare_roster(workdir, 1 + args.students + args.open_students)
     print(f"roster: {time.perf_counter() - clock:.1f} s", file=sys.stderr)
-    results = []
-    for run in range(args.repeat):
-        for kind in KINDS if run % 2 == 0 else KINDS[::-1]:
-            result = await run_one(
-                kind,
-                roster,
-                workdir,
-                run,
-                closed_students=args.students,
-                open_students=args.open_students,
-                rate=args.rate,
-            )
-            results.append(result)
-            c, o = result.closed, result.open
-            print(
-                f"run {run + 1}/{args.repeat} {kind}: {c.events_per_s:.0f} events/s "
-                f"(ack p99 {c.ack_p99_ms:.1f} ms, reply p99 {c.reply_p99_ms:.1f} ms, "
-                f"{c.app_cpu_ms_per_event:.2f} CPU ms/event); at {o.pushed_per_s:.0f}/s "
-                f"ack p99 {o.ack_p99_ms:.1f} ms, reply p50 {o.reply_p50_ms:.1f} "
-                f"p99 {o.reply_p99_ms:.1f} ms"
-                + (f"; problems: {result.problems}" if result.problems else ""),
-                file=sys.stderr,
-            )
-    return results
+
+    async def one(kind: str, run: int) -> RunResult:
+        return await run_one(
+            kind,
+            roster,
+            workdir,
+            run,
+            closed_students=args.students,
+            open_students=args.open_students,
+            rate=args.rate,
+        )
+
+    def line(result: RunResult) -> str:
+        c, o = result.closed, result.open
+        return (
+            f"{c.events_per_s:.0f} events/s "
+            f"(ack p99 {c.ack_p99_ms:.1f} ms, reply p99 {c.reply_p99_ms:.1f} ms, "
+            f"{c.app_cpu_ms_per_event:.2f} CPU ms/event); at {o.pushed_per_s:.0f}/s "
+            f"ack p99 {o.ack_p99_ms:.1f} ms, reply p50 {o.reply_p50_ms:.1f} "
+            f"p99 {o.reply_p99_ms:.1f} ms"
+            + (f"; problems: {result.problems}" if result.problems else "")
+        )
+
+    return await common.alternate(KINDS, args.repeat, one, line)
 
 
 async def profile(args: argparse.Namespace, workdir: Path) -> str:
@@ -1048,36 +735,19 @@ async def profile(args: argparse.Namespace, workdir: Path) -> str:
     if args.profile_keep:
         shutil.copyfile(out, args.profile_keep)
         head += f"stats saved to {args.profile_keep}\n"
-    return head + profile_report(out, args.top)
+    return head + common.profile_report(out, args.top)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--students", type=int, default=None, help="closed loop (default 100)")
-    parser.add_argument("--open-students", type=int, default=None, help="open loop (50)")
-    parser.add_argument("--rate", type=float, default=TARGET_RATE, help="open loop events/s")
-    parser.add_argument("--repeat", type=int, default=None, help="runs (default 3)")
-    parser.add_argument("--quick", action="store_true", help="a small, fast run (smoke test)")
-    parser.add_argument("--write", action="store_true", help="rewrite the docs section")
-    parser.add_argument("--json", action="store_true", help="print the raw results as JSON")
-    parser.add_argument("--check", action="store_true", help="exit 1 when a target fails")
-    parser.add_argument(
-        "--profile",
-        nargs="?",
-        const="cpu",
-        choices=("cpu", "wall"),
-        help="one run of ours only, its app process under cProfile (all threads, CPU time or "
-        "wall-clock time); print the top rows",
+    common.add_run_options(
+        parser, students=100, open_students=50, rate=TARGET_RATE, noun="event", who="app"
     )
-    parser.add_argument("--top", type=int, default=40, help="profile rows to print")
     parser.add_argument("--profile-keep", help="with --profile: also save the pstats file here")
-    parser.add_argument("--serve", choices=KINDS, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--base-url", help=argparse.SUPPRESS)
-    parser.add_argument("--token", help=argparse.SUPPRESS)
-    parser.add_argument("--database", help=argparse.SUPPRESS)
-    parser.add_argument("--profile-out", help=argparse.SUPPRESS)
-    parser.add_argument("--profile-clock", default="cpu", help=argparse.SUPPRESS)
+    common.add_serve_options(parser, KINDS)
+    args = parser.parse_args(argv)
+
     args = parser.parse_args(argv)
 
     if args.serve == "ours":
@@ -1086,7 +756,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(serve_ours(args.port, args.base_url, args.token, args.database))
 
         if args.profile_out:
-            profiled(serve, args.profile_out, args.profile_clock)
+            common.profiled(serve, args.profile_out, args.profile_clock)
         else:
             serve()
         return 0
@@ -1109,10 +779,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     med = summarize(results)
     report: dict[str, Any] = {
         "date": date.today().isoformat(),
-        "machine": machine_info(),
+        "machine": common.machine_info(),
         "slack_bolt": slack_bolt.version.__version__,
         "slack_sdk": slack_sdk.version.__version__,
-        "code": code_version(),
+        "code": common.code_version(),
         "load": (load_before, os.getloadavg()[0]),
         "students": args.students,
         "open_students": args.open_students,
@@ -1124,16 +794,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "problems": [p for r in results for p in r.problems],
     }
     text = render(report, command.strip())
-    if args.json:
-        print(json.dumps({**report, "results": [asdict(r) for r in results]}, indent=2))
-    else:
-        print(text)
-    if args.write:
-        write_docs(text)
-        print(f"wrote {DOCS.relative_to(ROOT)}", file=sys.stderr)
-    if report["problems"]:
-        return 1
-    return 1 if args.check and not all(ok for _, _, ok in report["targets"]) else 0
+    return common.finish(args, report, results, text, SECTION)
 
 
 if __name__ == "__main__":

@@ -47,24 +47,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import argparse
 import asyncio
 import contextlib
-import cProfile
-import gc
-import io
-import json
-import os
-import pstats
 import re
 import shutil
-import signal
-import sqlite3
-import statistics
-import subprocess
 import tempfile
-import threading
 import time
-from collections import Counter, deque
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -79,7 +67,8 @@ from telegram.ext import (
     filters,
 )
 
-from bench.turns import machine_info, percentile
+from bench import _common as common
+from bench._common import median, ms, percentile
 from bot.adapters.telegram import TelegramBot
 from bot.app import App
 from bot.config import load_settings
@@ -89,8 +78,6 @@ from dialogues import Step, StepType
 from dialogues._registry import FlowRegistry
 from tests.telegram.fake_bot_api import FakeBotAPI, FakeUser
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs" / "benchmarks.md"
 SECTION = "## Telegram end to end (bench/telegram.py)"
 
 TARGET_RATIO = 0.5  # ours / baseline, closed-loop updates per second
@@ -100,8 +87,6 @@ TARGET_RATE = 100.0
 PACER = Pacer(per_address_rate=1e6, per_address_burst=1000, overall_rate=1e6, overall_burst=1000)
 """Pacing effectively off: this measures the bot, not Telegram's rate limits."""
 
-QUIET_S = 0.15  # calibration: a turn's messages are all out after this long without one more
-PHASE_TIMEOUT_S = 180.0
 USER_ID_BASE = 500_000
 
 # The typed answers to this_is_me's 13 questions (the same as the end-to-end test's typed run:
@@ -195,73 +180,32 @@ class Driver:
             return
         if chat.pushed_ns:
             self.latencies_ns.append(received_ns - chat.pushed_ns)
+        if chat.pushed_ns:
+            self.latencies_ns.append(received_ns - chat.pushed_ns)
             chat.pushed_ns = 0
         chat.awaiting -= 1
         if chat.awaiting == 0:
             chat.turn += 1
             self.on_ready(chat)
 
-
-async def _until(
-    done: asyncio.Event, proc: asyncio.subprocess.Process, timeout: float, what: str
-) -> None:
-    """Wait for ``done``; fail early if the bot process exits, or after ``timeout``."""
-    waiting = asyncio.ensure_future(done.wait())
-    exited = asyncio.ensure_future(proc.wait())
-    try:
-        await asyncio.wait({waiting, exited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        waiting.cancel()
-        exited.cancel()
-    if not done.is_set():
-        reason = f"bot exited ({proc.returncode})" if proc.returncode is not None else "timeout"
-        raise RuntimeError(f"{what}: {reason}")
-
-
-def _more_sent(fake: FakeBotAPI, chat_id: int, than: int) -> Callable[[], bool]:
-    return lambda: len(fake.sent(chat_id)) > than
+    def reset(self) -> None:
+        self.latencies_ns = []
 
 
 async def calibrate(
     fake: BenchFake, user: FakeUser, start: str, proc: asyncio.subprocess.Process
 ) -> list[int]:
     """Messages the bot sends per update, from one student going through slowly (a warm-up)."""
-    counts = []
-    for turn in range(len(SCRIPT) + 1):
-        before = len(fake.sent(user.id))
+
+    async def send(turn: int) -> None:
         fake.push_text(user, start if turn == 0 else SCRIPT[turn - 1])
-        try:
-            await fake.wait_until(_more_sent(fake, user.id, before), 20.0)
-        except AssertionError:
-            raise RuntimeError(
-                f"calibration: no reply to update {turn} (bot exit code {proc.returncode})"
-            ) from None
-        seen = len(fake.sent(user.id))
-        while True:
-            await asyncio.sleep(QUIET_S)
-            now = len(fake.sent(user.id))
-            if now == seen:
-                break
-            seen = now
-        counts.append(seen - before)
-    return counts
 
+    def sent() -> int:
+        return len(fake.sent(user.id))
 
-async def link_all(driver: Driver, chats: Sequence[Chat], proc: asyncio.subprocess.Process) -> None:
-    """Untimed: every student sends /start (ours: redeems its invite, opens this_is_me)."""
-    remaining = len(chats)
-    done = asyncio.Event()
-
-    def ready(chat: Chat) -> None:
-        nonlocal remaining
-        remaining -= 1
-        if remaining == 0:
-            done.set()
-
-    driver.on_ready = ready
-    for chat in chats:
-        driver.push(chat)
-    await _until(done, proc, PHASE_TIMEOUT_S, "linking")
+    return await common.calibrate(
+        len(SCRIPT) + 1, send, sent, fake.wait_until, proc, "update", "bot"
+    )
 
 
 @dataclass(slots=True)
@@ -295,30 +239,22 @@ class Phase:
         return self.fake_cpu_s / self.wall_s if self.wall_s else float("nan")
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, all its threads (Linux /proc)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _phase(
-    latencies_ns: list[int], updates: int, wall_s: float, bot_cpu_s: float, fake_cpu_s: float
-) -> Phase:
+def _phase(latencies_ns: list[int], m: common.Measured) -> Phase:
     ordered = sorted(latencies_ns)
     return Phase(
-        updates=updates,
-        wall_s=wall_s,
-        updates_per_s=updates / wall_s,
+        updates=m.count,
+        wall_s=m.wall_s,
+        updates_per_s=m.count / m.wall_s,
         p50_ms=percentile(ordered, 50),
         p90_ms=percentile(ordered, 90),
         p99_ms=percentile(ordered, 99),
         max_ms=ordered[-1] / 1e6 if ordered else float("nan"),
-        bot_cpu_s=bot_cpu_s,
-        fake_cpu_s=fake_cpu_s,
+        bot_cpu_s=m.proc_cpu_s,
+        fake_cpu_s=m.fake_cpu_s,
+        pushed_per_s=m.pushed_per_s,
+        max_push_lag_ms=m.max_push_lag_ms,
+        starved=m.starved,
+        api_calls=m.api_calls,
     )
 
 
@@ -326,94 +262,16 @@ async def closed_loop(
     driver: Driver, chats: Sequence[Chat], proc: asyncio.subprocess.Process
 ) -> Phase:
     """Throughput: everyone answers at once, each the moment its reply arrives."""
-    last = len(SCRIPT)
-    remaining = len(chats)
-    done = asyncio.Event()
-
-    def ready(chat: Chat) -> None:
-        nonlocal remaining
-        if chat.turn <= last:
-            driver.push(chat)
-            return
-        remaining -= 1
-        if remaining == 0:
-            done.set()
-
-    driver.on_ready = ready
-    driver.latencies_ns = []
-    calls = len(driver.fake.calls)
-    bot_cpu, fake_cpu = _cpu_seconds(proc.pid), time.process_time()
-    started = time.perf_counter()
-    for chat in chats:
-        driver.push(chat)
-    await _until(done, proc, PHASE_TIMEOUT_S, "closed loop")
-    wall = time.perf_counter() - started
-    phase = _phase(
-        driver.latencies_ns,
-        len(chats) * last,
-        wall,
-        _cpu_seconds(proc.pid) - bot_cpu,
-        time.process_time() - fake_cpu,
-    )
-    phase.api_calls = dict(Counter(c.method for c in driver.fake.calls[calls:]))
-    return phase
+    measured = await common.closed_loop(driver, chats, proc, len(SCRIPT), "bot")
+    return _phase(driver.latencies_ns, measured)
 
 
 async def open_loop(
     driver: Driver, chats: Sequence[Chat], proc: asyncio.subprocess.Process, rate: float
 ) -> Phase:
     """Latency: updates pushed at ``rate`` per second, whatever the bot is doing."""
-    last = len(SCRIPT)
-    ready_chats: deque[Chat] = deque(chats)
-    kick = asyncio.Event()
-    remaining = len(chats)
-    done = asyncio.Event()
-
-    def ready(chat: Chat) -> None:
-        nonlocal remaining
-        if chat.turn <= last:
-            ready_chats.append(chat)
-            kick.set()
-            return
-        remaining -= 1
-        if remaining == 0:
-            done.set()
-
-    driver.on_ready = ready
-    driver.latencies_ns = []
-    total = len(chats) * last
-    interval_ns = 1e9 / rate
-    starved, max_lag_ns = 0, 0
-    calls = len(driver.fake.calls)
-    bot_cpu, fake_cpu = _cpu_seconds(proc.pid), time.process_time()
-    started = time.perf_counter_ns()
-    for k in range(total):
-        due = started + k * interval_ns
-        delay = (due - time.perf_counter_ns()) / 1e9
-        if delay > 0:
-            await asyncio.sleep(delay)
-        if not ready_chats:
-            starved += 1
-            while not ready_chats:
-                kick.clear()
-                await _until(kick, proc, PHASE_TIMEOUT_S, "open loop")
-        driver.push(ready_chats.popleft())
-        max_lag_ns = max(max_lag_ns, int(time.perf_counter_ns() - due))
-    pushed_s = (time.perf_counter_ns() - started) / 1e9
-    await _until(done, proc, PHASE_TIMEOUT_S, "open loop")
-    wall = (time.perf_counter_ns() - started) / 1e9
-    phase = _phase(
-        driver.latencies_ns,
-        total,
-        wall,
-        _cpu_seconds(proc.pid) - bot_cpu,
-        time.process_time() - fake_cpu,
-    )
-    phase.pushed_per_s = total / pushed_s
-    phase.max_push_lag_ms = max_lag_ns / 1e6
-    phase.starved = starved
-    phase.api_calls = dict(Counter(c.method for c in driver.fake.calls[calls:]))
-    return phase
+    measured = await common.open_loop(driver, chats, proc, rate, len(SCRIPT), "bot")
+    return _phase(driver.latencies_ns, measured)
 
 
 # ----------------------------------------------------------------------------- one run
@@ -466,37 +324,26 @@ async def run_one(
         shutil.copyfile(roster.path, database)
     log_path = workdir / f"{kind}-{run}.log"
     async with BenchFake() as fake:
-        with open(log_path, "wb") as log:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                str(Path(__file__).resolve()),
-                "--serve",
-                kind,
-                "--base-url",
-                fake.url,
-                "--token",
-                fake.token,
-                "--database",
-                str(database),
-                *(["--profile-out", str(profile_out)] if profile_out else []),
-                *(["--profile-clock", profile_clock] if profile_out else []),
-                stdout=log,
-                stderr=log,
-                cwd=str(ROOT),
-            )
+        proc = await common.launch(
+            str(Path(__file__).resolve()),
+            kind,
+            ["--base-url", fake.url, "--token", fake.token, "--database", str(database)],
+            log_path,
+            profile_out=profile_out,
+            profile_clock=profile_clock,
+        )
         try:
             result = await _drive(fake, proc, kind, roster, closed_students, open_students, rate)
         except RuntimeError as exc:
-            raise RuntimeError(f"{kind}, run {run + 1}: {exc}\n{_tail(log_path)}") from None
+            raise RuntimeError(f"{kind}, run {run + 1}: {exc}\n{common.tail(log_path)}") from None
         finally:
-            await _stop(proc)
+            await common.stop(proc)
         result.problems += [
             f"{kind}: Telegram refused {e.method}: {e.description}" for e in fake.errors[:5]
         ]
-    if proc.returncode not in (0, -signal.SIGTERM):
-        result.problems.append(f"{kind}: bot exited with {proc.returncode}: {_tail(log_path)}")
+    result.problems += common.exit_problems(kind, proc, log_path, "bot")
     if kind == "ours":
-        result.problems += _check_database(database)
+        result.problems += common.check_database(database)
     return result
 
 
@@ -525,10 +372,10 @@ async def _drive(
     opened = chats[1 + closed_students : 1 + closed_students + open_students]
     for chat in closed + opened:
         driver.add(chat)
-    await link_all(driver, closed + opened, proc)
-    _quiet_heap()
+    await common.first_turn(driver, closed + opened, proc, "linking", "bot")
+    common.quiet_heap()
     throughput = await closed_loop(driver, closed, proc)
-    _quiet_heap()
+    common.quiet_heap()
     latency = await open_loop(driver, opened, proc, rate)
     problems = []
     if driver.unexpected:
@@ -536,59 +383,7 @@ async def _drive(
     return RunResult(kind, throughput, latency, counts, problems)
 
 
-def _quiet_heap() -> None:
-    """Before a timed phase: keep this process's objects (the fake's record of every call,
-    the roster) out of later full garbage collections, which otherwise stall the fake and
-    the driver for ~100 ms at random moments, inflating whichever bot's latency they hit."""
-    gc.collect()
-    gc.freeze()
-
-
-async def _stop(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        await asyncio.wait_for(proc.wait(), 20)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-def _check_database(path: Path) -> list[str]:
-    """Every conversation finished and every outbox message sent: the run did real work."""
-    con = sqlite3.connect(str(path))
-    try:
-        open_conversations = con.execute(
-            "SELECT count(*) FROM conversation WHERE status IN ('active', 'paused', 'stopped')"
-        ).fetchone()[0]
-        unsent = con.execute("SELECT count(*) FROM outbox WHERE status != 'sent'").fetchone()[0]
-    finally:
-        con.close()
-    problems = []
-    if open_conversations:
-        problems.append(f"ours: {open_conversations} conversations left open")
-    if unsent:
-        problems.append(f"ours: {unsent} outbox messages not sent")
-    return problems
-
-
 # ----------------------------------------------------------------------------- the bots
-
-
-def _stop_event() -> asyncio.Event:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    return stop
 
 
 async def serve_ours(base_url: str, token: str, database: str) -> None:
@@ -600,7 +395,7 @@ async def serve_ours(base_url: str, token: str, database: str) -> None:
             telegram_api_base_url=base_url,
         )
     )
-    stop = _stop_event()
+    stop = common.stop_event()
     try:
         async with TelegramBot(app, pacer=PACER) as bot:
             tune_for_serving()  # as `serve` does
@@ -655,7 +450,7 @@ async def serve_baseline(base_url: str, token: str) -> None:
     """The baseline bot, polled by PTB's own Updater (its defaults)."""
     application = Application.builder().token(token).base_url(f"{base_url}/bot").build()
     application.add_handler(baseline_handler())
-    stop = _stop_event()
+    stop = common.stop_event()
     async with application:
         updater = application.updater
         assert updater is not None
@@ -666,47 +461,7 @@ async def serve_baseline(base_url: str, token: str) -> None:
         await application.stop()
 
 
-def profiled(run: Callable[[], None], out: str, clock: str) -> None:
-    """``run()`` under cProfile in every thread (turns run in worker threads); stats to ``out``.
-
-    ``clock`` "cpu" times each thread's CPU (``time.thread_time``: waiting for a lock, the
-    network or a sleep costs nothing); "wall" times wall-clock (waits show up).
-    """
-    timer = time.thread_time if clock == "cpu" else time.perf_counter
-    profiles: list[cProfile.Profile] = []
-    lock = threading.Lock()
-
-    def start_in_new_thread(*_: object) -> None:
-        profile = cProfile.Profile(timer)
-        with lock:
-            profiles.append(profile)
-        profile.enable()  # from now on this thread's calls go to its own profile
-
-    main_profile = cProfile.Profile(timer)
-    profiles.append(main_profile)
-    threading.setprofile(start_in_new_thread)
-    main_profile.enable()
-    try:
-        run()  # asyncio.run: joins its worker threads before returning
-    finally:
-        main_profile.disable()
-        threading.setprofile(None)
-        pstats.Stats(*profiles).dump_stats(out)
-
-
-def profile_report(path: Path, top: int) -> str:
-    buffer = io.StringIO()
-    stats = pstats.Stats(str(path), stream=buffer)
-    stats.sort_stats("tottime").print_stats(top)
-    stats.sort_stats("cumulative").print_stats(top)
-    return buffer.getvalue()
-
-
 # ----------------------------------------------------------------------------- report
-
-
-def _median(values: Iterable[float]) -> float:
-    return statistics.median(list(values))
 
 
 def summarize(results: list[RunResult]) -> dict[str, Any]:
@@ -714,18 +469,18 @@ def summarize(results: list[RunResult]) -> dict[str, Any]:
     med: dict[str, Any] = {}
     for kind, rows in by.items():
         med[kind] = {
-            "updates_per_s": _median(r.closed.updates_per_s for r in rows),
-            "closed_p50_ms": _median(r.closed.p50_ms for r in rows),
-            "closed_p99_ms": _median(r.closed.p99_ms for r in rows),
-            "cpu_ms_per_update": _median(r.closed.bot_cpu_ms_per_update for r in rows),
-            "bot_cpu_share": _median(r.closed.bot_cpu_share for r in rows),
-            "fake_cpu_share": _median(r.closed.fake_cpu_share for r in rows),
-            "open_p50_ms": _median(r.open.p50_ms for r in rows),
-            "open_p99_ms": _median(r.open.p99_ms for r in rows),
-            "open_max_ms": _median(r.open.max_ms for r in rows),
-            "pushed_per_s": _median(r.open.pushed_per_s for r in rows),
+            "updates_per_s": median(r.closed.updates_per_s for r in rows),
+            "closed_p50_ms": median(r.closed.p50_ms for r in rows),
+            "closed_p99_ms": median(r.closed.p99_ms for r in rows),
+            "cpu_ms_per_update": median(r.closed.bot_cpu_ms_per_update for r in rows),
+            "bot_cpu_share": median(r.closed.bot_cpu_share for r in rows),
+            "fake_cpu_share": median(r.closed.fake_cpu_share for r in rows),
+            "open_p50_ms": median(r.open.p50_ms for r in rows),
+            "open_p99_ms": median(r.open.p99_ms for r in rows),
+            "open_max_ms": median(r.open.max_ms for r in rows),
+            "pushed_per_s": median(r.open.pushed_per_s for r in rows),
         }
-    med["ratio"] = _median(
+    med["ratio"] = median(
         o.closed.updates_per_s / b.closed.updates_per_s
         for o, b in zip(by["ours"], by["baseline"], strict=True)
     )
@@ -746,7 +501,7 @@ def targets(med: dict[str, Any], rate: float) -> list[tuple[str, str, bool]]:
             f"{ours['open_p99_ms']:.1f} ms"
             + (
                 f" (updates went in at {ours['pushed_per_s']:.0f}/s)"
-                if _saturated(ours, rate)
+                if common.saturated(ours, rate, "update", "bot")
                 else ""
             ),
             ours["open_p99_ms"] < TARGET_P99_MS,
@@ -754,21 +509,8 @@ def targets(med: dict[str, Any], rate: float) -> list[tuple[str, str, bool]]:
     ]
 
 
-def _saturated(k: dict[str, Any], rate: float) -> str:
-    if k["pushed_per_s"] >= 0.98 * rate:
-        return ""
-    return (
-        f" Ours could not keep up with {rate:.0f} updates/s: the updates went in at "
-        f"{k['pushed_per_s']:.0f}/s (median), so its latency is that of a saturated bot."
-    )
-
-
-def _ms(x: float) -> str:
-    return f"{x:.1f}"
-
-
 def render(report: dict[str, Any], command: str) -> str:
-    m, med, results = report["machine"], report["median"], report["results"]
+    med, results = report["median"], report["results"]
     lines: list[str] = []
     add = lines.append
     add(SECTION)
@@ -822,13 +564,8 @@ def render(report: dict[str, Any], command: str) -> str:
         "process under cProfile (every thread) and prints the top functions."
     )
     add("")
-    add(f"Command: `{command}`  ")
-    add(
-        f"Machine: {m['cores']} cores, {m['cpu']}, {m['os']}, Python {m['python']}, "
-        f"python-telegram-bot {report['ptb']}, SQLite {m['sqlite']}  "
-    )
-    add(f"Date: {report['date']}  ")
-    add(f"Code: {report['code']}")
+    versions = f"python-telegram-bot {report['ptb']}, SQLite {report['machine']['sqlite']}"
+    lines += common.provenance(command, report, versions)
     add("")
     add(
         f"{report['students']} students in the closed loop ({report['students'] * len(SCRIPT)} "
@@ -846,92 +583,43 @@ def render(report: dict[str, Any], command: str) -> str:
         for i, r in enumerate(x for x in results if x.kind == kind):
             c, o = r.closed, r.open
             add(
-                f"| {kind}, run {i + 1} | {c.updates_per_s:,.0f} | {_ms(c.p50_ms)} | "
-                f"{_ms(c.p99_ms)} | {c.bot_cpu_ms_per_update:.2f} | {o.pushed_per_s:.0f} | "
-                f"{_ms(o.p50_ms)} | {_ms(o.p99_ms)} | {_ms(o.max_ms)} |"
+                f"| {kind}, run {i + 1} | {c.updates_per_s:,.0f} | {ms(c.p50_ms)} | "
+                f"{ms(c.p99_ms)} | {c.bot_cpu_ms_per_update:.2f} | {o.pushed_per_s:.0f} | "
+                f"{ms(o.p50_ms)} | {ms(o.p99_ms)} | {ms(o.max_ms)} |"
             )
     for kind in KINDS:
         k = med[kind]
         add(
             f"| **{LABELS[kind]}, median** | **{k['updates_per_s']:,.0f}** | "
-            f"{_ms(k['closed_p50_ms'])} | {_ms(k['closed_p99_ms'])} | "
+            f"{ms(k['closed_p50_ms'])} | {ms(k['closed_p99_ms'])} | "
             f"{k['cpu_ms_per_update']:.2f} | {k['pushed_per_s']:.0f} | "
-            f"**{_ms(k['open_p50_ms'])}** | **{_ms(k['open_p99_ms'])}** | "
-            f"{_ms(k['open_max_ms'])} |"
+            f"**{ms(k['open_p50_ms'])}** | **{ms(k['open_p99_ms'])}** | "
+            f"{ms(k['open_max_ms'])} |"
         )
     add("")
     ours, base = med["ours"], med["baseline"]
     add(
         f"Ours / baseline, closed-loop updates/s: **{med['ratio']:.2f}** (median of the "
         f"per-run ratios). At {report['rate']:.0f} updates/s, p99 from update available to "
-        f"reply received: ours **{_ms(ours['open_p99_ms'])} ms**, baseline "
-        f"**{_ms(base['open_p99_ms'])} ms**." + _saturated(ours, report["rate"])
+        f"reply received: ours **{ms(ours['open_p99_ms'])} ms**, baseline "
+        f"**{ms(base['open_p99_ms'])} ms**."
+        + common.saturated(ours, report["rate"], "update", "bot")
     )
     add("")
-    add(
-        "CPU in the closed loop (share of one core, medians): "
-        f"ours {ours['bot_cpu_share']:.0%} (the bot process, all threads), fake and driver "
-        f"{ours['fake_cpu_share']:.0%} during its run; baseline {base['bot_cpu_share']:.0%}, "
-        f"fake and driver {base['fake_cpu_share']:.0%}. "
-        f"Messages per update (calibrated on a first student): ours "
-        f"{_counts(results, 'ours')}, baseline {_counts(results, 'baseline')}."
-    )
+    counts = {kind: _counts(results, kind) for kind in KINDS}
+    add(common.cpu_sentence(med, "baseline", "bot_cpu_share", "bot", "update", counts))
     add("")
-    add("Targets:")
-    add("")
-    add("| target | measured | |")
-    add("|---|---|---|")
-    for name, measured, ok in report["targets"]:
-        add(f"| {name} | {measured} | {'PASS' if ok else 'FAIL'} |")
-    if report["problems"]:
-        add("")
-        add("Problems: " + "; ".join(report["problems"][:10]))
+    lines += common.targets_table(report["targets"], report["problems"])
     return "\n".join(lines) + "\n"
 
 
 def _calls_per_update(results: list[RunResult], kind: str) -> str:
     phase = next(r.closed for r in results if r.kind == kind)
-    calls = {m: n for m, n in sorted(phase.api_calls.items()) if m != "getUpdates"}
-    total = sum(calls.values()) / phase.updates
-    parts = ", ".join(f"{n / phase.updates:.2f} `{m}`" for m, n in calls.items())
-    return f"{total:.2f} ({parts})"
-
-
-def code_version() -> str:
-    """The commit measured, and whether the work tree had changes on top of it."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return f"{head} + uncommitted changes" if dirty else head
+    return common.calls_per(phase.api_calls, phase.updates, skip=("getUpdates",))
 
 
 def _counts(results: list[RunResult], kind: str) -> str:
-    counts = next(r.counts for r in results if r.kind == kind)
-    return f"`/start` {counts[0]}, answers {'/'.join(str(c) for c in counts[1:])}"
-
-
-def write_docs(text: str) -> None:
-    """Replace (or append) the Telegram section, keeping everything else in the file."""
-    current = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    start = current.find(SECTION)
-    if start < 0:
-        DOCS.write_text(current.rstrip("\n") + "\n\n" + text)
-        return
-    end = current.find("\n## ", start + len(SECTION))
-    rest = current[end + 1 :] if end >= 0 else ""
-    DOCS.write_text(current[:start] + text + ("\n" + rest if rest else ""))
+    return common.counts_text(next(r.counts for r in results if r.kind == kind), "/start")
 
 
 # ----------------------------------------------------------------------------- main
@@ -941,28 +629,28 @@ async def bench(args: argparse.Namespace, workdir: Path) -> list[RunResult]:
     clock = time.perf_counter()
     roster = prepare_roster(workdir, 1 + args.students + args.open_students)
     print(f"roster: {time.perf_counter() - clock:.1f} s", file=sys.stderr)
-    results = []
-    for run in range(args.repeat):
-        for kind in KINDS if run % 2 == 0 else KINDS[::-1]:
-            result = await run_one(
-                kind,
-                roster,
-                workdir,
-                run,
-                closed_students=args.students,
-                open_students=args.open_students,
-                rate=args.rate,
-            )
-            results.append(result)
-            c, o = result.closed, result.open
-            print(
-                f"run {run + 1}/{args.repeat} {kind}: {c.updates_per_s:.0f} updates/s "
-                f"(p99 {c.p99_ms:.1f} ms, {c.bot_cpu_ms_per_update:.2f} CPU ms/update); "
-                f"at {o.pushed_per_s:.0f}/s p50 {o.p50_ms:.1f} p99 {o.p99_ms:.1f} "
-                f"max {o.max_ms:.1f} ms",
-                file=sys.stderr,
-            )
-    return results
+
+    async def one(kind: str, run: int) -> RunResult:
+        return await run_one(
+            kind,
+            roster,
+            workdir,
+            run,
+            closed_students=args.students,
+            open_students=args.open_students,
+            rate=args.rate,
+        )
+
+    def line(result: RunResult) -> str:
+        c, o = result.closed, result.open
+        return (
+            f"{c.updates_per_s:.0f} updates/s "
+            f"(p99 {c.p99_ms:.1f} ms, {c.bot_cpu_ms_per_update:.2f} CPU ms/update); "
+            f"at {o.pushed_per_s:.0f}/s p50 {o.p50_ms:.1f} p99 {o.p99_ms:.1f} "
+            f"max {o.max_ms:.1f} ms"
+        )
+
+    return await common.alternate(KINDS, args.repeat, one, line)
 
 
 async def profile(args: argparse.Namespace, workdir: Path) -> str:
@@ -987,34 +675,17 @@ async def profile(args: argparse.Namespace, workdir: Path) -> str:
         f"the whole bot process (start, "
         f"calibration, linking, both phases)\n"
     )
-    return head + profile_report(out, args.top)
+    return head + common.profile_report(out, args.top)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--students", type=int, default=None, help="closed loop (default 120)")
-    parser.add_argument("--open-students", type=int, default=None, help="open loop (60)")
-    parser.add_argument("--rate", type=float, default=TARGET_RATE, help="open loop updates/s")
-    parser.add_argument("--repeat", type=int, default=None, help="runs (default 3)")
-    parser.add_argument("--quick", action="store_true", help="a small, fast run (smoke test)")
-    parser.add_argument("--write", action="store_true", help="rewrite the docs section")
-    parser.add_argument("--json", action="store_true", help="print the raw results as JSON")
-    parser.add_argument("--check", action="store_true", help="exit 1 when a target fails")
-    parser.add_argument(
-        "--profile",
-        nargs="?",
-        const="cpu",
-        choices=("cpu", "wall"),
-        help="one run of ours only, its bot process under cProfile (all threads, CPU time or "
-        "wall-clock time); print the top rows",
+    common.add_run_options(
+        parser, students=120, open_students=60, rate=TARGET_RATE, noun="update", who="bot"
     )
-    parser.add_argument("--top", type=int, default=40, help="profile rows to print")
-    parser.add_argument("--serve", choices=KINDS, help=argparse.SUPPRESS)
-    parser.add_argument("--base-url", help=argparse.SUPPRESS)
-    parser.add_argument("--token", help=argparse.SUPPRESS)
-    parser.add_argument("--database", help=argparse.SUPPRESS)
-    parser.add_argument("--profile-out", help=argparse.SUPPRESS)
-    parser.add_argument("--profile-clock", default="cpu", help=argparse.SUPPRESS)
+    common.add_serve_options(parser, KINDS)
+    args = parser.parse_args(argv)
+
     args = parser.parse_args(argv)
 
     if args.serve == "ours":
@@ -1023,7 +694,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(serve_ours(args.base_url, args.token, args.database))
 
         if args.profile_out:
-            profiled(serve, args.profile_out, args.profile_clock)
+            common.profiled(serve, args.profile_out, args.profile_clock)
         else:
             serve()
         return 0
@@ -1045,9 +716,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     med = summarize(results)
     report: dict[str, Any] = {
         "date": date.today().isoformat(),
-        "machine": machine_info(),
+        "machine": common.machine_info(),
         "ptb": telegram.__version__,
-        "code": code_version(),
+        "code": common.code_version(),
         "students": args.students,
         "open_students": args.open_students,
         "rate": args.rate,
@@ -1058,16 +729,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "problems": [p for r in results for p in r.problems],
     }
     text = render(report, command.strip())
-    if args.json:
-        print(json.dumps({**report, "results": [asdict(r) for r in results]}, indent=2))
-    else:
-        print(text)
-    if args.write:
-        write_docs(text)
-        print(f"wrote {DOCS.relative_to(ROOT)}", file=sys.stderr)
-    if report["problems"]:
-        return 1
-    return 1 if args.check and not all(ok for _, _, ok in report["targets"]) else 0
+    return common.finish(args, report, results, text, SECTION)
 
 
 if __name__ == "__main__":

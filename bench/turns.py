@@ -37,7 +37,6 @@ import gc
 import io
 import json
 import os
-import platform
 import pstats
 import resource
 import shutil
@@ -56,6 +55,11 @@ from typing import Any
 
 from sqlalchemy import event, insert
 
+# Run as a script, this file's folder comes first on sys.path: put the repository root first
+# too, for bench._common.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import machine_info, median, percentile, targets_table
 from bot.service import ConversationService, TurnOutcome
 from dialogues import Flow, Inbound, Loop, Step, StepType
 from dialogues._machine import machines_built
@@ -322,14 +326,6 @@ def make_students(
 
 
 # ----------------------------------------------------------------------------- statistics
-
-
-def percentile(sorted_ns: Sequence[int], q: float) -> float:
-    """Nearest-rank percentile, in milliseconds."""
-    if not sorted_ns:
-        return float("nan")
-    rank = max(1, min(len(sorted_ns), round(q / 100 * len(sorted_ns) + 0.5)))
-    return sorted_ns[rank - 1] / 1e6
 
 
 def summarize(latencies_ns: Sequence[int], wall_s: float) -> dict[str, float]:
@@ -881,30 +877,8 @@ def run_profile(
 # ----------------------------------------------------------------------------- report
 
 
-def machine_info() -> dict[str, str]:
-    model = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cores": str(os.cpu_count()),
-        "cpu": model,
-        "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
-        "os": f"{platform.system()} {platform.release()}",
-    }
-
-
 def _ms(x: float) -> str:
     return f"{x:.2f}"
-
-
-def _verdict(ok: bool | None) -> str:
-    return "not measured" if ok is None else "PASS" if ok else "FAIL"
 
 
 def render(report: dict[str, Any], command: str) -> str:
@@ -989,15 +963,7 @@ def render(report: dict[str, Any], command: str) -> str:
     else:
         lines += _render_memory(report["memory"])
     add("")
-    add("Targets:")
-    add("")
-    add("| target | measured | |")
-    add("|---|---|---|")
-    for name, measured, ok in report["targets"]:
-        add(f"| {name} | {measured} | {_verdict(ok)} |")
-    if report["problems"]:
-        add("")
-        add("Problems: " + "; ".join(report["problems"][:10]))
+    lines += targets_table(report["targets"], report["problems"])
     return "\n".join(lines) + "\n"
 
 
@@ -1195,9 +1161,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             clock = time.perf_counter()
             memory = run_memory(registry, points, mem_turns, workdir, trace=args.tracemalloc)
             print(f"memory phase: {time.perf_counter() - clock:.1f} s", file=sys.stderr)
-
-    def median(values: Iterable[float]) -> float:
-        return statistics.median(list(values))
 
     med = {
         "turns_per_s": median(r["turns_per_s"] for r in runs),
