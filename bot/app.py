@@ -78,9 +78,11 @@ class App:
             private_fields=self.private_fields(),
         )
 
-    def plan_card(self, person: PersonRecord) -> str:
+    def plan_card(self, person: PersonRecord, *, no_goals_hint: str | None = None) -> str:
+        """The learning plan card; ``no_goals_hint`` is added when there are no goals yet."""
         goals = self.plans.plan(person.id)["goals"]
-        return plan_card(person.display_name, goals, labels=option_labels(self.registry.flows()))
+        card = plan_card(person.display_name, goals, labels=option_labels(self.registry.flows()))
+        return f"{card}\n\n{no_goals_hint}" if no_goals_hint and not goals else card
 
     def card_after(self, flow: Flow, person: PersonRecord) -> str | None:
         """The card a student sees when ``flow`` ends: what that flow filled in."""

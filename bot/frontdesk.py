@@ -82,7 +82,11 @@ HELP_TEXT: Final = help_text("/")
 IDLE_TEXT: Final = "You're all caught up — nothing is waiting for you right now."
 STALE_TEXT: Final = "That question is already closed — please answer the latest one."
 BUSY_TEXT: Final = "Let's finish this conversation first, then ask me again. Here's where we were:"
-NO_GOALS_HINT: Final = "Want to set one now? Send /newgoal."  # Telegram's; see FrontDesk
+def no_goals_hint(prefix: str) -> str:
+    return f"Want to set one now? Send {prefix}newgoal."
+
+
+NO_GOALS_HINT: Final = no_goals_hint("/")
 JOIN_COMMANDS: Final = frozenset({"start", "link"})
 STAFF_ROLES: Final = frozenset({"advisor", "teacher", "admin"})
 STAFF_HOME_TEXT: Final = (
@@ -140,7 +144,7 @@ class FrontDesk:
         self._platform = platform
         self.help_text = help_text(command_prefix)
         self.stranger_text = stranger_text(join_hint)
-        self._no_goals_hint = f"Want to set one now? Send {command_prefix}newgoal."
+        self._no_goals_hint = no_goals_hint(command_prefix)
 
     def receive(
         self,
@@ -300,10 +304,7 @@ class FrontDesk:
         )
 
     def _plan_card(self, person: PersonRecord) -> str:
-        card = self._app.plan_card(person)
-        if self._app.plans.plan(person.id)["goals"]:
-            return card
-        return f"{card}\n\n{self._no_goals_hint}"
+        return self._app.plan_card(person, no_goals_hint=self._no_goals_hint)
 
     def _after_turn(
         self, person: PersonRecord, visitor: Visitor, outcome: TurnOutcome

@@ -27,13 +27,13 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from dialogues import Attachment, Inbound
+from dialogues import Attachment, Command, Inbound
 from storage import OutboxRecord
 
 from ..app import App
 from ..delivery import DeliveryWorker, Pacer, SendResult
 from ..errors import ConfigError
-from ..frontdesk import STALE_TEXT, DeskOutcome, FrontDesk, Visitor
+from ..frontdesk import MENU, STALE_TEXT, DeskOutcome, FrontDesk, Visitor
 from ..runtime import tune_for_serving
 from ..service import ClosedQuestion
 from .slack_render import (
@@ -78,10 +78,7 @@ _GONE = frozenset(
     {"channel_not_found", "is_archived", "account_inactive", "user_disabled", "not_in_channel"}
 )
 # What ``/profilebot <word>`` may ask for: the desk's menu and the conversation commands.
-_COMMAND_WORDS = frozenset(
-    {"profile", "goals", "checkin", "newgoal", "link", "help"}
-    | {"back", "skip", "pause", "stop", "restart"}
-)
+_COMMAND_WORDS = frozenset({c.name for c in MENU} | {Command.RESTART.value, "link"})
 
 
 # ----------------------------------------------------------------------------------------------

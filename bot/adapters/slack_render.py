@@ -17,6 +17,8 @@ from typing import Any, Final
 
 from dialogues import Command, Inbound, Reply, ReplyKind
 
+from ..frontdesk import MENU
+
 __all__ = [
     "ACTIONS",
     "MAX_BLOCKS",
@@ -84,9 +86,8 @@ _MORE: Final = "…more in the chat"
 # ----------------------------------------------------------------------------------------------
 
 
-_TYPED_COMMAND = re.compile(
-    r"(?<![\w/])/(back|skip|pause|restart|stop|help|profile|goals|checkin|newgoal)\b"
-)
+_COMMAND_NAMES = "|".join(sorted({c.name for c in MENU} | {Command.RESTART.value}))
+_TYPED_COMMAND = re.compile(rf"(?<![\w/])/({_COMMAND_NAMES})\b")
 
 
 def slack_commands(text: str) -> str:

@@ -24,6 +24,7 @@ from bot.delivery import Pacer
 from storage import OutboxRecord
 from tests.slack.driver import DriverResponse, SlackDriver
 from tests.slack.fake_web_api import FakeSlackAPI
+from tests.waiting import wait_for
 
 JSONDict = dict[str, Any]
 
@@ -200,13 +201,7 @@ class Running:
             await asyncio.sleep(0.02)
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not predicate():
-            if loop.time() >= deadline:
-                raise AssertionError(f"condition not met within {timeout} s")
-            with contextlib.suppress(AssertionError):
-                await self.fake.wait_until(predicate, 0.02)
+        await wait_for(self.fake, predicate, timeout)
 
 
 def action_id_of(message: JSONDict, label: str) -> str:

@@ -24,6 +24,7 @@ from bot.config import load_settings
 from bot.delivery import Pacer
 from storage import OutboxRecord
 from tests.telegram.fake_bot_api import FakeBotAPI, FakeUser
+from tests.waiting import wait_for
 
 JSONDict = dict[str, Any]
 
@@ -193,19 +194,7 @@ class Running:
             await asyncio.sleep(0.02)
 
     async def wait_for(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-        """Like ``fake.wait_until``, but also notices changes the fake cannot see (the database).
-
-        ``fake.wait_until`` re-checks only when the fake is called or pushed to, so a
-        condition on storage (the outbox row marked sent) would otherwise wait for the next
-        long poll to come back.
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not predicate():
-            if loop.time() >= deadline:
-                raise AssertionError(f"condition not met within {timeout} s")
-            with contextlib.suppress(AssertionError):
-                await self.fake.wait_until(predicate, 0.02)
+        await wait_for(self.fake, predicate, timeout)
 
 
 @contextlib.asynccontextmanager
