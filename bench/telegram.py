@@ -559,6 +559,13 @@ def render(report: dict[str, Any], command: str) -> str:
     )
     add("")
     add(
+        "The machine is shared, and the latency tail follows whatever else runs on it: on "
+        "2026-11-30, with other tenants busy (1-minute load about 1 before the run), three "
+        "full runs of the same code gave open-loop p99s of 45–78 ms, while the p50 stayed at "
+        "9–10 ms; the same evening, on a quiet machine, the runs below."
+    )
+    add("")
+    add(
         "Run it with `make bench-telegram` or `.venv/bin/python bench/telegram.py [--quick]`; "
         "`--write` rewrites this section, `--profile [cpu|wall]` runs ours once with its bot "
         "process under cProfile (every thread) and prints the top functions."
