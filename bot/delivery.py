@@ -13,6 +13,7 @@ Run one worker per platform: two workers would race for the same rows.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import math
 import time
@@ -23,6 +24,8 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from storage import OutboxRecord, OutboxStore
+
+from .offload import Offload
 
 __all__ = [
     "MAX_BACKOFF",
@@ -152,10 +155,11 @@ class Pacer:
 
     def wait_time(self, address: str, now: float) -> float:
         """Seconds until ``address`` may be sent to; 0 when it may be now."""
-        return max(
-            self._address.wait(self._tats.get(address), now),
-            self._overall.wait(self._overall_tat, now),
-        )
+        return max(self._address.wait(self._tats.get(address), now), self.overall_wait(now))
+
+    def overall_wait(self, now: float) -> float:
+        """Seconds until anything at all may be sent (every address waits at least this)."""
+        return self._overall.wait(self._overall_tat, now)
 
     def record(self, address: str, now: float) -> None:
         """Count a send made at ``now``."""
@@ -202,6 +206,7 @@ class DeliveryWorker:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         batch: int = 200,
         concurrency: int = 32,
+        offload: Offload = asyncio.to_thread,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -219,6 +224,7 @@ class DeliveryWorker:
         self._sleep = sleep
         self._batch = batch
         self._concurrency = concurrency
+        self._offload = offload
         self._wake = asyncio.Event()
         # Storage times are wall-clock UTC; pacing runs on ``clock``. Anchoring one to the other
         # lets an injected clock drive both, and ``max`` with the real time keeps a suspended
@@ -251,32 +257,18 @@ class DeliveryWorker:
         the round adds the messages queued since to it, instead of waiting for its end.
         """
         self._wake.clear()
-        queues = await asyncio.to_thread(self._fetch, self._wall_now())
+        queues = await self._offload(self._fetch, self._wall_now())
         seen = {r.id for queue in queues.values() for r in queue}  # taken into this round
         ended: set[str] = set()  # addresses whose round ended on a failure
         sent = 0
         flying: dict[asyncio.Future[SendResult], OutboxRecord] = {}
         busy: set[str] = set()  # addresses with a message in flight
+        ready = [(q[0].id, address) for address, q in queues.items()]  # heap: oldest first
+        heapq.heapify(ready)
         woken: asyncio.Future[Any] | None = None
         try:
             while queues or flying:
-                ready = [a for a in queues if a not in busy]
-                wait = math.inf
-                if ready and len(flying) < self._concurrency:
-                    now = self._clock()
-                    # The address that may send soonest; ties go to the oldest message.
-                    address = min(
-                        ready, key=lambda a: (self._pacer.wait_time(a, now), queues[a][0].id)
-                    )
-                    wait = self._pacer.wait_time(address, now)
-                    if wait <= 0:
-                        record = queues[address].pop(0)
-                        if not queues[address]:
-                            del queues[address]
-                        self._pacer.record(address, now)
-                        busy.add(address)
-                        flying[asyncio.ensure_future(self._send(record))] = record
-                        continue
+                wait = self._launch(ready, queues, flying, busy)
                 if not flying:  # only the pacer holds things up
                     await self._sleep(wait)
                     continue
@@ -292,20 +284,21 @@ class DeliveryWorker:
                         waits[-1].cancel()
                 finished = [(flying.pop(f), f.result()) for f in done if f in flying]
                 if finished:
-                    try:
-                        sent += await self._finish(finished, queues, ended)
-                    finally:
-                        busy.difference_update(r.address for r, _ in finished)
+                    sent += await self._finish(finished, queues, ended)
+                    for record, _ in finished:
+                        busy.discard(record.address)
+                        if queue := queues.get(record.address):
+                            heapq.heappush(ready, (queue[0].id, record.address))
                 if woken.done():
                     woken = None
                     self._wake.clear()
-                    fresh = await asyncio.to_thread(
-                        self._fetch, self._wall_now(), max(seen, default=0)
-                    )
+                    fresh = await self._offload(self._fetch, self._wall_now(), max(seen, default=0))
                     for address, records in fresh.items():
                         new = [r for r in records if r.id not in seen]
                         if new and address not in ended:
                             seen.update(r.id for r in new)
+                            if address not in queues and address not in busy:
+                                heapq.heappush(ready, (new[0].id, address))
                             queues.setdefault(address, []).extend(new)
         finally:
             for future in flying:  # cancelled mid-round: those sends' outcome is unknown
@@ -313,6 +306,42 @@ class DeliveryWorker:
             if woken is not None:
                 woken.cancel()
         return sent
+
+    def _launch(
+        self,
+        ready: list[tuple[int, str]],
+        queues: dict[str, list[OutboxRecord]],
+        flying: dict[asyncio.Future[SendResult], OutboxRecord],
+        busy: set[str],
+    ) -> float:
+        """Start sending the next message of every ready address the pacer lets go now,
+        oldest message first, up to ``concurrency`` in flight; returns the seconds until the
+        next held one may go (infinity when none is waiting on the pacer).
+
+        ``ready`` is a heap of (oldest message id, address) of the addresses with messages
+        queued and none in flight.
+        """
+        now = self._clock()
+        wait = math.inf
+        held: list[tuple[int, str]] = []
+        while ready and len(flying) < self._concurrency:
+            head, address = heapq.heappop(ready)
+            address_wait = self._pacer.wait_time(address, now)
+            if address_wait > 0:
+                held.append((head, address))
+                wait = min(wait, address_wait)
+                if address_wait <= self._pacer.overall_wait(now):
+                    break  # the overall limit holds every address at least this long
+                continue
+            record = queues[address].pop(0)
+            if not queues[address]:
+                del queues[address]
+            self._pacer.record(address, now)
+            busy.add(address)
+            flying[asyncio.ensure_future(self._send(record))] = record
+        for item in held:
+            heapq.heappush(ready, item)
+        return wait
 
     async def _finish(
         self,
@@ -324,7 +353,7 @@ class DeliveryWorker:
         ok = [(r, result) for r, result in results if result.kind is SendKind.SENT]
         if ok:
             marks = [(r.id, result.platform_message_id) for r, result in ok]
-            await asyncio.to_thread(self._outbox.mark_sent_many, marks)
+            await self._offload(self._outbox.mark_sent_many, marks)
         for record, result in results:
             if result.kind is not SendKind.SENT:
                 # Anything but success ends this address's round: nothing overtakes it.
@@ -354,16 +383,16 @@ class DeliveryWorker:
             await self._retry(record, result.delay, result.error)
         elif result.kind is SendKind.UNREACHABLE:
             log.info("outbox message %s: recipient unreachable", record.id)
-            await asyncio.to_thread(self._outbox.mark_dead, record.id, result.error)
+            await self._offload(self._outbox.mark_dead, record.id, result.error)
             if self._on_unreachable is not None:
                 try:  # in a thread: the adapter typically records it in the database
-                    await asyncio.to_thread(self._on_unreachable, record, result.error)
+                    await self._offload(self._on_unreachable, record, result.error)
                 except Exception as exc:  # its failure must not stop the burial below
                     log.error("on_unreachable raised %s", type(exc).__name__)
-            await asyncio.to_thread(self._bury_address, record, rest, result.error)
+            await self._offload(self._bury_address, record, rest, result.error)
         elif record.attempts + 1 >= self._max_attempts:
             log.warning("outbox message %s dead after %d attempts", record.id, record.attempts + 1)
-            await asyncio.to_thread(self._outbox.mark_dead, record.id, result.error)
+            await self._offload(self._outbox.mark_dead, record.id, result.error)
         else:
             backoff = min(self._base_backoff * 2**record.attempts, MAX_BACKOFF)
             log.info("outbox message %s failed; retrying in %.1f s", record.id, backoff)
@@ -371,7 +400,7 @@ class DeliveryWorker:
 
     async def _retry(self, record: OutboxRecord, seconds: float, error: str) -> None:
         not_before = self._wall_now() + timedelta(seconds=seconds)
-        await asyncio.to_thread(self._outbox.mark_retry, record.id, not_before, error)
+        await self._offload(self._outbox.mark_retry, record.id, not_before, error)
 
     def _bury_address(self, record: OutboxRecord, rest: list[OutboxRecord], error: str) -> None:
         """Mark dead what is still pending for an unreachable recipient: it cannot arrive."""

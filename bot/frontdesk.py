@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from dialogues import Inbound, InboundKind, Reply
-from storage import InvalidInviteError, PersonRecord
+from storage import Account, InvalidInviteError, PersonRecord, UnknownPersonError
 
 from .app import App
 from .service import ClosedQuestion, TurnOutcome
@@ -48,6 +48,8 @@ MENU: Final = (
 PROFILE_FLOW: Final = "this_is_me"
 STARTERS: Final = {"checkin": "weekly_checkin", "newgoal": "goal_setting"}
 """Menu commands that start a conversation, and its flow."""
+DESK_COMMANDS: Final = frozenset({"profile", "goals", *STARTERS})
+"""Menu commands the desk answers itself, outside any conversation's turn."""
 
 
 TELEGRAM_JOIN_HINT: Final = (
@@ -82,6 +84,8 @@ HELP_TEXT: Final = help_text("/")
 IDLE_TEXT: Final = "You're all caught up — nothing is waiting for you right now."
 STALE_TEXT: Final = "That question is already closed — please answer the latest one."
 BUSY_TEXT: Final = "Let's finish this conversation first, then ask me again. Here's where we were:"
+
+
 def no_goals_hint(prefix: str) -> str:
     return f"Want to set one now? Send {prefix}newgoal."
 
@@ -158,29 +162,20 @@ class FrontDesk:
         command, argument = desk_command(inbound)
         if command in JOIN_COMMANDS:
             return self._start(visitor, argument, event_key)
-        person = self._identify(visitor)
-        if person is None:
-            return self._stranger(visitor)
-        if command == "profile":
-            return self._send(person, visitor, self._app.profile_card(person), event_key)
-        if command == "goals":
-            return self._send(person, visitor, self._plan_card(person), event_key)
-        if command == "help" and visitor.reply_to is not None:
-            return self._send(person, visitor, self.help_text, event_key)
-        if command in STARTERS:
-            outcome = self._service_open(
-                person, visitor, STARTERS[command], event_key, busy_greeting=BUSY_TEXT
-            )
-            return self._after_turn(person, visitor, outcome)
-        outcome = self._app.service.handle(
-            person.id,
-            inbound,
-            platform=self._platform,
-            address=visitor.address,
-            event_key=event_key,
-            question_ref=question_ref,
-            track_questions=True,
-        )
+        if command in DESK_COMMANDS or (command == "help" and visitor.reply_to is not None):
+            person = self._identify(visitor)
+            if person is None:
+                return self._stranger(visitor)
+            return self._command(person, visitor, command, event_key)
+        try:  # the usual case, an answer: the turn itself finds who is writing
+            outcome = self._turn(self._account(visitor), visitor, inbound, event_key, question_ref)
+        except UnknownPersonError:
+            person = self._identify(visitor)  # new here: linked by email where possible
+            if person is None:
+                return self._stranger(visitor)
+            outcome = self._turn(person.id, visitor, inbound, event_key, question_ref)
+        person = outcome.person
+        assert person is not None  # every turn reads its person
         if outcome.stale:  # the adapter says so where the tap happened (a toast)
             return DeskOutcome(person=person, stale=True)
         if not outcome.duplicate and outcome.conversation_id is None:  # none is open
@@ -190,6 +185,42 @@ class FrontDesk:
             text = self.help_text if command == "help" else f"{IDLE_TEXT}\n\n{self.help_text}"
             return self._send(person, visitor, text, None)
         return self._after_turn(person, visitor, outcome)
+
+    def _command(
+        self, person: PersonRecord, visitor: Visitor, command: str | None, event_key: str | None
+    ) -> DeskOutcome:
+        """A menu command the desk answers itself (a card, help) or that starts a flow."""
+        if command == "profile":
+            return self._send(person, visitor, self._app.profile_card(person), event_key)
+        if command == "goals":
+            return self._send(person, visitor, self._plan_card(person), event_key)
+        if command in STARTERS:
+            outcome = self._service_open(
+                person, visitor, STARTERS[command], event_key, busy_greeting=BUSY_TEXT
+            )
+            return self._after_turn(person, visitor, outcome)
+        return self._send(person, visitor, self.help_text, event_key)
+
+    def _turn(
+        self,
+        who: int | Account,
+        visitor: Visitor,
+        inbound: Inbound,
+        event_key: str | None,
+        question_ref: int | None,
+    ) -> TurnOutcome:
+        return self._app.service.handle(
+            who,
+            inbound,
+            platform=self._platform,
+            address=visitor.address,
+            event_key=event_key,
+            question_ref=question_ref,
+            track_questions=True,
+        )
+
+    def _account(self, visitor: Visitor) -> Account:
+        return Account(self._platform, visitor.workspace or "", visitor.user_id)
 
     def home(self, visitor: Visitor) -> list[str]:
         """What the visitor's home page shows (Slack's App Home): their cards, or how to join.
@@ -315,9 +346,8 @@ class FrontDesk:
             duplicate=outcome.duplicate,
             closed=outcome.closed,
         )
-        if outcome.finished and outcome.flow_id is not None:
-            flow = self._app.registry.find(outcome.flow_id)
-            card = None if flow is None else self._app.card_after(flow, person)
+        if outcome.finished and outcome.flow is not None:
+            card = self._app.card_after(outcome.flow, person)
             if card is not None:  # in the conversation's chat, not a command's private reply
                 in_chat = dataclasses.replace(visitor, reply_to=None)
                 result.outbox_ids += self._send(person, in_chat, card, None).outbox_ids

@@ -18,6 +18,7 @@ from dialogues import ConversationStatus, Flow, Inbound, Reply, TurnResult
 from dialogues._engine import WELCOME_BACK, Engine, TurnContext
 from dialogues._registry import FlowRegistry
 from storage import (
+    Account,
     ConversationRecord,
     ConversationStore,
     Database,
@@ -52,6 +53,7 @@ class TurnOutcome:
 
     ``stale`` means the inbound answered a question that is no longer the current one (an
     old button): nothing changed. ``closed`` is set when the caller asked to track questions.
+    ``person`` is whom the turn was for, as read inside it.
     """
 
     replies: list[Reply] = field(default_factory=list)
@@ -61,8 +63,11 @@ class TurnOutcome:
     stale: bool = False
     finished: bool = False
     flow_id: str | None = None
+    flow: Flow | None = None
+    """The flow the conversation runs, as pinned when it started (its file may be gone)."""
     conversation_id: int | None = None
     closed: ClosedQuestion | None = None
+    person: PersonRecord | None = None
 
 
 class ConversationService:
@@ -109,7 +114,7 @@ class ConversationService:
             if record is not None:
                 engine = self._engine(turn, record)
                 result = engine.resume(record.state, self._context(turn), greeting)
-                return self._save(turn, record, result, platform, address)
+                return self._save(turn, engine.flow, record, result, platform, address)
             to_start = flow or default_flow
             if to_start is None:
                 return TurnOutcome()
@@ -117,7 +122,7 @@ class ConversationService:
 
     def handle(
         self,
-        person_id: int,
+        who: int | Account,
         inbound: Inbound,
         *,
         platform: str,
@@ -129,32 +134,57 @@ class ConversationService:
     ) -> TurnOutcome:
         """Apply one inbound message to the person's open conversation.
 
-        With no open conversation, ``default_flow`` (if any) starts; a repeated
-        ``event_key`` changes nothing and is reported as a duplicate. ``question_ref`` is the
-        outbox id of the question a button belongs to: unless that is the conversation's
-        current question the press is stale and changes nothing. ``track_questions`` fills in
-        ``TurnOutcome.closed``.
+        ``who`` is the person's id, or the platform account writing (UnknownPersonError
+        when it is linked to nobody). With no open conversation, ``default_flow`` (if any)
+        starts; a repeated ``event_key`` changes nothing and is reported as a duplicate.
+        ``question_ref`` is the outbox id of the question a button belongs to: unless that is
+        the conversation's current question the press is stale and changes nothing.
+        ``track_questions`` fills in ``TurnOutcome.closed``.
         """
-        with self._store.turn(person_id) as turn:
-            if event_key is not None and not turn.claim_event(event_key):
-                return TurnOutcome(duplicate=True)
-            record = turn.open_conversation()
-            if record is None:
-                if question_ref is not None:
-                    return TurnOutcome(stale=True)
-                if default_flow is None:
-                    return TurnOutcome()
-                return self._start(turn, default_flow, platform, address)
-            question = None
-            if question_ref is not None or track_questions:
-                question = turn.current_question(record.id)
-            if question_ref is not None and (question is None or question.id != question_ref):
-                return TurnOutcome(stale=True, conversation_id=record.id, flow_id=record.flow_id)
-            engine = self._engine(turn, record)
-            result = engine.handle(record.state, inbound, self._context(turn))
-            outcome = self._save(turn, record, result, platform, address)
-            outcome.closed = _closed(question, result)
+        with self._store.turn(who) as turn:
+            outcome = self._handle(
+                turn,
+                inbound,
+                platform,
+                address,
+                event_key,
+                default_flow,
+                question_ref,
+                track_questions,
+            )
+            outcome.person = turn.person
             return outcome
+
+    def _handle(
+        self,
+        turn: Turn,
+        inbound: Inbound,
+        platform: str,
+        address: str,
+        event_key: str | None,
+        default_flow: Flow | None,
+        question_ref: int | None,
+        track_questions: bool,
+    ) -> TurnOutcome:
+        if event_key is not None and not turn.claim_event(event_key):
+            return TurnOutcome(duplicate=True)
+        record = turn.open_conversation()
+        if record is None:
+            if question_ref is not None:
+                return TurnOutcome(stale=True)
+            if default_flow is None:
+                return TurnOutcome()
+            return self._start(turn, default_flow, platform, address)
+        question = None
+        if question_ref is not None or track_questions:
+            question = turn.current_question(record.id)
+        if question_ref is not None and (question is None or question.id != question_ref):
+            return TurnOutcome(stale=True, conversation_id=record.id, flow_id=record.flow_id)
+        engine = self._engine(turn, record)
+        result = engine.handle(record.state, inbound, self._context(turn))
+        outcome = self._save(turn, engine.flow, record, result, platform, address)
+        outcome.closed = _closed(question, result)
+        return outcome
 
     def send(
         self,
@@ -176,11 +206,12 @@ class ConversationService:
         engine = self._registry.engine(flow)
         result = engine.start(self._context(turn))
         record = turn.start_conversation(engine.flow, result.state)
-        return self._save(turn, record, result, platform, address)
+        return self._save(turn, engine.flow, record, result, platform, address)
 
     def _save(
         self,
         turn: Turn,
+        flow: Flow,
         record: ConversationRecord,
         result: TurnResult,
         platform: str,
@@ -193,6 +224,7 @@ class ConversationService:
             accepted=result.accepted,
             finished=result.state.finished,
             flow_id=record.flow_id,
+            flow=flow,
             conversation_id=record.id,
         )
 

@@ -18,6 +18,7 @@ from ._people import PeopleStore
 from ._plan import PlanStore
 from ._profile import ProfileStore
 from ._records import (
+    Account,
     ArtifactRecord,
     CheckinGoalUpdateRecord,
     CheckinRecord,
@@ -46,6 +47,7 @@ __all__ = [
     "GOAL_STATUSES",
     "OUTBOX_STATUSES",
     "ROLES",
+    "Account",
     "ArtifactRecord",
     "CheckinGoalUpdateRecord",
     "CheckinRecord",

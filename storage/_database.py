@@ -50,6 +50,7 @@ _SQLITE_PRAGMAS = (
     "PRAGMA busy_timeout=5000",
 )
 _WRITER_WAIT_S = 5.0  # as long as busy_timeout; past it, BEGIN IMMEDIATE decides (and fails)
+_POSTGRES_THREADS = 4
 _POSTGRES_SCHEMES = {"postgresql", "postgres", "postgresql+psycopg"}
 _SQLITE_SCHEMES = {"sqlite", "sqlite+pysqlite"}
 
@@ -90,6 +91,13 @@ class Database:
     @property
     def url(self) -> URL:
         return self._url
+
+    @property
+    def useful_threads(self) -> int:
+        """How many threads can usefully run transactions at once: one on SQLite, where a
+        single writer holds the database at a time; a few on PostgreSQL, where turns lock
+        rows (below the connection pool's five, so a thread never waits for a connection)."""
+        return 1 if self._writers is not None else _POSTGRES_THREADS
 
     @property
     def safe_url(self) -> str:

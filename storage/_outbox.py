@@ -10,13 +10,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import select, update
 
 from dialogues import Reply
 
 from ._database import Database
 from ._records import OutboxRecord
 from ._sql import (
+    DUE_OUTBOX,
     MARK_SENT,
     OPEN_ANY,
     OUTBOX_COLUMNS,
@@ -157,32 +158,16 @@ class OutboxStore:
 
         ``after_id`` leaves out older messages (those a delivery round has already seen).
         """
-        at = now or utcnow()
-        older = outbox.alias("older")
-        waiting = exists().where(
-            and_(
-                older.c.status == "pending",
-                older.c.not_before > at,
-                older.c.platform == outbox.c.platform,
-                older.c.address == outbox.c.address,
-                older.c.id < outbox.c.id,
-            )
-        )
-        stmt = (
-            select(outbox)
-            .where(
-                outbox.c.status == "pending",
-                outbox.c.not_before <= at,
-                outbox.c.platform == platform,
-                outbox.c.id > after_id,
-                ~waiting,
-            )
-            .order_by(outbox.c.id)
-            .limit(limit)
-        )
         with self._db.read() as conn:
-            rows = conn.execute(stmt).all()
-        return [_record(r) for r in rows]
+            sql = Sql(conn)
+            params = {
+                "now": sql.time(now or utcnow()),
+                "platform": platform,
+                "after_id": after_id,
+                "limit": limit,
+            }
+            rows = sql.rows(DUE_OUTBOX, params)
+        return [_raw_record(r, loads(r[5])) for r in rows]
 
     def queue(
         self,

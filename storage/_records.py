@@ -9,6 +9,7 @@ from typing import Any
 from dialogues import Attachment, ConversationState, Reply
 
 __all__ = [
+    "Account",
     "ArtifactRecord",
     "CheckinGoalUpdateRecord",
     "CheckinRecord",
@@ -22,6 +23,16 @@ __all__ = [
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A chat platform account, keyed as ``channel_identity`` keys it: who is writing, before
+    anyone has looked up which person that is (``workspace`` is "" where a platform has none)."""
+
+    platform: str
+    workspace: str
+    user_id: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -175,28 +175,39 @@ LOCK_PERSON = statement(
     f"SELECT {_PERSON_COLUMNS} {_PERSON_FROM} WHERE p.id = :person_id "
     "ORDER BY r.role FOR UPDATE OF p"
 )
-# Who a platform user is (read-only, before any turn): the person and roles, as LOCK_PERSON.
-PERSON_BY_IDENTITY = statement(
-    f"SELECT {_PERSON_COLUMNS} FROM channel_identity ci JOIN person p ON p.id = ci.person_id "
-    "LEFT JOIN person_role r ON r.person_id = p.id "
-    "WHERE ci.platform = :platform AND ci.workspace = :workspace "
-    "AND ci.platform_user_id = :user_id ORDER BY r.role"
-)
 # SQLite only, where BEGIN IMMEDIATE already holds the write lock: the person and what a turn
 # reads first, their latest open conversation (repeated on every role row), in one statement.
-PERSON_AND_OPEN = statement(
-    f"""
+_PERSON_AND_OPEN = f"""
     SELECT {_PERSON_COLUMNS}, {_CONVERSATION_COLUMNS}
-    {_PERSON_FROM}
+    {{}}
+    LEFT JOIN person_role r ON r.person_id = p.id
     LEFT JOIN conversation c ON c.id = (
         SELECT o.id FROM conversation o
         WHERE o.person_id = p.id AND o.status IN ({_OPEN_STATUSES})
         ORDER BY o.updated_at DESC, o.id DESC LIMIT 1
     )
     LEFT JOIN flow_version fv ON fv.id = c.flow_version_id
-    WHERE p.id = :person_id
+    {{}}
     ORDER BY r.role
-    """
+"""
+_BY_ACCOUNT = (
+    "ci.platform = :platform AND ci.workspace = :workspace AND ci.platform_user_id = :user_id"
+)
+PERSON_AND_OPEN = statement(_PERSON_AND_OPEN.format("FROM person p", "WHERE p.id = :person_id"))
+# The same for a platform account: the turn of whoever writes, found inside the turn.
+ACCOUNT_AND_OPEN = statement(
+    _PERSON_AND_OPEN.format(
+        "FROM channel_identity ci JOIN person p ON p.id = ci.person_id", f"WHERE {_BY_ACCOUNT}"
+    )
+)
+# Who a platform user is (read-only, outside a turn): the person and roles, as LOCK_PERSON.
+PERSON_BY_IDENTITY = statement(
+    f"SELECT {_PERSON_COLUMNS} FROM channel_identity ci JOIN person p ON p.id = ci.person_id "
+    f"LEFT JOIN person_role r ON r.person_id = p.id WHERE {_BY_ACCOUNT} ORDER BY r.role"
+)
+# PostgreSQL finds the account's person first, then locks that row (LOCK_PERSON).
+PERSON_ID_BY_ACCOUNT = statement(
+    f"SELECT ci.person_id FROM channel_identity ci WHERE {_BY_ACCOUNT}"
 )
 # The person's most recently updated open conversation (of one flow), with its flow version.
 _LATEST_OPEN = f"""
@@ -237,6 +248,15 @@ OUTBOX_RECORD_COLUMNS = (
 RECENT_OUTBOX = statement(
     f"SELECT {', '.join(OUTBOX_RECORD_COLUMNS)} FROM outbox "
     "WHERE conversation_id = :conversation_id ORDER BY id DESC LIMIT :limit"
+)
+# What delivery may send now (see OutboxStore.due): due, and no older pending message to the
+# same address is waiting for a later time (the index on status, not_before finds those).
+DUE_OUTBOX = statement(
+    f"SELECT {', '.join('o.' + c for c in OUTBOX_RECORD_COLUMNS)} FROM outbox o "
+    "WHERE o.status = 'pending' AND o.not_before <= :now AND o.platform = :platform "
+    "AND o.id > :after_id AND NOT EXISTS (SELECT 1 FROM outbox w WHERE w.status = 'pending' "
+    "AND w.not_before > :now AND w.platform = o.platform AND w.address = o.address "
+    "AND w.id < o.id) ORDER BY o.id LIMIT :limit"
 )
 MARK_SENT = statement(
     "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = :now, "

@@ -12,6 +12,7 @@ import json
 from datetime import UTC, date, datetime
 from typing import Any, TypeAlias
 
+import orjson
 from sqlalchemy import (
     CheckConstraint,
     Date,
@@ -62,9 +63,23 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# Keys as ``json`` writes them; dataclasses and datetimes through ``_json_default`` as before.
+_ORJSON_OPTIONS = (
+    orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+)
+
+
 def dumps(value: Any) -> str:
-    """JSON text as stored: compact, UTF-8 kept readable, identical on both backends."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+    """JSON text as stored: compact, UTF-8 kept readable, identical on both backends.
+
+    orjson writes it, several times faster than ``json`` (every turn stores its state and its
+    replies), the same text but for how floats spell exponents; what orjson refuses
+    (integers past 64 bits, lone surrogates) the standard library writes.
+    """
+    try:
+        return orjson.dumps(value, default=_json_default, option=_ORJSON_OPTIONS).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
 
 
 def loads(text: str | None) -> Any:

@@ -23,9 +23,10 @@ from . import _sql as q
 from ._apply import EffectWriter, Provenance
 from ._database import Database
 from ._outbox import latest_question, queue_replies
+from ._people import person_from_rows
 from ._plan import load_plan
 from ._profile import current_profile
-from ._records import ConversationRecord, OutboxRecord, PersonRecord
+from ._records import Account, ConversationRecord, OutboxRecord, PersonRecord
 from ._sql import Sql
 from ._tables import dumps, loads, utcnow
 from .errors import ConflictError, UnknownPersonError
@@ -42,21 +43,6 @@ def _content_hash(flow: Flow) -> str:
     if flow.content_hash:
         return flow.content_hash
     return hashlib.sha256(f"{flow.id}\0{flow.version}\0{flow.source}".encode()).hexdigest()
-
-
-def _person(rows: Sequence[Sequence[Any]]) -> PersonRecord:
-    """The person from the lock statement's rows (one per role, roles in order)."""
-    pid, handle, display_name, first_name, timezone, language, opted_out = rows[0][:7]
-    return PersonRecord(
-        id=pid,
-        handle=handle,
-        display_name=display_name,
-        first_name=first_name,
-        timezone=timezone,
-        language=language,
-        roles=tuple(r[7] for r in rows if r[7] is not None),
-        opted_out=bool(opted_out),
-    )
 
 
 class Turn:
@@ -282,19 +268,41 @@ class ConversationStore:
         self._read_with_lock = db.dialect == "sqlite"
 
     @contextmanager
-    def turn(self, person_id: int) -> Iterator[Turn]:
-        """One transaction holding the person's turn lock: commit on exit, roll back on error."""
+    def turn(self, who: int | Account) -> Iterator[Turn]:
+        """One transaction holding the person's turn lock: commit on exit, roll back on error.
+
+        ``who`` is a person id, or the platform account writing (UnknownPersonError when it is
+        linked to nobody): then finding the person costs no transaction of its own.
+        """
         with self._db.begin() as conn:
             sql = Sql(conn)
-            params = {"person_id": person_id}
-            if self._read_with_lock:
-                rows = sql.rows(q.PERSON_AND_OPEN, params)
-            else:
-                rows = sql.rows(q.LOCK_PERSON, params)
+            rows = self._lock(sql, who)
             if not rows:
-                raise UnknownPersonError(f"no person with id {person_id}")
-            turn = Turn(sql, _person(rows), utcnow())
+                raise UnknownPersonError(
+                    f"no person with id {who}"
+                    if isinstance(who, int)
+                    else f"no person linked to that {who.platform} account"
+                )
+            turn = Turn(sql, person_from_rows(rows), utcnow())
             if self._read_with_lock:
                 latest = rows[0][_PERSON_WIDTH:]
                 turn._set_latest_open(None if latest[0] is None else latest)
             yield turn
+
+    def _lock(self, sql: Sql, who: int | Account) -> list[Sequence[Any]]:
+        """The turn's first statement: the person's rows, locked (SQLite: with the latest open
+        conversation, since BEGIN IMMEDIATE already holds the lock)."""
+        if isinstance(who, int):
+            params: dict[str, Any] = {"person_id": who}
+        else:
+            params = {"platform": who.platform, "workspace": who.workspace, "user_id": who.user_id}
+        if self._read_with_lock:
+            return sql.rows(
+                q.PERSON_AND_OPEN if isinstance(who, int) else q.ACCOUNT_AND_OPEN, params
+            )
+        if not isinstance(who, int):
+            person_id = sql.scalar(q.PERSON_ID_BY_ACCOUNT, params)
+            if person_id is None:
+                return []
+            params = {"person_id": person_id}
+        return sql.rows(q.LOCK_PERSON, params)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
 import signal
@@ -19,6 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiohttp
+import orjson
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.app.async_app import AsyncApp
@@ -34,6 +36,7 @@ from ..app import App
 from ..delivery import DeliveryWorker, Pacer, SendResult
 from ..errors import ConfigError
 from ..frontdesk import MENU, STALE_TEXT, DeskOutcome, FrontDesk, Visitor
+from ..offload import StorageThreads
 from ..runtime import tune_for_serving
 from ..service import ClosedQuestion
 from .slack_render import (
@@ -71,6 +74,7 @@ class _ClientWins(logging.Filter):
 
 
 _BOLT_LOG = logging.getLogger("profilebot.slack.bolt")
+_JSON = "application/json; charset=utf-8"
 _BOLT_LOG.addFilter(_ClientWins())
 
 # Slack says the recipient is gone: stop sending to them.
@@ -149,12 +153,10 @@ class SlackSender:
         session = client.session
         if session is None or session.closed:
             raise RuntimeError("SlackSender used outside `async with SlackBot(...)`")
-        headers = {"Authorization": f"Bearer {client.token}"}
-        async with session.post(client.base_url + method, json=payload, headers=headers) as r:
-            try:
-                answer = await r.json(content_type=None)
-            except ValueError:
-                answer = None
+        headers = {"Authorization": f"Bearer {client.token}", "Content-Type": _JSON}
+        body = _json_body(payload)
+        async with session.post(client.base_url + method, data=body, headers=headers) as r:
+            answer = _json_answer(await r.read())
             retry_after = r.headers.get("Retry-After", "1")
             status = r.status
         if not isinstance(answer, dict):
@@ -162,6 +164,21 @@ class SlackSender:
         if answer.get("ok") is True:
             return answer
         return _result_of(status, str(answer.get("error") or f"HTTP {status}"), retry_after)
+
+
+def _json_body(payload: dict[str, Any]) -> bytes:
+    """The request body; orjson is several times faster than ``json`` with Block Kit's nesting."""
+    try:
+        return orjson.dumps(payload)
+    except orjson.JSONEncodeError:  # a lone surrogate, say: ``json`` escapes it
+        return json.dumps(payload).encode()
+
+
+def _json_answer(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
 
 
 def _result_of(status: int, error: str, retry_after: str) -> SendResult:
@@ -299,11 +316,13 @@ class SlackBot:
             process_before_response=True,
         )
         self.sender = SlackSender(self.client)
+        self._offload = StorageThreads(app.db)
         self.worker = DeliveryWorker(
             app.outbox,
             self.sender,
             pacer=pacer or Pacer(overall_rate=20.0),
             on_unreachable=self._unreachable,
+            offload=self._offload,
         )
         self.team_id = ""
         self._dm_channels: dict[str, str] = {}
@@ -322,7 +341,8 @@ class SlackBot:
 
     async def __aenter__(self) -> SlackBot:
         # One connection pool for every Web API call (slack_sdk opens one per call without).
-        self.client.session = aiohttp.ClientSession()
+        # The Web API sets no cookies; a real jar costs ~70 µs of URL matching per call.
+        self.client.session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
         try:
             identity = await self.client.auth_test()
         except SlackApiError as exc:
@@ -337,6 +357,7 @@ class SlackBot:
             await asyncio.wait(self._background, timeout=10)
         if self.client.session is not None:
             await self.client.session.close()
+        self._offload.close()
 
     @property
     def busy(self) -> bool:
@@ -476,7 +497,7 @@ class SlackBot:
         question_ref: int | None = None,
     ) -> DeskOutcome:
         visitor = await self._with_email(visitor)
-        outcome = await asyncio.to_thread(
+        outcome = await self._offload(
             self._desk.receive, visitor, inbound, event_key=event_key, question_ref=question_ref
         )
         self.worker.wake()
@@ -489,7 +510,7 @@ class SlackBot:
     ) -> None:
         record = None
         if action.ref.isdigit():
-            record = await asyncio.to_thread(self._app.outbox.open_question, int(action.ref))
+            record = await self._offload(self._app.outbox.open_question, int(action.ref))
         if record is None or record.platform != PLATFORM or record.address != visitor.address:
             await self._stale(visitor, body)
             return
@@ -525,7 +546,7 @@ class SlackBot:
 
     async def _publish_home(self, visitor: Visitor) -> None:
         visitor = await self._with_email(visitor)
-        sections = await asyncio.to_thread(self._desk.home, visitor)
+        sections = await self._offload(self._desk.home, visitor)
         try:
             await self.client.views_publish(user_id=visitor.user_id, view=home_view(sections))
         except SlackApiError as exc:
@@ -551,7 +572,7 @@ class SlackBot:
         """
         if visitor.user_id in self._linked:
             return visitor
-        if await asyncio.to_thread(self._desk.knows, visitor):
+        if await self._offload(self._desk.knows, visitor):
             self._linked.add(visitor.user_id)
             return visitor
         try:

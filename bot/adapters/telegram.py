@@ -74,6 +74,7 @@ from ..config import Settings
 from ..delivery import DeliveryWorker, Pacer, SendResult
 from ..errors import ConfigError
 from ..frontdesk import MENU, STALE_TEXT, DeskOutcome, FrontDesk, Visitor
+from ..offload import StorageThreads
 from ..runtime import tune_for_serving
 from ..service import ClosedQuestion
 from .telegram_render import (
@@ -172,6 +173,7 @@ class AiohttpRequest(BaseRequest):
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._pool_size),
                 headers={"User-Agent": self.USER_AGENT},
+                cookie_jar=aiohttp.DummyCookieJar(),  # the Bot API sets none; a jar costs CPU
             )
 
     async def shutdown(self) -> None:
@@ -426,11 +428,13 @@ class TelegramBot:
         self.application.add_handler(MessageHandler(private, self._on_other))
         self.application.add_error_handler(self._on_error)
         self.sender = TelegramSender(self.application)
+        self._offload = StorageThreads(app.db)
         self.worker = DeliveryWorker(
             app.outbox,
             self.sender,
             pacer=pacer,
             on_unreachable=self._unreachable,
+            offload=self._offload,
         )
         self._failed: set[int] = set()
         # Edits closing answered questions, made after their turn without holding up the
@@ -455,6 +459,7 @@ class TelegramBot:
         await self._finish_edits()
         await self.application.stop()
         await self.application.shutdown()
+        self._offload.close()
 
     @property
     def username(self) -> str:
@@ -677,7 +682,7 @@ class TelegramBot:
         """The question a button refers to, if it is still open and was sent to this chat."""
         if not ref.isdigit():
             return None
-        record = await asyncio.to_thread(self._app.outbox.open_question, int(ref))
+        record = await self._offload(self._app.outbox.open_question, int(ref))
         if record is None or record.platform != PLATFORM or record.address != visitor.address:
             return None  # closed, or a forged button naming someone else's message
         return record
@@ -705,7 +710,7 @@ class TelegramBot:
     async def _run(self, update: Update, work: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a desk call in a thread (it holds a database transaction), then deliver."""
         try:
-            result = await asyncio.to_thread(work, *args, **kwargs)
+            result = await self._offload(work, *args, **kwargs)
         except Exception:
             self._failed.add(update.update_id)
             raise

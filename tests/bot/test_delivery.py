@@ -89,6 +89,21 @@ def statuses(db: Database, person_id: int) -> dict[str, str]:
     return {r.reply.text: r.status for r in OutboxStore(db).for_person(person_id)}
 
 
+def unpaced_worker(
+    db: Database, sender: FakeSender, clock: FakeTime, *, concurrency: int = 32
+) -> DeliveryWorker:
+    """A worker whose pacer never holds anything up (for tests of ordering and concurrency)."""
+    fast = Pacer(per_address_rate=1000, per_address_burst=10, overall_rate=1000, overall_burst=10)
+    return DeliveryWorker(
+        OutboxStore(db),
+        sender,
+        pacer=fast,
+        clock=clock,
+        sleep=clock.sleep,
+        concurrency=concurrency,
+    )
+
+
 async def drain(worker: DeliveryWorker, clock: FakeTime, rounds: int = 200) -> int:
     """Run rounds, letting fake time pass between them, until a few rounds send nothing."""
     sent, quiet = 0, 0
@@ -396,12 +411,9 @@ async def test_addresses_are_sent_to_together_one_message_each_at_a_time(
 ) -> None:
     clock = FakeTime()
     sender = GatedSender(clock)
-    fast = Pacer(per_address_rate=1000, per_address_burst=10, overall_rate=1000, overall_burst=10)
     for address in ("a", "b", "c"):
         queue(sqlite_database, person_id, address, [f"{address}1", f"{address}2"])
-    worker = DeliveryWorker(
-        OutboxStore(sqlite_database), sender, pacer=fast, clock=clock, sleep=clock.sleep
-    )
+    worker = unpaced_worker(sqlite_database, sender, clock)
     round_ = asyncio.create_task(worker.deliver_due())
     while sender.most_flying < 3:
         await asyncio.sleep(0.01)
@@ -418,17 +430,9 @@ async def test_concurrency_caps_the_sends_in_flight(
 ) -> None:
     clock = FakeTime()
     sender = GatedSender(clock)
-    fast = Pacer(per_address_rate=1000, per_address_burst=10, overall_rate=1000, overall_burst=10)
     for i in range(5):
         queue(sqlite_database, person_id, f"chat{i}", [f"m{i}"])
-    worker = DeliveryWorker(
-        OutboxStore(sqlite_database),
-        sender,
-        pacer=fast,
-        clock=clock,
-        sleep=clock.sleep,
-        concurrency=2,
-    )
+    worker = unpaced_worker(sqlite_database, sender, clock, concurrency=2)
     round_ = asyncio.create_task(worker.deliver_due())
     while sender.most_flying < 2:
         await asyncio.sleep(0.01)
@@ -437,6 +441,18 @@ async def test_concurrency_caps_the_sends_in_flight(
     sender.gate.set()
     assert await asyncio.wait_for(round_, 5) == 5
     assert sender.most_flying == 2
+
+
+async def test_with_one_send_at_a_time_the_oldest_message_goes_first(
+    sqlite_database: Database, person_id: int
+) -> None:
+    clock = FakeTime()
+    sender = FakeSender(clock)
+    for address, text in [("a", "1"), ("b", "2"), ("a", "3"), ("c", "4"), ("b", "5")]:
+        queue(sqlite_database, person_id, address, [text])
+    worker = unpaced_worker(sqlite_database, sender, clock, concurrency=1)
+    assert await worker.deliver_due() == 5
+    assert [text for _, _, _, text in sender.sends] == ["1", "2", "3", "4", "5"]
 
 
 async def test_a_wake_during_a_round_adds_the_new_messages_to_it(
