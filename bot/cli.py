@@ -76,17 +76,14 @@ def chat(
         read_line=_read_line,
         out=sys.stdout,
         interactive=sys.stdin.isatty(),
+        app=bot,
     )
     try:
         outcome = console.run(person, flow, default_flow=bot.load_flow(), fresh=restart)
     except KeyboardInterrupt:
         console.say(f"Paused. Run `profilebot chat --as {handle}` to carry on where you stopped.")
         return
-    if outcome.finished and outcome.flow_id:
-        card = bot.card_after(bot.registry.get(outcome.flow_id), person)
-        if card:
-            console.say(card, card=True)
-    elif not sys.stdin.isatty():
+    if not outcome.finished and not sys.stdin.isatty():
         console.say(f"(Input ended. Run `profilebot chat --as {handle}` to carry on.)")
 
 

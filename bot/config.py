@@ -46,6 +46,14 @@ class Settings(BaseSettings):
             ) from None
         return value
 
+    @field_validator("profilebot_flows_dir")
+    @classmethod
+    def _existing_folder(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            what = "is not a folder" if value.exists() else "does not exist"
+            raise ValueError(f"{str(value)!r} {what} (it should hold your flow files)")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:

@@ -19,6 +19,7 @@ from ._effects import (
     SetProfile,
     SetReflection,
     TurnResult,
+    Withdraw,
 )
 from ._messages import Attachment, Command, Inbound, InboundKind, Option, Reply, ReplyKind, Scale
 from ._schema import (
@@ -82,5 +83,6 @@ __all__ = [
     "StepType",
     "TurnResult",
     "UnknownFlowError",
+    "Withdraw",
     "describe_value",
 ]

@@ -18,13 +18,14 @@ from typing import Any, TypeAlias
 
 from ._dates import normalize, parse_date
 from ._messages import Attachment, Command, Inbound, InboundKind, Option
-from ._schema import Step, StepType
+from ._schema import Step, StepType, describe_value
 
 __all__ = [
     "Accepted",
     "AnswerResult",
     "ListProgress",
     "Rejected",
+    "display_answer",
     "normalize",
     "parse_answer",
     "parse_command",
@@ -279,7 +280,6 @@ def _multi_choice(i: _Input) -> AnswerResult:
 def _scale(i: _Input) -> AnswerResult:
     low = int(i.step.min) if i.step.min is not None else 1
     high = int(i.step.max) if i.step.max is not None else 5
-    labels = dict(i.step.labels)
     raw = i.button if i.button is not None else i.text
     hint = f"Please pick a number from {low} to {high}."
     if len(raw) > 200:
@@ -299,7 +299,7 @@ def _scale(i: _Input) -> AnswerResult:
     if number is None or not float(number).is_integer() or not low <= number <= high:
         return Rejected(hint)
     value = int(number)
-    return Accepted(value, f"{value} ({labels[value]})" if labels.get(value) else str(value))
+    return Accepted(value, _scale_shown(value, i.step))
 
 
 def _yes_no(i: _Input) -> AnswerResult:
@@ -322,8 +322,7 @@ def _date(i: _Input) -> AnswerResult:
     found = parse_date(i.button if i.button is not None else i.text, i.today)
     if found is None:
         return Rejected(_DATE_HINT)
-    day, month = _DAY_NAMES[found.weekday()], _MONTH_NAMES[found.month - 1]
-    return Accepted(found.isoformat(), f"{day} {found.day} {month} {found.year}")
+    return Accepted(found.isoformat(), _date_shown(found))
 
 
 def _list(i: _Input) -> AnswerResult:
@@ -386,6 +385,39 @@ _READERS: dict[StepType, Callable[[_Input], AnswerResult]] = {
     StepType.DATE: _date,
     StepType.LIST: _list,
 }
+
+
+def display_answer(step: Step, value: Any, options: Sequence[Option]) -> str:
+    """A stored answer as the student saw it when giving it: option labels, not their values.
+
+    The same text as ``Accepted.display``, rebuilt from the saved value (for `/back`).
+    """
+    if step.type is StepType.MULTI_CHOICE and isinstance(value, list):
+        return _picks_shown(value, options)
+    if step.type is StepType.CHOICE:
+        return _picks_shown([value], options)
+    if step.type is StepType.SCALE and isinstance(value, int):
+        return _scale_shown(value, step)
+    if step.type is StepType.DATE and isinstance(value, str):
+        try:
+            return _date_shown(date.fromisoformat(value))
+        except ValueError:
+            return _short(value)
+    return _short(describe_value(value))
+
+
+def _picks_shown(values: Sequence[Any], options: Sequence[Option]) -> str:
+    labels = {o.value: o.label for o in options}
+    return _short(", ".join(labels.get(str(v), str(v)) for v in values) or "none")
+
+
+def _scale_shown(value: int, step: Step) -> str:
+    label = dict(step.labels).get(value)
+    return f"{value} ({label})" if label else str(value)
+
+
+def _date_shown(day: date) -> str:
+    return f"{_DAY_NAMES[day.weekday()]} {day.day} {_MONTH_NAMES[day.month - 1]} {day.year}"
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -552,5 +584,5 @@ def _picks(i: _Input, matched: Sequence[Option], others: list[str]) -> AnswerRes
         return Rejected(f"Please pick at least {what} (numbers or names, separated by commas).")
     if high is not None and count > high:
         return Rejected(f"Please pick at most {high} (you picked {count}).")
-    shown = ", ".join([o.label for o in ordered] + others) or "none"
-    return Accepted([o.value for o in ordered] + others, _short(shown))
+    values = [o.value for o in ordered] + others
+    return Accepted(values, _picks_shown(values, i.options))

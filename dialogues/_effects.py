@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._messages import Attachment, Reply
+from ._schema import SaveTarget
 from ._state import ConversationState
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "SetProfile",
     "SetReflection",
     "TurnResult",
+    "Withdraw",
 ]
 
 
@@ -119,6 +121,22 @@ class SetOptOut:
     origin: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Withdraw:
+    """Undo what the answer with ``origin`` saved: the student went `/back` past it.
+
+    That answer is off the conversation's path now, so what it saved must not stay. ``target``
+    is where the step saves (None: only a file it shared), ``goal`` the goal it filled, and
+    ``previous`` that goal field's value before this conversation changed it (for a goal
+    that was in the plan already).
+    """
+
+    origin: str
+    target: SaveTarget | None
+    goal: GoalRef | None = None
+    previous: Any = None
+
+
 Effect = (
     SetProfile
     | SetGoal
@@ -129,6 +147,7 @@ Effect = (
     | SaveArtifact
     | FlagStep
     | SetOptOut
+    | Withdraw
 )
 
 

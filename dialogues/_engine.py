@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from ._answers import Accepted, ListProgress, Rejected, parse_answer, parse_command
+from ._answers import (
+    Accepted,
+    ListProgress,
+    Rejected,
+    display_answer,
+    parse_answer,
+    parse_command,
+)
 from ._effects import (
     AddActionSteps,
     AnswerRecord,
@@ -31,10 +38,11 @@ from ._effects import (
     SetProfile,
     SetReflection,
     TurnResult,
+    Withdraw,
 )
 from ._machine import START, CompiledFlow, compile_flow
 from ._messages import Attachment, Command, Inbound, InboundKind, Option, Reply, ReplyKind, Scale
-from ._schema import END, Flow, Loop, SaveKind, Step, StepType, describe_value
+from ._schema import END, Flow, Loop, SaveKind, Step, StepType
 from ._state import ConversationState, ConversationStatus, Frame, LoopState
 from ._templates import LazyMapping
 
@@ -214,6 +222,8 @@ class _Turn:
         self.ask(hint)
 
     def skip(self, step: Step, status: str, note: str | None = None) -> None:
+        if self.state.revisiting:  # skipping a question /back returned to takes its answer back
+            self.withdraw(self.state.history[-1])
         origin = self.origin(step.id)
         self.result.answers.append(AnswerRecord(step.id, self.iteration(step.id), None, "", status))
         if status == "flagged":
@@ -259,24 +269,53 @@ class _Turn:
             self.ask("There's nothing to finish here yet.")
 
     def back(self) -> None:
+        """Return to the previous question; an answer that leaves the path is withdrawn."""
         state = self.state
         if len(state.history) < 2:
             self.ask("This is the first question, so there's nothing to go back to.")
             return
-        state.history.pop()
+        left = state.history.pop()
+        if state.revisiting:  # the question left behind had been answered: undo that answer
+            self.withdraw(left)
         frame = state.history[-1]
         state.step = frame.step_id
         state.goal_key = frame.goal_key
         state.retries = 0
         state.pending = []
+        state.revisiting = True
         loop_id = self.c.parent.get(frame.step_id)
         if loop_id is not None and frame.iteration is not None and loop_id in state.loops:
             state.loops[loop_id].index = frame.iteration
-        previous = state.answers.get(frame.step_id)
-        prefix = "Let's change that."
-        if previous is not None:
-            prefix += f" Your answer was: {describe_value(previous)}"
-        self.ask(prefix)
+        self.ask(f"Let's change that.{self.previous_answer(frame.step_id)}")
+
+    def previous_answer(self, step_id: str) -> str:
+        """The answer `/back` returns to, as the student saw it (option labels); "" if none."""
+        previous = self.state.answers.get(step_id)
+        step = self.c.nodes.get(step_id)
+        if previous is None or not isinstance(step, Step):
+            return ""
+        return f" Your answer was: {display_answer(step, previous, self.options(step))}"
+
+    def withdraw(self, frame: Frame) -> None:
+        """``frame``'s answer is off the path now: forget it and undo what it saved.
+
+        Runs before the loops move back, so the loop item is still the frame's own.
+        """
+        self.state.answers.pop(frame.step_id, None)
+        step = self.c.nodes.get(frame.step_id)
+        if isinstance(step, Step) and (step.save is not None or step.type is StepType.FILE):
+            self.result.effects.append(self.withdrawal(step, frame))
+
+    def withdrawal(self, step: Step, frame: Frame) -> Withdraw:
+        origin = frame.step_id if frame.iteration is None else f"{frame.step_id}#{frame.iteration}"
+        target = step.save
+        if target is not None and target.kind is SaveKind.GOAL_NEW:
+            return Withdraw(origin, target, NewGoal(origin))
+        goal = self.loop_goal(step.id)
+        if goal is not None:
+            previous = goal.get(target.field) if target else None
+            return Withdraw(origin, target, ExistingGoal(int(goal["id"])), previous)
+        return Withdraw(origin, target, NewGoal(frame.goal_key) if frame.goal_key else None)
 
     def restart(self) -> None:
         state = self.state
@@ -288,6 +327,7 @@ class _Turn:
         state.goal_key = None
         state.retries = 0
         state.pending = []
+        state.revisiting = False
         self.reply("Starting over from the beginning.")
         self.begin()
 
@@ -295,6 +335,7 @@ class _Turn:
 
     def advance(self, event: str, answer: Any) -> None:
         """Leave the current step and walk until a question is asked or the flow ends."""
+        self.state.revisiting = False
         source = self.state.step
         target = self.c.fire(event, source, scope=self.scope(answer, with_answer=True))
         for _ in range(_MAX_HOPS):
@@ -471,14 +512,19 @@ class _Turn:
         iteration = self.iteration(step_id)
         return step_id if iteration is None else f"{step_id}#{iteration}"
 
-    def loop_goal_id(self, step_id: str) -> int | None:
+    def loop_goal(self, step_id: str) -> Mapping[str, Any] | None:
+        """The plan goal a loop around ``step_id`` is at, as it was when the loop began."""
         for loop_id in self.enclosing_loops(step_id):
             current = self.state.loops.get(loop_id)
             if current and current.index < len(current.items):
                 item = current.items[current.index]
                 if isinstance(item, Mapping) and isinstance(item.get("id"), int):
-                    return int(item["id"])
+                    return item
         return None
+
+    def loop_goal_id(self, step_id: str) -> int | None:
+        goal = self.loop_goal(step_id)
+        return None if goal is None else int(goal["id"])
 
     def goal_ref(self, step_id: str) -> GoalRef | None:
         goal_id = self.loop_goal_id(step_id)

@@ -66,6 +66,7 @@ class ConversationState:
     loops: dict[str, LoopState] = field(default_factory=dict)
     goal_key: str | None = None  # the goal `goal.<field>` fills outside loops
     pending: list[str] = field(default_factory=list)  # list items collected so far
+    revisiting: bool = False  # reached by /back: the waiting question has an answer already
 
     @property
     def finished(self) -> bool:
@@ -81,6 +82,7 @@ class ConversationState:
             "loops": {k: v.to_json() for k, v in self.loops.items()},
             "goal_key": self.goal_key,
             "pending": self.pending,
+            "revisiting": self.revisiting,
         }
 
     @classmethod
@@ -94,4 +96,5 @@ class ConversationState:
             loops={k: LoopState.from_json(v) for k, v in data.get("loops", {}).items()},
             goal_key=data.get("goal_key"),
             pending=list(data.get("pending", [])),
+            revisiting=bool(data.get("revisiting", False)),
         )

@@ -2,8 +2,10 @@
 
 Every effect carries ``origin`` ("<step id>#<iteration>"). Rows an answer creates are keyed
 by (conversation, origin), so re-answering a step after `/back` replaces what the first answer
-wrote instead of adding to it. Values are never logged. This runs inside every turn, so its
-statements are plain SQL from ``_sql``, and the usual check-in writes are single upserts.
+wrote instead of adding to it, and withdrawing an answer (`/back` past it, off the path)
+removes it. Values are never logged. This runs inside every turn, so its statements are plain
+SQL from ``_sql``, and the usual check-in writes are single upserts; withdrawals are rare and
+use Core.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy import ColumnElement, delete, exists, or_, select, update
+
 from dialogues import (
     AddActionSteps,
     Effect,
@@ -21,17 +25,29 @@ from dialogues import (
     GoalRef,
     NewGoal,
     SaveArtifact,
+    SaveKind,
     SetCheckin,
     SetCheckinGoal,
     SetGoal,
     SetOptOut,
     SetProfile,
     SetReflection,
+    Withdraw,
 )
 
 from . import _sql as q
 from ._sql import Sql
-from ._tables import GOAL_STATUSES, dumps, loads
+from ._tables import (
+    GOAL_STATUSES,
+    action_step,
+    artifact,
+    checkin,
+    checkin_goal_update,
+    dumps,
+    goal,
+    loads,
+    profile_fact,
+)
 
 __all__ = ["EffectWriter", "Provenance", "audit"]
 
@@ -41,6 +57,8 @@ _GOAL_TEXT_FIELDS = frozenset({"title", "why", "category", "support"})
 _CHECKIN_JSON_FIELDS = frozenset({"mood", "energy"})
 _CHECKIN_TEXT_FIELDS = frozenset({"note_for_advisor", "highlight"})
 _CHECKIN_GOAL_TEXT_FIELDS = frozenset({"did", "blockers", "next_step"})
+_CHECKIN_FIELDS = _CHECKIN_JSON_FIELDS | _CHECKIN_TEXT_FIELDS | {"wants_meeting"}
+_CHECKIN_GOAL_FIELDS = _CHECKIN_GOAL_TEXT_FIELDS | {"progress"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +157,8 @@ class EffectWriter:
                     self._flag(effect)
                 case SetOptOut():
                     self._opt_out(effect)
+                case Withdraw():
+                    self._withdraw(effect)
 
     # --- profile ------------------------------------------------------------------------
 
@@ -350,6 +370,128 @@ class EffectWriter:
         fields[e.field] = e.value
         self.sql.execute(q.UPDATE_REFLECTION, {"id": reflection_id, "fields": dumps(fields)})
 
+    # --- withdrawn answers (/back past them) ----------------------------------------------
+
+    def _withdraw(self, e: Withdraw) -> None:
+        """Remove the rows the answer created; fields it set on shared records go back."""
+        self.sql.execute(q.DELETE_ARTIFACTS, self._answer_keys(e.origin))
+        target = e.target
+        if target is None:
+            return
+        if target.kind is SaveKind.PROFILE:
+            self._withdraw_facts(e.origin)
+        elif target.kind is SaveKind.GOAL_NEW:
+            self._discard_goal(e.origin)
+        elif target.kind is SaveKind.GOAL_ACTION_STEPS or target.field == "action_steps":
+            self._withdraw_steps(e)
+        elif target.kind is SaveKind.GOAL:
+            self._restore_goal_field(e, target.field)
+        elif target.kind is SaveKind.CHECKIN:
+            self._clear_checkin_field(target.field)
+        elif target.kind is SaveKind.CHECKIN_GOAL and e.goal is not None:
+            self._clear_checkin_goal_field(e.goal, target.field)
+        elif target.kind is SaveKind.REFLECTION:
+            self._clear_reflection_field(target.field)
+
+    def _answer_keys(self, origin: str) -> dict[str, Any]:
+        return {
+            "person_id": self.prov.person_id,
+            "conversation_id": self.prov.conversation_id,
+            "origin": origin,
+        }
+
+    def _withdraw_facts(self, origin: str) -> None:
+        """The field is back to its value before this answer.
+
+        Answers leave the path last-given first, so what a later answer wrote is gone already.
+        """
+        self.sql.conn.execute(
+            delete(profile_fact).where(
+                profile_fact.c.person_id == self.prov.person_id,
+                profile_fact.c.conversation_id == self.prov.conversation_id,
+                profile_fact.c.origin == origin,
+            )
+        )
+
+    def _discard_goal(self, key: str) -> None:
+        """The goal this answer started leaves the plan.
+
+        It is deleted, unless something else refers to it already (a check-in in another
+        conversation): then it is kept, dropped and let go of, so a new answer starts a new goal.
+        """
+        goal_id = self._found_goal(NewGoal(key), key)
+        if goal_id is None:
+            return
+        self._goal_ids.pop(key, None)
+        conn = self.sql.conn
+        if conn.execute(select(_goal_is_referenced(goal_id))).scalar():
+            conn.execute(
+                update(goal)
+                .where(goal.c.id == goal_id)
+                .values(status="dropped", origin_key=None, updated_at=self.prov.now)
+            )
+            return
+        conn.execute(delete(goal).where(goal.c.id == goal_id))
+
+    def _found_goal(self, ref: GoalRef, origin: str) -> int | None:
+        """The goal a reference means if it exists (never created here) and is this person's."""
+        if not isinstance(ref, NewGoal):
+            return ref.goal_id if self._owns(ref.goal_id, origin) else None
+        params = {"conversation_id": self.prov.conversation_id, "origin_key": ref.key}
+        found = self.sql.scalar(q.NEW_GOAL_ID, params)
+        return None if found is None else int(found)
+
+    def _withdraw_steps(self, e: Withdraw) -> None:
+        goal_id = None if e.goal is None else self._found_goal(e.goal, e.origin)
+        if goal_id is not None:
+            keys = {"goal_id": goal_id, "conversation_id": self.prov.conversation_id}
+            self.sql.execute(q.DELETE_STEPS, {**keys, "origin": e.origin})
+
+    def _restore_goal_field(self, e: Withdraw, name: str) -> None:
+        """The field's value before this conversation: none on a goal it started."""
+        goal_id = None if e.goal is None else self._found_goal(e.goal, e.origin)
+        if goal_id is None or (name == "status" and e.previous is None):  # new goals are active
+            return
+        value = self._goal_value(name, e.previous, goal_id)
+        if value is _IGNORE:
+            return
+        if name == "target_date":
+            value = self.sql.date(value)
+        self.sql.execute(q.SET_GOAL[name], {"value": value, "now": self._now, "goal_id": goal_id})
+
+    def _clear_checkin_field(self, name: str) -> None:
+        if name not in _CHECKIN_FIELDS:
+            return
+        self.sql.conn.execute(
+            update(checkin)
+            .where(checkin.c.conversation_id == self.prov.conversation_id)
+            .values({name: None})
+        )
+
+    def _clear_checkin_goal_field(self, ref: GoalRef, name: str) -> None:
+        if isinstance(ref, NewGoal) or name not in _CHECKIN_GOAL_FIELDS:
+            return
+        this_checkin = select(checkin.c.id).where(
+            checkin.c.conversation_id == self.prov.conversation_id
+        )
+        self.sql.conn.execute(
+            update(checkin_goal_update)
+            .where(
+                checkin_goal_update.c.goal_id == ref.goal_id,
+                checkin_goal_update.c.checkin_id.in_(this_checkin.scalar_subquery()),
+            )
+            .values({name: None})
+        )
+
+    def _clear_reflection_field(self, name: str) -> None:
+        row = self.sql.first(q.REFLECTION, {"conversation_id": self.prov.conversation_id})
+        if row is None:
+            return
+        reflection_id, stored = row
+        fields = dict(loads(stored) or {})
+        if fields.pop(name, None) is not None:
+            self.sql.execute(q.UPDATE_REFLECTION, {"id": reflection_id, "fields": dumps(fields)})
+
     # --- the rest -----------------------------------------------------------------------
 
     def _save_artifact(self, e: SaveArtifact) -> None:
@@ -405,3 +547,12 @@ class EffectWriter:
 
 
 _IGNORE: Any = object()
+
+
+def _goal_is_referenced(goal_id: int) -> ColumnElement[bool]:
+    """Whether rows outside the goal itself point at it (steps, files, check-in updates)."""
+    return or_(
+        exists().where(action_step.c.goal_id == goal_id),
+        exists().where(artifact.c.goal_id == goal_id),
+        exists().where(checkin_goal_update.c.goal_id == goal_id),
+    )

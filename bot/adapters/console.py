@@ -2,7 +2,9 @@
 
 With standard input not a terminal it reads one answer per line and prints every bot
 message, so a conversation can be scripted. Replies travel through the outbox like on any
-platform: the turn queues them, then this adapter prints and marks them sent.
+platform: the turn queues them, then this adapter prints and marks them sent. The chat
+platforms' menu commands work here too: /profile and /goals show a card, /checkin and
+/newgoal start (or resume) their flow.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from rich.text import Text
 from dialogues import Flow, Inbound, Reply, ReplyKind
 from storage import OutboxStore, PersonRecord
 
+from ..app import App
+from ..frontdesk import NO_GOALS_HINT, STARTERS, desk_command
 from ..service import ConversationService, TurnOutcome
 
 __all__ = ["PLATFORM", "ConsoleChat", "render_reply"]
@@ -62,9 +66,12 @@ class ConsoleChat:
         read_line: Callable[[], str | None],
         out: TextIO | None = None,
         interactive: bool = False,
+        app: App | None = None,
     ) -> None:
+        """``app`` gives the cards: /profile, /goals and the one a finished flow ends with."""
         self._service = service
         self._outbox = outbox
+        self._app = app
         self._read_line = read_line
         self._out = out or sys.stdout
         self._interactive = interactive
@@ -83,6 +90,7 @@ class ConsoleChat:
         """Talk until the flow ends or input closes; the conversation stays resumable.
 
         Without ``flow`` the person's open conversation resumes, else ``default_flow`` starts.
+        A flow that ends is followed by its card.
         """
         outcome = self._service.open(
             person.id,
@@ -97,10 +105,10 @@ class ConsoleChat:
             line = self._read_line()
             if line is None:
                 break
-            outcome = self._service.handle(
-                person.id, Inbound.of_text(line), platform=PLATFORM, address=person.handle
-            )
+            outcome = self._take(person, line) or outcome
             self._deliver(person)
+        if outcome.finished:
+            self._card_after(person, outcome)
         return outcome
 
     def say(self, text: str, *, card: bool = False) -> None:
@@ -112,6 +120,41 @@ class ConsoleChat:
             return
         self._out.write(text + "\n\n")
         self._out.flush()
+
+    def _take(self, person: PersonRecord, line: str) -> TurnOutcome | None:
+        """One typed line: a menu command, or a message for the conversation.
+
+        None when the line only showed a card: the conversation did not move.
+        """
+        inbound = Inbound.of_text(line)
+        command, _ = desk_command(inbound)
+        if command in STARTERS:  # a session ends with its flow: "finish this first" can't work
+            flow = self._service.registry.get(STARTERS[command])
+            return self._service.open(person.id, flow, platform=PLATFORM, address=person.handle)
+        card = self._menu_card(command, person)
+        if card is not None:
+            self.say(card, card=True)
+            return None
+        return self._service.handle(person.id, inbound, platform=PLATFORM, address=person.handle)
+
+    def _menu_card(self, command: str | None, person: PersonRecord) -> str | None:
+        if self._app is None:
+            return None
+        if command == "profile":
+            return self._app.profile_card(person)
+        if command == "goals":
+            return self._app.plan_card(person, no_goals_hint=NO_GOALS_HINT)
+        return None
+
+    def _card_after(self, person: PersonRecord, outcome: TurnOutcome) -> None:
+        """The card of what the finished flow filled in: of the flow as pinned when the
+        conversation started, so it shows even after its file is gone (a --file flow
+        resumed without it, a deleted school flow)."""
+        if self._app is None or outcome.flow is None:
+            return
+        card = self._app.card_after(outcome.flow, person)
+        if card:
+            self.say(card, card=True)
 
     def _deliver(self, person: PersonRecord) -> None:
         for message in self._outbox.pending(platform=PLATFORM, address=person.handle):

@@ -25,6 +25,7 @@ from dialogues import (
     SetOptOut,
     SetProfile,
     SetReflection,
+    Withdraw,
 )
 from dialogues._engine import Engine, TurnContext
 from dialogues._loader import load_flow_text
@@ -296,13 +297,84 @@ def test_back_across_a_branch_replaces_the_answer_and_re_evaluates() -> None:
     chat = Chat(BRANCHING)
     chat.send("Ana")
     chat.send("yes")
-    assert chat.step == "goal_title"
-    texts = chat.send("/back")
+    chat.send("Read more")  # starts a goal in the plan
+    assert chat.step == "goal_why"
+    chat.send("/back")  # back to the goal's title: that answer stands until replaced
+    assert chat.step == "goal_title" and not chat.saved(Withdraw)
+    texts = chat.send("/back")  # past it: the goal branch is off the path now
     assert chat.step == "has_goal"
     assert "Your answer was: yes" in texts[0]
+    assert [(w.origin, w.goal) for w in chat.saved(Withdraw)] == [
+        ("goal_title", NewGoal("goal_title"))
+    ]
     chat.send("no")
     assert chat.state.status is ConversationStatus.COMPLETED
     assert "has_goal" in chat.state.answers and chat.state.answers["has_goal"] is False
+    assert "goal_title" not in chat.state.answers  # templates and conditions forget it too
+
+
+def test_back_to_a_question_and_answering_it_again_withdraws_nothing() -> None:
+    chat = Chat(BRANCHING)
+    for text in ["Ana", "yes", "Read more", "/back", "Read a lot", "It helps", "/back", "Fun"]:
+        chat.send(text)
+    assert not chat.saved(Withdraw)
+    assert [(e.field, e.value) for e in chat.saved(SetGoal)][-2:] == [
+        ("why", "It helps"),
+        ("why", "Fun"),
+    ]
+
+
+def test_skipping_a_question_back_returned_to_withdraws_its_answer() -> None:
+    chat = Chat(ALL_TYPES.replace("    max_length: 20\n", "    optional: true\n", 1))
+    chat.send("Ana")
+    chat.send("/back")
+    chat.send("/skip")
+    assert chat.step == "age"
+    assert [w.origin for w in chat.saved(Withdraw)] == ["name"]
+    assert "name" not in chat.state.answers
+
+
+def test_back_past_loop_answers_withdraws_them_for_their_own_goal() -> None:
+    goals = [{"id": 7, "title": "Fractions", "status": "active"}]
+    chat = Chat(CHECKIN, goals=goals)
+    for text in ["4", "3", "/back", "/back"]:
+        chat.send(text)
+    assert chat.step == "mood"
+    assert [(w.origin, w.goal) for w in chat.saved(Withdraw)] == [("progress#0", ExistingGoal(7))]
+
+
+def test_back_past_a_goal_status_gives_the_goal_its_earlier_status_back() -> None:
+    chat = Chat(REFLECT + ANYTHING_ELSE, goals=[{"id": 3, "title": "Read", "status": "active"}])
+    for text in ["My poem", "completed", "/back", "/back"]:
+        chat.send(text)
+    assert chat.step == "proud"
+    assert [(w.origin, w.goal, w.previous) for w in chat.saved(Withdraw)] == [
+        ("status#0", ExistingGoal(3), "active")
+    ]
+
+
+def test_back_shows_the_previous_answer_as_the_student_saw_it() -> None:
+    chat = Chat(ALL_TYPES)
+    chat.send("Ana")
+    chat.send("12")
+    shown = {}
+    for step, answer in [
+        ("colour", Inbound.of_button("blue")),
+        ("hobbies", Inbound.of_text("1, chess, juggling")),
+        ("noise", Inbound.of_text("lively")),
+        ("likes_school", Inbound.of_text("y")),
+        ("due", Inbound.of_text("next friday")),
+    ]:
+        chat.send(answer)
+        shown[step] = chat.send("/back")[0].split("\n\n")[0]
+        chat.send(answer)
+    assert shown == {
+        "colour": "Let's change that. Your answer was: Blue 💙",
+        "hobbies": "Let's change that. Your answer was: music, chess, juggling",
+        "noise": "Let's change that. Your answer was: 5 (lively)",
+        "likes_school": "Let's change that. Your answer was: yes",
+        "due": "Let's change that. Your answer was: Fri 27 Nov 2026",
+    }
 
 
 def test_back_then_new_answer_replaces_the_saved_value_by_origin() -> None:
@@ -487,6 +559,13 @@ steps:
         type: choice
         options: [active, completed, dropped]
         save: goal.status
+"""
+
+
+ANYTHING_ELSE = """
+  - id: anything_else
+    ask: Anything else?
+    type: text
 """
 
 

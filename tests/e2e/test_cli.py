@@ -43,6 +43,16 @@ def _one_clean_line(stderr: str) -> str:
         ),
         (["flows", "list"], {"DEFAULT_TIMEZONE": "Mars/Base"}, "setting DEFAULT_TIMEZONE"),
         (
+            ["flows", "list"],
+            {"PROFILEBOT_FLOWS_DIR": "no/such/folder"},
+            "setting PROFILEBOT_FLOWS_DIR: Value error, 'no/such/folder' does not exist",
+        ),
+        (
+            ["chat", "--as", "sam"],
+            {"PROFILEBOT_FLOWS_DIR": "/dev/null"},
+            "setting PROFILEBOT_FLOWS_DIR: Value error, '/dev/null' is not a folder",
+        ),
+        (
             ["people", "add", "--name", "Ana", "--role", "student", "--advisor", "ghost"],
             {},
             "no advisor with handle 'ghost'",
@@ -98,6 +108,19 @@ def test_chat_runs_any_valid_flow_file(profilebot: Profilebot) -> None:
     out = profilebot.chat("sam", ["2"], "--file", "club.yaml")
     assert "  1. football\n  2. swimming" in out
     assert profilebot.json("profile", "show", "sam")["profile"] == {"sport": "swimming"}
+
+
+def test_resuming_a_flow_file_without_it_ends_cleanly(profilebot: Profilebot) -> None:
+    (profilebot.workdir / "two.yaml").write_text(
+        "id: two_q\nversion: 1\ntitle: Two\nsteps:\n"
+        "  - id: colour\n    ask: Favourite colour?\n    type: text\n    save: profile.colour\n"
+        "  - id: food\n    ask: Favourite food?\n    type: text\n    save: profile.food\n"
+    )
+    first = profilebot.run("chat", "--as", "quinn", "--file", "two.yaml", input="blue\n")
+    assert first.returncode == 0 and "profilebot chat --as quinn" in first.stdout
+    second = profilebot.run("chat", "--as", "quinn", input="pasta\n")
+    assert (second.returncode, second.stderr) == (0, "")
+    assert "Favourite food?" in second.stdout
 
 
 def test_flows_list_shows_the_built_in_flows(profilebot: Profilebot) -> None:

@@ -28,6 +28,10 @@ THIS_IS_ME = [
 def test_this_is_me_builds_the_structured_profile(profilebot: Profilebot) -> None:
     out = profilebot.chat("sam", THIS_IS_ME)
     assert "learner profile" in out and "Design video games" in out  # the card at the end
+    # /back shows the earlier answer as the options read, not as stored values
+    assert (
+        "Your answer was: Learning about things I'm curious about, Seeing myself get better"
+    ) in out
     assert "  1. Being creative" in out  # options are numbered
     shown = profilebot.json("profile", "show", "sam")
     assert shown["person"]["handle"] == "sam"
@@ -155,10 +159,83 @@ def test_goal_setting_then_weekly_checkin_then_reflection_build_the_plan(
     assert "Swim 50 metres" in card and "completed" in card
 
 
+def test_back_out_of_a_goal_branch_keeps_only_the_goals_still_wanted(
+    profilebot: Profilebot,
+) -> None:
+    answers = [*GOALS[:10], "/back", "/back", "no"]  # "yes", goal 2's title, then back to "no"
+    out = profilebot.chat("lee", answers, "--flow", "goal_setting")
+    assert "Swim 50 metres" not in out.split("learning plan")[-1]  # the card at the end
+    goals = profilebot.json("plan", "show", "lee")["goals"]
+    assert [(g["title"], g["status"]) for g in goals] == [
+        ("Hand in maths homework on time", "active")
+    ]
+
+
 def test_weekly_checkin_without_goals_offers_goal_setting(profilebot: Profilebot) -> None:
-    out = profilebot.chat("kai", ["3", "3", "/skip", "/skip", "no"], "--flow", "weekly_checkin")
-    assert "goal" in out.lower() and "goal_setting" in out
-    assert profilebot.json("plan", "show", "kai")["goals"] == []
+    checkin = ["3", "3", "/skip"]  # mood, energy, no highlight: then there are no goals
+    out = profilebot.chat(
+        "kai", [*checkin, "/newgoal", *GOALS[:8], "no"], "--flow", "weekly_checkin"
+    )
+    offer, goal_setting = out.split("send /newgoal", 1)
+    assert "don't have any active goals" in offer
+    assert "Sorry, I don't know" not in goal_setting
+    assert "Let's set your goals for this term" in goal_setting
+    goals = profilebot.json("plan", "show", "kai")["goals"]
+    assert [g["title"] for g in goals] == ["Hand in maths homework on time"]
+    out = profilebot.chat("kai", ["/skip", "no"])  # the check-in is still there to finish
+    assert out.startswith("Welcome back!") and "advisor" in out
+    assert "Hand in maths homework on time" in out  # its card shows the new goal
+
+
+def test_profile_and_goals_show_cards_and_the_question_still_waits(
+    profilebot: Profilebot,
+) -> None:
+    out = profilebot.chat("mia", [*THIS_IS_ME[:2], "/profile", "/goals"])
+    cards = out.split("or write your own)")[-1]  # after the interests question
+    assert "Sam's learner profile" in cards and "drawing comics" in cards
+    assert "mia has no goals yet" in cards and "Send /newgoal" in cards
+    assert "Sorry, I don't know" not in out
+    out = profilebot.chat("mia", [])
+    assert out.startswith("Welcome back!") and "What do you love doing" in out
+
+
+def test_a_flow_file_resumed_without_the_file_still_finishes(profilebot: Profilebot) -> None:
+    (profilebot.workdir / "two.yaml").write_text(TWO_QUESTIONS)
+    profilebot.chat("quinn", ["blue"], "--file", "two.yaml")
+    (profilebot.workdir / "two.yaml").unlink()
+    out = profilebot.chat("quinn", ["pasta"])  # the conversation is pinned to stored content
+    assert "Favourite food?" in out and "Input ended" not in out
+    assert "quinn's learner profile" in out and "pasta" in out  # the card of the pinned flow
+    profile = profilebot.json("profile", "show", "quinn")["profile"]
+    assert profile == {"colour": "blue", "food": "pasta"}
+
+
+def test_a_school_flow_deleted_mid_conversation_still_finishes(profilebot: Profilebot) -> None:
+    flows = profilebot.workdir / "flows"
+    flows.mkdir()
+    (flows / "two.yaml").write_text(TWO_QUESTIONS)
+    profilebot.env["PROFILEBOT_FLOWS_DIR"] = str(flows)
+    profilebot.chat("quinn", ["blue"], "--flow", "two_q")
+    (flows / "two.yaml").unlink()
+    profilebot.chat("quinn", ["pasta"])
+    profile = profilebot.json("profile", "show", "quinn")["profile"]
+    assert profile == {"colour": "blue", "food": "pasta"}
+
+
+TWO_QUESTIONS = """\
+id: two_q
+version: 1
+title: Two questions
+steps:
+  - id: colour
+    ask: Favourite colour?
+    type: text
+    save: profile.colour
+  - id: food
+    ask: Favourite food?
+    type: text
+    save: profile.food
+"""
 
 
 def test_chat_without_a_flow_resumes_whatever_conversation_is_open(profilebot: Profilebot) -> None:
