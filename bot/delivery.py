@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Protocol
 
 from storage import OutboxRecord, OutboxStore
 
@@ -226,6 +226,7 @@ class DeliveryWorker:
         self._concurrency = concurrency
         self._offload = offload
         self._wake = asyncio.Event()
+        self._woken: asyncio.Future[None] | None = None  # see _until_progress
         # Storage times are wall-clock UTC; pacing runs on ``clock``. Anchoring one to the other
         # lets an injected clock drive both, and ``max`` with the real time keeps a suspended
         # machine (monotonic clocks stop) from seeing due messages as not yet due.
@@ -235,6 +236,30 @@ class DeliveryWorker:
     def wake(self) -> None:
         """Start the next round now (call from the event loop after a turn commits)."""
         self._wake.set()
+        self._progress()
+
+    def _progress(self, _: object = None) -> None:
+        """Something a round waits for happened: a send finished, a wake-up, a pacer delay."""
+        if self._woken is not None and not self._woken.done():
+            self._woken.set_result(None)
+
+    async def _until_progress(self, wait: float) -> None:
+        """Until a send finishes, ``wake()`` is called, or ``wait`` seconds pass (the pacer).
+
+        One future that each of those resolves: no callbacks on every message in flight.
+        """
+        woken = self._woken = asyncio.get_running_loop().create_future()
+        sleeper = None
+        if not math.isinf(wait):
+            sleeper = asyncio.ensure_future(self._sleep(wait))
+            sleeper.add_done_callback(self._progress)
+        try:
+            await woken
+        finally:
+            self._woken = None
+            if sleeper is not None:  # unhooked first: its cancellation is no progress
+                sleeper.remove_done_callback(self._progress)
+                sleeper.cancel()
 
     async def run(self, stop: asyncio.Event, *, idle: float = 0.5) -> None:
         """Deliver until ``stop`` is set, waiting for ``wake()`` or ``idle`` seconds between."""
@@ -265,32 +290,22 @@ class DeliveryWorker:
         busy: set[str] = set()  # addresses with a message in flight
         ready = [(q[0].id, address) for address, q in queues.items()]  # heap: oldest first
         heapq.heapify(ready)
-        woken: asyncio.Future[Any] | None = None
         try:
             while queues or flying:
                 wait = self._launch(ready, queues, flying, busy)
                 if not flying:  # only the pacer holds things up
                     await self._sleep(wait)
                     continue
-                if woken is None:
-                    woken = asyncio.ensure_future(self._wake.wait())
-                waits: list[asyncio.Future[Any]] = [*flying, woken]
-                if not math.isinf(wait):  # the pacer lets the next one go then
-                    waits.append(asyncio.ensure_future(self._sleep(wait)))
-                try:
-                    done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    if len(waits) > len(flying) + 1:
-                        waits[-1].cancel()
-                finished = [(flying.pop(f), f.result()) for f in done if f in flying]
+                if not self._wake.is_set() and not any(f.done() for f in flying):
+                    await self._until_progress(wait)
+                finished = [(flying.pop(f), f.result()) for f in list(flying) if f.done()]
                 if finished:
                     sent += await self._finish(finished, queues, ended)
                     for record, _ in finished:
                         busy.discard(record.address)
                         if queue := queues.get(record.address):
                             heapq.heappush(ready, (queue[0].id, record.address))
-                if woken.done():
-                    woken = None
+                if self._wake.is_set():
                     self._wake.clear()
                     fresh = await self._offload(self._fetch, self._wall_now(), max(seen, default=0))
                     for address, records in fresh.items():
@@ -303,8 +318,6 @@ class DeliveryWorker:
         finally:
             for future in flying:  # cancelled mid-round: those sends' outcome is unknown
                 future.cancel()
-            if woken is not None:
-                woken.cancel()
         return sent
 
     def _launch(
@@ -338,7 +351,9 @@ class DeliveryWorker:
                 del queues[address]
             self._pacer.record(address, now)
             busy.add(address)
-            flying[asyncio.ensure_future(self._send(record))] = record
+            sending = asyncio.ensure_future(self._send(record))
+            sending.add_done_callback(self._progress)
+            flying[sending] = record
         for item in held:
             heapq.heappush(ready, item)
         return wait

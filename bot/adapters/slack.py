@@ -316,7 +316,7 @@ class SlackBot:
             process_before_response=True,
         )
         self.sender = SlackSender(self.client)
-        self._offload = StorageThreads(app.db)
+        self._offload = StorageThreads(app.db.useful_threads)
         self.worker = DeliveryWorker(
             app.outbox,
             self.sender,
@@ -467,13 +467,11 @@ class SlackBot:
         failures are only logged (the student got an apology).
         """
         task = self._track(asyncio.ensure_future(work))
-        try:
-            await asyncio.wait_for(asyncio.shield(task), ACK_BUDGET)
-        except TimeoutError:
+        done, _ = await asyncio.wait((task,), timeout=ACK_BUDGET)  # never cancels the work
+        if not done:
             return
-        except Exception:
-            if retried:
-                raise
+        if task.exception() is not None and retried:
+            await task  # raises it
 
     def _track(self, task: asyncio.Task[Any]) -> asyncio.Task[Any]:
         """Keep a task alive until done (``busy`` and shutdown wait for it); log its failure."""

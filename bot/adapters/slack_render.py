@@ -10,6 +10,7 @@ Submit.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -168,6 +169,9 @@ def split_text(text: str, limit: int = MAX_MESSAGE_CHARS) -> list[str]:
     return parts
 
 
+# A flow's questions and options come back for every student: their escaped, cut forms are
+# remembered (pure functions of their text; bounded, so students' own words cannot pile up).
+@functools.lru_cache(maxsize=2048)
 def _cut(text: str, limit: int) -> str:
     """``text`` escaped, cut with "…" so the escaped result is at most ``limit`` long."""
     if _units(text) <= limit:
@@ -175,6 +179,7 @@ def _cut(text: str, limit: int) -> str:
     return escape_mrkdwn(text[: _fit(text, limit - 1)].rstrip()) + "…"
 
 
+@functools.lru_cache(maxsize=2048)
 def _label(*candidates: str, limit: int = MAX_BUTTON_TEXT) -> str:
     """The first non-blank candidate, on one line, escaped and cut to ``limit``: Slack
     refuses blank and over-long button texts."""

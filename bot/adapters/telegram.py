@@ -428,7 +428,7 @@ class TelegramBot:
         self.application.add_handler(MessageHandler(private, self._on_other))
         self.application.add_error_handler(self._on_error)
         self.sender = TelegramSender(self.application)
-        self._offload = StorageThreads(app.db)
+        self._offload = StorageThreads(app.db.useful_threads)
         self.worker = DeliveryWorker(
             app.outbox,
             self.sender,
