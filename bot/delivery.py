@@ -299,22 +299,36 @@ class DeliveryWorker:
                 if not self._wake.is_set() and not any(f.done() for f in flying):
                     await self._until_progress(wait)
                 finished = [(flying.pop(f), f.result()) for f in list(flying) if f.done()]
+                woken = self._wake.is_set()
+                self._wake.clear()
+                # One trip to the database: record what was sent, fetch what was queued since.
+                marks = [
+                    (r.id, res.platform_message_id)
+                    for r, res in finished
+                    if res.kind is SendKind.SENT
+                ]
+                fresh: dict[str, list[OutboxRecord]] = {}
+                if marks or woken:
+                    fresh = await self._offload(
+                        self._record_and_fetch,
+                        marks,
+                        self._wall_now() if woken else None,
+                        max(seen, default=0),
+                    )
+                sent += len(marks)
                 if finished:
-                    sent += await self._finish(finished, queues, ended)
+                    await self._settle_failures(finished, queues, ended)
                     for record, _ in finished:
                         busy.discard(record.address)
                         if queue := queues.get(record.address):
                             heapq.heappush(ready, (queue[0].id, record.address))
-                if self._wake.is_set():
-                    self._wake.clear()
-                    fresh = await self._offload(self._fetch, self._wall_now(), max(seen, default=0))
-                    for address, records in fresh.items():
-                        new = [r for r in records if r.id not in seen]
-                        if new and address not in ended:
-                            seen.update(r.id for r in new)
-                            if address not in queues and address not in busy:
-                                heapq.heappush(ready, (new[0].id, address))
-                            queues.setdefault(address, []).extend(new)
+                for address, records in fresh.items():
+                    new = [r for r in records if r.id not in seen]
+                    if new and address not in ended:
+                        seen.update(r.id for r in new)
+                        if address not in queues and address not in busy:
+                            heapq.heappush(ready, (new[0].id, address))
+                        queues.setdefault(address, []).extend(new)
         finally:
             for future in flying:  # cancelled mid-round: those sends' outcome is unknown
                 future.cancel()
@@ -358,24 +372,27 @@ class DeliveryWorker:
             heapq.heappush(ready, item)
         return wait
 
-    async def _finish(
+    def _record_and_fetch(
+        self, marks: list[tuple[int, str | None]], now: datetime | None, after_id: int
+    ) -> dict[str, list[OutboxRecord]]:
+        """Mark the successful sends (one transaction), then, with ``now``, fetch what is due
+        and newer than ``after_id``. Runs in a storage thread."""
+        if marks:
+            self._outbox.mark_sent_many(marks)
+        return {} if now is None else self._fetch(now, after_id)
+
+    async def _settle_failures(
         self,
         results: list[tuple[OutboxRecord, SendResult]],
         queues: dict[str, list[OutboxRecord]],
         ended: set[str],
-    ) -> int:
-        """Record finished sends (the successful ones in one transaction); how many were sent."""
-        ok = [(r, result) for r, result in results if result.kind is SendKind.SENT]
-        if ok:
-            marks = [(r.id, result.platform_message_id) for r, result in ok]
-            await self._offload(self._outbox.mark_sent_many, marks)
+    ) -> None:
         for record, result in results:
             if result.kind is not SendKind.SENT:
                 # Anything but success ends this address's round: nothing overtakes it.
                 ended.add(record.address)
                 rest = queues.pop(record.address, [])
                 await self._settle(record, result, rest)
-        return len(ok)
 
     async def _send(self, record: OutboxRecord) -> SendResult:
         try:

@@ -56,7 +56,7 @@ def queue_replies(
     return sorted(int(row[0]) for row in sql.insert("outbox", OUTBOX_COLUMNS, rows, returning="id"))
 
 
-_QUESTION_LOOKBACK = 20  # a turn queues a few replies; its question is among the last ones
+_QUESTION_LOOKBACKS = (3, 20)  # a turn queues a few replies; its question is among the last
 
 
 def latest_question(sql: Sql, conversation_id: int) -> OutboxRecord | None:
@@ -66,13 +66,16 @@ def latest_question(sql: Sql, conversation_id: int) -> OutboxRecord | None:
     turn that may close a question asks this: plain SQL, and JSON is parsed only as far as
     the question.
     """
-    rows = sql.rows(
-        RECENT_OUTBOX, {"conversation_id": conversation_id, "limit": _QUESTION_LOOKBACK}
-    )
-    for row in rows:
-        payload = loads(row[5])
-        if payload.get("step_id") is not None:
-            return _raw_record(row, payload)
+    checked = 0
+    for limit in _QUESTION_LOOKBACKS:  # it is almost always the newest row or the one before
+        rows = sql.rows(RECENT_OUTBOX, {"conversation_id": conversation_id, "limit": limit})
+        for row in rows[checked:]:
+            payload = loads(row[5])
+            if payload.get("step_id") is not None:
+                return _raw_record(row, payload)
+        if len(rows) < limit:
+            return None
+        checked = limit
     return None
 
 

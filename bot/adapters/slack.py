@@ -314,6 +314,10 @@ class SlackBot:
             signing_secret=secret.get_secret_value() if secret else None,
             request_verification_enabled=secret is not None,
             process_before_response=True,
+            # Middleware for features the bot does not use (AI-assistant threads, workflow
+            # functions): each would run on every event.
+            attaching_conversation_kwargs_enabled=False,
+            attaching_function_token_enabled=False,
         )
         self.sender = SlackSender(self.client)
         self._offload = StorageThreads(app.db.useful_threads)
