@@ -263,15 +263,21 @@ class DeliveryWorker:
 
     async def run(self, stop: asyncio.Event, *, idle: float = 0.5) -> None:
         """Deliver until ``stop`` is set, waiting for ``wake()`` or ``idle`` seconds between."""
-        while not stop.is_set():
-            try:
-                await self.deliver_due()
-            except Exception as exc:  # the database may be briefly away; keep the loop alive
-                # Type only: database errors can quote parameters, i.e. message text.
-                log.error("delivery round failed: %s", type(exc).__name__)
-            if stop.is_set():
-                break
-            await self._wait_for_wake(stop, idle)
+        stopping = asyncio.ensure_future(stop.wait())
+        stopping.add_done_callback(self._progress)
+        try:
+            while not stop.is_set():
+                try:
+                    await self.deliver_due()
+                except Exception as exc:  # the database may be briefly away; keep going
+                    # Type only: database errors can quote parameters, i.e. message text.
+                    log.error("delivery round failed: %s", type(exc).__name__)
+                if stop.is_set():
+                    break
+                await self._wait_for_wake(idle)
+        finally:
+            stopping.remove_done_callback(self._progress)
+            stopping.cancel()
 
     async def deliver_due(self) -> int:
         """Send every due message once, in order per address; returns how many were sent.
@@ -466,10 +472,15 @@ class DeliveryWorker:
         elapsed = timedelta(seconds=self._clock() - self._anchor_clock)
         return max(datetime.now(UTC), self._anchor_wall + elapsed)
 
-    async def _wait_for_wake(self, stop: asyncio.Event, idle: float) -> None:
-        waits = {asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stop.wait())}
+    async def _wait_for_wake(self, idle: float) -> None:
+        """Between rounds: until ``wake()``, ``stop`` (see ``run``) or ``idle`` seconds."""
+        if self._wake.is_set():
+            return
+        loop = asyncio.get_running_loop()
+        woken = self._woken = loop.create_future()
+        timer = loop.call_later(idle, self._progress)
         try:
-            await asyncio.wait(waits, timeout=idle, return_when=asyncio.FIRST_COMPLETED)
+            await woken
         finally:
-            for task in waits:
-                task.cancel()
+            self._woken = None
+            timer.cancel()
