@@ -91,6 +91,7 @@ _COMMAND_NAMES = "|".join(sorted({c.name for c in MENU} | {Command.RESTART.value
 _TYPED_COMMAND = re.compile(rf"(?<![\w/])/({_COMMAND_NAMES})\b")
 
 
+@functools.lru_cache(maxsize=2048)  # a flow's texts come back for every student
 def slack_commands(text: str) -> str:
     """Bot text with its commands as Slack takes them: "/skip" → "/profilebot skip".
 
