@@ -1071,10 +1071,11 @@ Before the storage hot path was rewritten (Core statements → driver-level SQL,
 statements per turn, checkpoints in the background), the same command measured 588 turns/s,
 p99 14.5 ms, 0.20 of the floor.
 
-The same code measured 1,255–1,351 turns/s on the morning of 2026-11-30 (floor 3,870–5,608,
-ours 0.29 of it), short of the 1,500 target, with other tenants keeping this machine busy;
-the results below are from that evening, on a quiet machine (floor 6,734–6,896). The ratio
-to the floor moves much less than the absolute numbers.
+The machine's load moves these numbers a lot: on 2026-11-30 the code of commit 6cf5605
+measured 1,255–1,351 turns/s in the morning (floor 3,870–5,608, ours 0.29 of it), short of
+the 1,500 target, with other tenants keeping this machine busy, and 2,357 turns/s that
+evening on a quiet machine (floor 6,734–6,896). The results below are from a quiet evening
+too. The ratio to the floor moves much less than the absolute numbers.
 
 ## Latest results
 
