@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
+import signal
 import sys
 from typing import Final
 
-__all__ = ["tune_for_serving"]
+__all__ = ["stop_on_signals", "tune_for_serving"]
 
 _SWITCH_INTERVAL_S: Final = 0.0005
 _tuned = False
@@ -35,3 +38,17 @@ def tune_for_serving() -> None:
     gc.freeze()
     if sys.getswitchinterval() > _SWITCH_INTERVAL_S:
         sys.setswitchinterval(_SWITCH_INTERVAL_S)
+
+
+def stop_on_signals(stop: asyncio.Event | None = None) -> asyncio.Event:
+    """``stop`` (or a new event), set on SIGINT or SIGTERM: a server's way to end cleanly.
+
+    Call it from the running event loop; where signals cannot be handled (not the main
+    thread) only ``stop`` ends the server.
+    """
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    return stop

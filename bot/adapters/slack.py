@@ -15,7 +15,6 @@ import contextlib
 import json
 import logging
 import re
-import signal
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -37,7 +36,7 @@ from ..delivery import DeliveryWorker, Pacer, SendResult
 from ..errors import ConfigError
 from ..frontdesk import MENU, STALE_TEXT, DeskOutcome, FrontDesk, Visitor
 from ..offload import StorageThreads
-from ..runtime import tune_for_serving
+from ..runtime import stop_on_signals, tune_for_serving
 from ..service import ClosedQuestion
 from .slack_render import (
     SlackAction,
@@ -663,11 +662,7 @@ async def serve(
 ) -> None:
     """Run until SIGINT/SIGTERM (or ``stop``): Socket Mode with an app token, else HTTP."""
     slack = SlackBot(app)
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, stop.set)
+    stop = stop_on_signals(stop)
     async with slack as bot:
         tune_for_serving()
         if app.settings.slack_app_token is not None:

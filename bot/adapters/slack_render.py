@@ -19,6 +19,7 @@ from typing import Any, Final
 from dialogues import Command, Inbound, Reply, ReplyKind
 
 from ..frontdesk import MENU
+from ._widgets import NO_INDEX, YES_INDEX, inbound_for_pick, split_at_breaks
 
 __all__ = [
     "ACTIONS",
@@ -64,9 +65,6 @@ MAX_CHECKBOX_OPTIONS: Final = 10
 
 ACTIONS: Final = frozenset({"pick", "picks", "done", "skip"})
 """``pick`` a button option, ``picks`` a checkbox group, ``done``/``skip`` end a question."""
-
-YES_INDEX: Final = 0
-NO_INDEX: Final = 1
 
 _PREFIX: Final = "pb"
 _MAX_ACTION_ID = 255  # Slack refuses longer action ids
@@ -151,23 +149,7 @@ def split_text(text: str, limit: int = MAX_MESSAGE_CHARS) -> list[str]:
     """
     if limit < 5:
         raise ValueError("limit must be at least 5 (an escaped '&' takes five characters)")
-    parts: list[str] = []
-    rest = text.strip()
-    while rest:
-        n = _fit(rest, limit)
-        if n == len(rest):
-            parts.append(rest)
-            break
-        head, tail = rest[:n], rest[n:]  # hard cut unless a separator is found below
-        for sep in ("\n\n", "\n", " "):
-            # The separator itself may straddle the window end: it is dropped, not sent.
-            cut = rest.rfind(sep, 0, n + len(sep))
-            if cut >= max(1, n // 2):
-                head, tail = rest[:cut], rest[cut + len(sep) :]
-                break
-        parts.append(head.rstrip())
-        rest = tail.lstrip()
-    return parts
+    return split_at_breaks(text, limit, _fit)
 
 
 # A flow's questions and options come back for every student: their escaped, cut forms are
@@ -328,18 +310,9 @@ def inbound_for_action(
             chosen = sorted({i for i in selected if 0 <= i < count})
             return Inbound.of_selection(tuple(reply.options[i].value for i in chosen))
         return Inbound.of_command(Command.DONE.value)
-    index = action.index
-    if action.action != "pick" or index is None or index < 0:
+    if action.action != "pick" or action.index is None:
         return None
-    if reply.kind is ReplyKind.CHOICE and index < len(reply.options):
-        return Inbound.of_button(reply.options[index].value)
-    if reply.kind is ReplyKind.YES_NO and index in (YES_INDEX, NO_INDEX):
-        return Inbound.of_button("yes" if index == YES_INDEX else "no")
-    if reply.kind is ReplyKind.SCALE and reply.scale is not None:
-        value = reply.scale.min + index
-        if value <= reply.scale.max:
-            return Inbound.of_button(str(value))
-    return None
+    return inbound_for_pick(reply, action.index)
 
 
 # ----------------------------------------------------------------------------------------------

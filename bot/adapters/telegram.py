@@ -26,7 +26,6 @@ import dataclasses
 import hmac
 import logging
 import re
-import signal
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -75,12 +74,11 @@ from ..delivery import DeliveryWorker, Pacer, SendResult
 from ..errors import ConfigError
 from ..frontdesk import MENU, STALE_TEXT, DeskOutcome, FrontDesk, Visitor
 from ..offload import StorageThreads
-from ..runtime import tune_for_serving
+from ..runtime import stop_on_signals, tune_for_serving
 from ..service import ClosedQuestion
+from ._widgets import inbound_for_pick
 from .telegram_render import (
     MAX_MESSAGE_CHARS,
-    NO_INDEX,
-    YES_INDEX,
     CallbackAction,
     answered_html,
     decode_callback,
@@ -349,18 +347,9 @@ def inbound_for_callback(
                 tuple(reply.options[i].value for i in chosen if i < len(reply.options))
             )
         return Inbound.of_command(Command.DONE.value)
-    index = action.index
-    if action.action != "pick" or index is None:
+    if action.action != "pick" or action.index is None:
         return None
-    if reply.kind is ReplyKind.CHOICE and index < len(reply.options):
-        return Inbound.of_button(reply.options[index].value)
-    if reply.kind is ReplyKind.YES_NO and index in (YES_INDEX, NO_INDEX):
-        return Inbound.of_button("yes" if index == YES_INDEX else "no")
-    if reply.kind is ReplyKind.SCALE and reply.scale is not None:
-        value = reply.scale.min + index
-        if value <= reply.scale.max:
-            return Inbound.of_button(str(value))
-    return None
+    return inbound_for_pick(reply, action.index)
 
 
 def _attachment(message: Message) -> Attachment | None:
@@ -809,11 +798,7 @@ async def serve(
     settings = app.settings
     url, secret = settings.telegram_webhook_url, settings.telegram_webhook_secret
     telegram = TelegramBot(app)
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signum, stop.set)
+    stop = stop_on_signals(stop)
     async with telegram as bot:
         tune_for_serving()
         if url and secret is not None:

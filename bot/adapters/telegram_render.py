@@ -18,6 +18,8 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from dialogues import Reply, ReplyKind
 
+from ._widgets import NO_INDEX, YES_INDEX, split_at_breaks
+
 __all__ = [
     "ACTIONS",
     "CHECK",
@@ -60,9 +62,6 @@ _ACTION_OF_CODE: Final = {code: action for action, code in _CODES.items()}
 _INDEXED: Final = frozenset({"pick", "toggle"})
 _INDEX_RE: Final = re.compile(r"0|[1-9][0-9]{0,5}")
 
-YES_INDEX: Final = 0
-NO_INDEX: Final = 1
-
 
 # ----------------------------------------------------------------------------------------------
 # Text
@@ -104,23 +103,7 @@ def split_text(text: str, limit: int = MAX_MESSAGE_CHARS) -> list[str]:
     """
     if limit < 2:
         raise ValueError("limit must be at least 2 (one astral character takes two units)")
-    chunks: list[str] = []
-    rest = text.strip()
-    while rest:
-        if _units(rest) <= limit:
-            chunks.append(rest)
-            break
-        n = _fit(rest, limit)
-        head, tail = rest[:n], rest[n:]  # hard cut unless a separator is found below
-        for sep in ("\n\n", "\n", " "):
-            # The separator itself may straddle the window end: it is dropped, not sent.
-            cut = rest.rfind(sep, 0, n + len(sep))
-            if cut >= max(1, n // 2):
-                head, tail = rest[:cut], rest[cut + len(sep) :]
-                break
-        chunks.append(head.rstrip())
-        rest = tail.lstrip()
-    return chunks
+    return split_at_breaks(text, limit, _fit)
 
 
 def _trim(label: str, limit: int = _LABEL_MAX) -> str:
