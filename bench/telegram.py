@@ -74,8 +74,7 @@ from bot.app import App
 from bot.config import load_settings
 from bot.delivery import Pacer
 from bot.runtime import tune_for_serving
-from dialogues import Step, StepType
-from dialogues._registry import FlowRegistry
+from dialogues import FlowRegistry, Step, StepType
 from tests.telegram.fake_bot_api import FakeBotAPI, FakeUser
 
 SECTION = "## Telegram end to end (bench/telegram.py)"

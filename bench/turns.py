@@ -14,7 +14,7 @@ In the same run, on the same machine:
 
 - the floor: raw ``sqlite3`` (WAL, synchronous=NORMAL, BEGIN IMMEDIATE) doing the same row
   writes per turn with no engine, on the same schema (tables and indexes from the migrations);
-- ``dialogues._machine.machines_built()`` before and after the timed phase (must not move);
+- ``dialogues.machines_built()`` before and after the timed phase (must not move);
 - memory: Python heap blocks, malloc'd bytes (SQLite's share apart) and RSS with 100, 1,000
   and 10,000 open conversations (state lives in the database, so the growth per open
   conversation should be ~0), and peak RSS. No tracemalloc unless ``--tracemalloc``.
@@ -61,11 +61,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import machine_info, median, percentile, targets_table
 from bot.service import ConversationService, TurnOutcome
-from dialogues import Flow, Inbound, Loop, Step, StepType
-from dialogues._machine import machines_built
-from dialogues._registry import FlowRegistry
-from storage import Database, PeopleStore
-from storage._tables import person, person_role
+from dialogues import Flow, FlowRegistry, Inbound, Loop, Step, StepType, machines_built
+from storage import Database, PeopleStore, metadata
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -298,6 +295,7 @@ def add_students_via_store(db: Database, count: int, prefix: str) -> list[int]:
 def add_students_bulk(db: Database, count: int, prefix: str) -> list[int]:
     """Roster rows in one transaction (the memory phase needs 10,000 students quickly)."""
     now = datetime.now(UTC)
+    person, person_role = metadata.tables["person"], metadata.tables["person_role"]
     with db.begin() as conn:
         ids = []
         for i in range(count):
@@ -1138,6 +1136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "bench/turns.py " + " ".join(argv if argv is not None else sys.argv[1:])
 
     registry = FlowRegistry()
+    for flow in registry.flows():  # engines compile on first use: here, before any timing
+        registry.engine(flow)
     with tempfile.TemporaryDirectory(prefix="profilebot-bench-") as tmp:
         workdir = Path(tmp)
         if args.profile:

@@ -6,8 +6,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from dialogues import Flow, SaveKind, Step
-from dialogues._registry import FlowRegistry
+from dialogues import Flow, FlowRegistry, SaveKind, Step
 from storage import (
     Database,
     InviteStore,

@@ -11,12 +11,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dialogues import ConversationStatus, Flow, Inbound, Reply, TurnResult
-from dialogues._engine import WELCOME_BACK, Engine, TurnContext
-from dialogues._registry import FlowRegistry
+from dialogues import (
+    WELCOME_BACK,
+    ConversationStatus,
+    Flow,
+    Inbound,
+    Reply,
+    TurnContext,
+    TurnResult,
+)
 from storage import (
     Account,
     ConversationRecord,
@@ -26,6 +32,9 @@ from storage import (
     PersonRecord,
     Turn,
 )
+
+if TYPE_CHECKING:  # the engine loads with the first turn, not with every command
+    from dialogues import Engine, FlowRegistry
 
 __all__ = ["ClosedQuestion", "ConversationService", "TurnOutcome"]
 

@@ -1,8 +1,18 @@
 """profilebot's dialogue core: flow files, their validation, and the engine that runs them.
 
 Imports nothing else of profilebot's: no SQL, no platform SDK, no environment.
+
+The value types load with the package; the engine, the loader and the registry (which need
+Jinja2, PyYAML and transitions) load on first use of one of their names, so that importing a
+value type or an error stays cheap for the command line.
 """
 
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from ._context import WELCOME_BACK, TurnContext
 from ._effects import (
     AddActionSteps,
     AnswerRecord,
@@ -39,8 +49,27 @@ from ._schema import (
 from ._state import ConversationState, ConversationStatus, Frame, LoopState
 from .errors import FlowError, FlowLoadError, FlowProblem, ProfilebotError, UnknownFlowError
 
+if TYPE_CHECKING:
+    from ._engine import Engine
+    from ._loader import check_flow_files, load_flow_file, load_flow_text, parse_duration
+    from ._machine import machines_built
+    from ._registry import BUILTIN_FLOWS_DIR, FlowRegistry
+
+_LAZY = {
+    "Engine": "._engine",
+    "check_flow_files": "._loader",
+    "load_flow_file": "._loader",
+    "load_flow_text": "._loader",
+    "parse_duration": "._loader",
+    "machines_built": "._machine",
+    "BUILTIN_FLOWS_DIR": "._registry",
+    "FlowRegistry": "._registry",
+}
+
 __all__ = [
+    "BUILTIN_FLOWS_DIR",
     "END",
+    "WELCOME_BACK",
     "AddActionSteps",
     "AnswerRecord",
     "Attachment",
@@ -49,12 +78,14 @@ __all__ = [
     "ConversationState",
     "ConversationStatus",
     "Effect",
+    "Engine",
     "ExistingGoal",
     "FlagStep",
     "Flow",
     "FlowError",
     "FlowLoadError",
     "FlowProblem",
+    "FlowRegistry",
     "FlowSettings",
     "Frame",
     "GoalRef",
@@ -81,8 +112,27 @@ __all__ = [
     "SetReflection",
     "Step",
     "StepType",
+    "TurnContext",
     "TurnResult",
     "UnknownFlowError",
     "Withdraw",
+    "check_flow_files",
     "describe_value",
+    "load_flow_file",
+    "load_flow_text",
+    "machines_built",
+    "parse_duration",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -22,6 +21,7 @@ from ._answers import (
     parse_answer,
     parse_command,
 )
+from ._context import WELCOME_BACK, TurnContext
 from ._effects import (
     AddActionSteps,
     AnswerRecord,
@@ -52,7 +52,6 @@ log = logging.getLogger("profilebot.dialogues")
 
 _UNKNOWN_COMMAND = re.compile(r"^\s*(/[A-Za-z][\w-]{0,30})(?:@\w+)?\s*$")
 _MAX_HOPS = 1000  # steps passed without asking before a flow is judged to loop forever
-WELCOME_BACK = "Welcome back! Here's where we were:"
 
 _KIND = {
     StepType.CHOICE: ReplyKind.CHOICE,
@@ -72,20 +71,6 @@ HELP_TEXT = (
     "/stop — no more messages until you write again\n"
     "/help — this message"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class TurnContext:
-    """What a turn may know about the person; profile and plan load only when used."""
-
-    person: Mapping[str, Any]  # first_name, display_name, timezone, language
-    today: date
-    load_profile: Callable[[], Mapping[str, Any]]
-    load_plan: Callable[[], Mapping[str, Any]]
-
-    @property
-    def language(self) -> str:
-        return str(self.person.get("language") or "en")
 
 
 class Engine:

@@ -28,7 +28,7 @@ from ._records import (
     ProfileFactRecord,
     ReflectionRecord,
 )
-from ._tables import GOAL_STATUSES, OUTBOX_STATUSES, ROLES
+from ._tables import GOAL_STATUSES, OUTBOX_STATUSES, ROLES, metadata
 from ._turns import ConversationStore, Turn
 from .errors import (
     ConflictError,
@@ -74,4 +74,5 @@ __all__ = [
     "Turn",
     "UnknownPersonError",
     "UnknownRecordError",
+    "metadata",
 ]

@@ -51,8 +51,7 @@ def _import_app_packages(*names: str) -> None:
 
 _import_app_packages("dialogues", "storage")
 
-from storage import Database  # noqa: E402
-from storage._tables import metadata  # noqa: E402
+from storage import Database, metadata  # noqa: E402
 
 BACKENDS = [
     pytest.param("sqlite", id="sqlite"),

@@ -6,8 +6,7 @@ import io
 
 from bot.adapters.console import ConsoleChat, render_reply
 from bot.service import ConversationService
-from dialogues import Option, Reply, ReplyKind, Scale
-from dialogues._registry import FlowRegistry
+from dialogues import FlowRegistry, Option, Reply, ReplyKind, Scale
 from storage import Database, OutboxStore, PeopleStore
 
 

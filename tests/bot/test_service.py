@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from bot.service import ConversationService
-from dialogues import Inbound
-from dialogues._registry import FlowRegistry
+from dialogues import FlowRegistry, Inbound
 from storage import Database, OutboxStore, PeopleStore, ProfileStore
 
 FLOW_V1 = """

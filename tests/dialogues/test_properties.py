@@ -10,9 +10,16 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dialogues import END, Attachment, ConversationState, ConversationStatus, Inbound
-from dialogues._engine import Engine, TurnContext
-from dialogues._loader import load_flow_file
+from dialogues import (
+    END,
+    Attachment,
+    ConversationState,
+    ConversationStatus,
+    Engine,
+    Inbound,
+    TurnContext,
+    load_flow_file,
+)
 from dialogues._machine import START
 
 FLOWS_DIR = Path(__file__).parents[2] / "dialogues" / "flows"
