@@ -8,6 +8,7 @@ right — and raises them together in one `FlowLoadError`.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import os
@@ -15,7 +16,7 @@ import re
 import unicodedata
 from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeAlias
 
 import yaml
 from jinja2 import nodes
@@ -38,10 +39,27 @@ from ._schema import (
     Step,
     StepType,
 )
-from ._templates import TemplateSyntaxError, compile_expression, compile_template, names_used
+from ._templates import (
+    TemplateSyntaxError,
+    compile_expression,
+    compile_template,
+    names_used,
+    parse,
+)
 from .errors import FlowLoadError, FlowProblem
 
-__all__ = ["check_flow_files", "load_flow_file", "load_flow_text", "parse_duration"]
+try:
+    from yaml import CSafeLoader as _CSafeLoader
+except ImportError:  # PyYAML built without libyaml: the pure parser does it all
+    _CSafeLoader = yaml.SafeLoader  # type: ignore[misc,assignment]
+
+__all__ = [
+    "check_flow_files",
+    "load_flow_file",
+    "load_flow_files",
+    "load_flow_text",
+    "parse_duration",
+]
 
 # --------------------------------------------------------------------------- vocabulary
 
@@ -97,8 +115,7 @@ _SCALE_MAX_SPAN = 10
 
 _BASE_NAMES = frozenset({"answers", "person", "profile", "plan", "today"})
 _ANSWER = "answer"
-_PARSER = ImmutableSandboxedEnvironment()  # parses only, to walk the AST for answers.<id>
-_JINJA_GLOBALS = frozenset(_PARSER.globals)
+_JINJA_GLOBALS = frozenset(ImmutableSandboxedEnvironment().globals)
 _SAVE_HELP = (
     "profile.<field>, goal.new.<field>, goal.<field>, goal.action_steps, "
     "checkin.<field>, checkin.goal.<field> or reflection.<field>"
@@ -149,12 +166,26 @@ class _LineLoader(yaml.SafeLoader):
         self.duplicates: list[_Duplicate] = []
 
 
+class _FastLineLoader(_CSafeLoader):
+    """The same on libyaml's parser, much quicker on a long flow; its nodes carry
+    the same marks, so the same lines. Its messages for broken YAML are worded differently,
+    so a file it refuses is read again by `_LineLoader` to say what is wrong."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[_Duplicate] = []
+
+
+_Loader: TypeAlias = _LineLoader | _FastLineLoader
+_FAST_LOADER: type[_FastLineLoader] | None = _FastLineLoader if yaml.__with_libyaml__ else None
+
+
 def _adopt(child: Any, parent: _Map | _Seq) -> None:
     if isinstance(child, _Map | _Seq):
         child.parent = parent
 
 
-def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> Iterator[_Map]:
+def _construct_map(loader: _Loader, node: yaml.MappingNode) -> Iterator[_Map]:
     data = _Map(node.start_mark.line + 1)
     yield data
     own = {id(key_node) for key_node, _ in node.value}  # merged (<<) keys may be overridden
@@ -184,7 +215,7 @@ def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> Iterator[_Map
             data.raw.pop(key, None)
 
 
-def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode) -> Iterator[_Seq]:
+def _construct_seq(loader: _Loader, node: yaml.SequenceNode) -> Iterator[_Seq]:
     data = _Seq(node.start_mark.line + 1)
     yield data
     for child in node.value:
@@ -195,8 +226,9 @@ def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode) -> Iterator[_Se
         data.raw.append(child.value if isinstance(child, yaml.ScalarNode) else None)
 
 
-_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_map)
-_LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
+for _kind in (_LineLoader, _FastLineLoader):
+    _kind.add_constructor("tag:yaml.org,2002:map", _construct_map)
+    _kind.add_constructor("tag:yaml.org,2002:seq", _construct_seq)
 
 
 # --------------------------------------------------------------------------- collecting problems
@@ -377,14 +409,16 @@ class _Parsed:
 def _parse_source(source: str, *, expression: bool) -> _Parsed | str:
     """What a template or expression reads, or why it does not parse."""
     kind = "expression" if expression else "template"
+    if not expression and "{" not in source:  # plain text: no tag, no name, nothing to parse
+        return _Parsed(set(), [], [])
     try:
         if expression:
             compile_expression(source)
-        else:
-            compile_template(source)
-        names = names_used(source, expression=expression)
-        ast = _PARSER.parse("{{ (" + source + ") }}" if expression else source)
-        return _Parsed(names, _answer_refs(ast), _loads(ast))
+        ast = parse(source, expression=expression)
+        parsed = _Parsed(names_used(ast), _answer_refs(ast), _loads(ast))
+        if not expression:
+            compile_template(source, ast)  # the parse above, compiled once read
+        return parsed
     except TemplateSyntaxError as exc:
         where = f" (line {exc.lineno} of the {kind})" if "\n" in source.strip() else ""
         return f"the {kind} does not parse: {exc.message}{where}"
@@ -1226,7 +1260,22 @@ def _parse_yaml(ctx: _Ctx, text: str) -> tuple[_Map | None, list[_Duplicate]]:
 
 
 def _load_yaml(text: str) -> tuple[Any, list[_Duplicate]]:
-    loader = _LineLoader(text)  # SafeLoader underneath: no Python objects, ever
+    if _FAST_LOADER is not None and _libyaml_reads_alike(text):
+        with contextlib.suppress(Exception):  # the pure parser says what is wrong, as before
+            return _load_with(_FAST_LOADER, text)
+    return _load_with(_LineLoader, text)
+
+
+def _libyaml_reads_alike(text: str) -> bool:
+    """Whether libyaml may read ``text``: not when it holds a tab or a byte order mark past
+    its start, which libyaml takes where PyYAML refuses them; such a file is read by PyYAML
+    alone, as before. (libyaml also takes a `? ` inside a ``[...]`` or ``{...}`` that
+    PyYAML refused; that rare case it reads as YAML allows.)"""
+    return "\t" not in text and "\ufeff" not in text[1:]
+
+
+def _load_with(kind: type[_Loader], text: str) -> tuple[Any, list[_Duplicate]]:
+    loader = kind(text)  # SafeLoader underneath: no Python objects, ever
     try:
         return loader.get_single_data(), loader.duplicates
     finally:
@@ -1341,6 +1390,15 @@ def _read_text(name: str) -> str:
 
 def check_flow_files(paths: Iterable[str | os.PathLike[str]]) -> list[FlowProblem]:
     """Every problem across the given files, including a flow id used by two files."""
+    return load_flow_files(paths)[1]
+
+
+def load_flow_files(
+    paths: Iterable[str | os.PathLike[str]],
+) -> tuple[list[Flow], list[FlowProblem]]:
+    """The flows that load, and every problem across the files (as `check_flow_files`):
+    each file is read and parsed once, whether it is then used or only checked."""
+    flows: list[Flow] = []
     problems: list[FlowProblem] = []
     owners: dict[str, Flow] = {}
     for path in paths:
@@ -1349,6 +1407,7 @@ def check_flow_files(paths: Iterable[str | os.PathLike[str]]) -> list[FlowProble
         except FlowLoadError as exc:
             problems.extend(exc.problems)
             continue
+        flows.append(flow)
         first = owners.setdefault(flow.id, flow)
         if first is not flow:
             problems.append(
@@ -1360,7 +1419,7 @@ def check_flow_files(paths: Iterable[str | os.PathLike[str]]) -> list[FlowProble
                     "flow ids must be unique, rename one",
                 )
             )
-    return problems
+    return flows, problems
 
 
 def _id_line(source: str) -> int | None:

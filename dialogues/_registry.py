@@ -5,11 +5,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ._engine import Engine
-from ._loader import check_flow_files, load_flow_file, load_flow_text
+from ._loader import load_flow_file, load_flow_files, load_flow_text
 from ._schema import Flow
 from .errors import FlowLoadError, UnknownFlowError
+
+if TYPE_CHECKING:
+    from ._engine import Engine
 
 __all__ = ["BUILTIN_FLOWS_DIR", "FlowRegistry"]
 
@@ -19,27 +22,34 @@ BUILTIN_FLOWS_DIR = Path(__file__).parent / "flows"
 class FlowRegistry:
     """Loads every flow once, refusing the whole set if any file is invalid.
 
-    A conversation is pinned to the content it started with, so `engine_for_source` compiles
-    an older stored version on demand (once per content hash).
+    A flow's engine is compiled when first asked for (a command that only lists flows or
+    shows a profile needs none). A conversation is pinned to the content it started with, so
+    `engine_for_source` compiles an older stored version on demand (once per content hash).
     """
 
     def __init__(self, extra_dirs: Iterable[Path] = (), *, include_builtin: bool = True) -> None:
         builtin = _flow_files([BUILTIN_FLOWS_DIR]) if include_builtin else []
         extra = _flow_files(Path(d) for d in extra_dirs)
         # Checked apart so a school's own file may replace a built-in flow of the same id.
-        problems = check_flow_files(builtin) + check_flow_files(extra)
-        if problems:
-            raise FlowLoadError(problems)
+        builtin_flows, builtin_problems = load_flow_files(builtin)
+        extra_flows, extra_problems = load_flow_files(extra)
+        if builtin_problems or extra_problems:
+            raise FlowLoadError(builtin_problems + extra_problems)
         self._by_id: dict[str, Flow] = {}
+        self._by_hash: dict[str, Flow] = {}
         self._engines: dict[str, Engine] = {}
         self._lock = threading.Lock()
-        for path in [*builtin, *extra]:
-            self.add(load_flow_file(path))
+        for flow in [*builtin_flows, *extra_flows]:
+            self._know(flow)
 
     def add(self, flow: Flow) -> Engine:
         """Make ``flow`` known by id (a later one with the same id replaces it)."""
-        self._by_id[flow.id] = flow
+        self._know(flow)
         return self.engine(flow)
+
+    def _know(self, flow: Flow) -> None:
+        self._by_id[flow.id] = flow
+        self._by_hash[flow.content_hash] = flow
 
     def get(self, flow_id: str) -> Flow:
         try:
@@ -58,17 +68,23 @@ class FlowRegistry:
     def engine(self, flow: Flow) -> Engine:
         engine = self._engines.get(flow.content_hash)
         if engine is None:
+            from ._engine import Engine
+
             with self._lock:
                 engine = self._engines.setdefault(flow.content_hash, Engine(flow))
         return engine
 
     def cached_engine(self, content_hash: str) -> Engine | None:
-        """The engine of a content hash already compiled in this process, if any."""
-        return self._engines.get(content_hash)
+        """The engine of a content hash this registry knows without reading it anew: one
+        of its flows, or a version compiled before in this process; None otherwise."""
+        engine = self._engines.get(content_hash)
+        if engine is None and content_hash in self._by_hash:
+            engine = self.engine(self._by_hash[content_hash])
+        return engine
 
     def engine_for_source(self, content_hash: str, source: str, *, name: str) -> Engine:
         """The engine for a stored flow version (the one a conversation is pinned to)."""
-        engine = self._engines.get(content_hash)
+        engine = self.cached_engine(content_hash)
         if engine is None:
             engine = self.engine(load_flow_text(source, filename=name))
             self._engines.setdefault(content_hash, engine)

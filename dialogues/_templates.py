@@ -23,6 +23,7 @@ __all__ = [
     "compile_expression",
     "compile_template",
     "names_used",
+    "parse",
 ]
 
 log = logging.getLogger("profilebot.dialogues")
@@ -103,10 +104,10 @@ class Template:
 
     __slots__ = ("_compiled", "_static", "source")
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, ast: nodes.Template | None = None) -> None:
         self.source = source
         self._static = "{" not in source
-        self._compiled = None if self._static else _ENV.from_string(source)
+        self._compiled = None if self._static else _ENV.from_string(ast or source)
 
     def render(self, scope: Mapping[str, Any]) -> str:
         if self._compiled is None:
@@ -145,18 +146,35 @@ class Expression:
         return None if isinstance(result, StrictUndefined) else result
 
 
-def compile_template(source: str) -> Template:
-    """Compile a template; raises `TemplateSyntaxError` when it does not parse."""
-    return Template(source)
+# Compiled once per source text and process: loading a flow checks that its templates
+# compile, and its engine then uses the very same ones. Both are immutable once built.
+_templates: dict[str, Template] = {}
+_expressions: dict[str, Expression] = {}
+
+
+def compile_template(source: str, ast: nodes.Template | None = None) -> Template:
+    """Compile a template (from ``ast``, its `parse`, when given); raises
+    `TemplateSyntaxError` when it does not parse."""
+    template = _templates.get(source)
+    if template is None:
+        template = _templates.setdefault(source, Template(source, ast))
+    return template
 
 
 def compile_expression(source: str) -> Expression:
     """Compile an expression; raises `TemplateSyntaxError` when it does not parse."""
-    return Expression(source)
+    expression = _expressions.get(source)
+    if expression is None:
+        expression = _expressions.setdefault(source, Expression(source))
+    return expression
 
 
-def names_used(source: str, *, expression: bool = False) -> set[str]:
-    """Top-level names a template or expression reads (for load-time checks)."""
-    text = "{{ (" + source + ") }}" if expression else source
-    ast: nodes.Template = _ENV.parse(text)
+def parse(source: str, *, expression: bool = False) -> nodes.Template:
+    """The syntax tree of a template or expression (for load-time checks; a template's tree
+    can then be compiled, once read: compiling may rewrite it)."""
+    return _ENV.parse("{{ (" + source + ") }}" if expression else source)
+
+
+def names_used(ast: nodes.Template) -> set[str]:
+    """Top-level names a parsed template or expression reads."""
     return set(meta.find_undeclared_variables(ast))

@@ -12,10 +12,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dialogues._loader import check_flow_files, load_flow_file, load_flow_text, parse_duration
-from dialogues._schema import (
+from dialogues import (
     Audience,
     Flow,
+    FlowLoadError,
+    FlowProblem,
     FlowSettings,
     Loop,
     NextRule,
@@ -24,8 +25,12 @@ from dialogues._schema import (
     SaveTarget,
     Step,
     StepType,
+    _loader,
+    check_flow_files,
+    load_flow_file,
+    load_flow_text,
+    parse_duration,
 )
-from dialogues.errors import FlowLoadError, FlowProblem
 
 HERE = Path(__file__).parent
 BROKEN = HERE / "broken"
@@ -398,6 +403,54 @@ def test_alias_loops_are_refused_not_recursed() -> None:
 def test_unreadable_yaml_is_one_clear_problem(text: str, expected: str) -> None:
     problems = _problems(text)
     assert len(problems) == 1 and expected in problems[0].message
+
+
+def _read_both_ways(text: str, monkeypatch: pytest.MonkeyPatch) -> tuple[object, object]:
+    """What loading gives with libyaml (the default where PyYAML has it) and with PyYAML's
+    own parser, which read every file before libyaml was used."""
+
+    def load() -> object:
+        try:
+            return load_flow_text(text, filename="t.yaml")
+        except FlowLoadError as exc:
+            return exc.problems
+
+    fast = load()
+    with monkeypatch.context() as patch:
+        patch.setattr(_loader, "_FAST_LOADER", None)
+        pure = load()
+    return fast, pure
+
+
+@pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML was built without libyaml")
+@pytest.mark.parametrize(
+    "path",
+    sorted([*VALID.glob("*.yaml"), *BROKEN.glob("*.yaml"), *BUILTIN.glob("*.yaml")]),
+    ids=lambda p: f"{p.parent.name}/{p.name}",
+)
+def test_libyaml_reads_every_file_as_pyyaml_did(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast, pure = _read_both_ways(path.read_text(errors="replace"), monkeypatch)
+    assert fast == pure
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        MINIMAL + "  - id: colour\n    type: text\n    ask:\tColour?\n",  # a tab libyaml takes
+        MINIMAL + "\ufeff",  # a byte order mark past the start, which libyaml skips
+        MINIMAL + "  - id: n\n    type: number\n    ask: [How, many]\n",
+        MINIMAL + "  - {id: q, type: text, ask: Why?\n",
+        "id: 2020-13-45\n",
+        "[" * 5000,
+    ],
+)
+def test_yaml_libyaml_reads_otherwise_is_reported_as_before(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast, pure = _read_both_ways(text, monkeypatch)
+    assert fast == pure
 
 
 def test_unsafe_tags_are_refused() -> None:
