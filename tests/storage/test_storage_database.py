@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
 from storage import (
@@ -14,8 +17,8 @@ from storage import (
     PeopleStore,
     SchemaError,
     StorageError,
+    metadata,
 )
-from storage._tables import metadata
 
 
 @pytest.mark.parametrize(
@@ -118,6 +121,40 @@ def test_a_newer_schema_is_reported_not_guessed(tmp_path: Path) -> None:
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'")
     with pytest.raises(SchemaError, match="9999"):
         db.ensure_schema()
+    db.dispose()
+
+
+def test_the_head_revision_known_without_alembic_is_the_newest_migration() -> None:
+    """`head_revision()` is written down so that commands need not import Alembic to see that
+    a database is up to date; a new migration must move it too."""
+    db = Database("sqlite://")
+    script = ScriptDirectory.from_config(db._alembic_config())
+    assert db.head_revision() == script.get_current_head()
+
+
+def test_an_up_to_date_database_is_found_so_without_alembic(tmp_path: Path) -> None:
+    path = tmp_path / "current.db"
+    db = Database(f"sqlite:///{path}")
+    db.upgrade()
+    db.dispose()
+    code = (
+        "import sys; from storage import Database; "
+        f"db = Database({f'sqlite:///{path}'!r}); db.ensure_schema(); "
+        "print(db.current_revision(), 'alembic' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert result.stdout.split() == [db.head_revision(), "False"]
+
+
+def test_several_revisions_at_once_are_reported_in_one_line(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'branched.db'}")
+    db.upgrade()
+    with db.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO alembic_version (version_num) VALUES ('0003')")
+    with pytest.raises(SchemaError, match=r"several schema revisions at once \(0003, 0004\)"):
+        db.current_revision()
     db.dispose()
 
 
