@@ -1,21 +1,26 @@
-"""The `profilebot` command line (the public contract in product.md)."""
+"""The `profilebot` command line (the public contract in product.md).
+
+People run these commands by hand, so each one must answer at once. Nothing heavy is
+imported at the top of this module: a command gets the app from `_open_app()` and imports
+anything else it needs (flows, an adapter, asyncio) inside its own body, so `--help` loads
+none of it and a read-only command no migration tool or chat SDK. A new command does the same.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import json
+import gc
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from dialogues import ProfilebotError
-from dialogues._loader import check_flow_files
 
-from .adapters.console import ConsoleChat
-from .app import App
-from .errors import ConfigError
+if TYPE_CHECKING:
+    from storage import Database
+
+    from .app import App
 
 __all__ = ["app", "main"]
 
@@ -38,7 +43,24 @@ app.add_typer(plan_app, name="plan")
 app.add_typer(db_app, name="db")
 
 
+# The databases commands opened in a process `main` runs, which closes them at the end; None
+# when the commands are invoked in-process (tests), where they close as usual.
+_to_close: list[Database] | None = None
+
+
+def _open_app(*, upgrade: bool = True) -> App:
+    """The app a command works with: settings, the database (migrated when behind), flows."""
+    from .app import App
+
+    bot = App.create(upgrade=upgrade)
+    if _to_close is not None:
+        _to_close.append(bot.db)
+    return bot
+
+
 def _print_json(data: Any) -> None:
+    import json
+
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
 
 
@@ -65,9 +87,11 @@ def chat(
 
     Without --flow or --file, resumes the open conversation, or starts 'this_is_me'.
     """
+    from .adapters.console import ConsoleChat
+
     if flow_id and file:
         raise typer.BadParameter("use --flow or --file, not both")
-    bot = App.create()
+    bot = _open_app()
     flow = bot.load_flow(flow_id, file) if (flow_id or file) else None
     person = bot.people.ensure_student(handle)
     console = ConsoleChat(
@@ -95,9 +119,13 @@ def run(
     ] = None,
 ) -> None:
     """Run the bot itself on a chat platform, configured from .env."""
+    import asyncio
+
+    from .errors import ConfigError
+
     if platform not in ("telegram", "slack"):
         raise typer.BadParameter("use telegram or slack")
-    bot = App.create()
+    bot = _open_app()
     if platform == "slack":
         from .adapters.slack import serve as serve_slack
 
@@ -119,6 +147,8 @@ def flows_check(
     paths: Annotated[list[Path], typer.Argument(help="Flow files to validate.")],
 ) -> None:
     """Validate flow files: exit 0 when valid, 1 with one line per problem."""
+    from dialogues import check_flow_files
+
     problems = check_flow_files(paths)
     for problem in problems:
         typer.echo(str(problem))
@@ -130,7 +160,7 @@ def flows_check(
 @flows_app.command("list")
 def flows_list() -> None:
     """Show the flows profilebot knows."""
-    from dialogues._registry import FlowRegistry
+    from dialogues import FlowRegistry
 
     from .config import load_settings
 
@@ -162,7 +192,7 @@ def people_add(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Add a person to the roster, with a single-use invite code to link their chat account."""
-    bot = App.create()
+    bot = _open_app()
     person = bot.people.add(
         name, role, handle=handle, advisor=advisor, group=group, timezone=timezone, email=email
     )
@@ -191,14 +221,15 @@ def _telegram_link(bot: App, code: str) -> str | None:
     """``https://t.me/<bot>?start=<code>`` when a Telegram token is configured and works."""
     if bot.settings.telegram_bot_token is None:
         return None
-    from telegram.error import TelegramError
+    import asyncio
 
     from .adapters.telegram import bot_username, invite_link
+    from .errors import PlatformError
 
     try:
         username = asyncio.run(bot_username(bot))
-    except TelegramError as exc:
-        typer.echo(f"profilebot: no Telegram link (Telegram said: {exc})", err=True)
+    except PlatformError as exc:
+        typer.echo(f"profilebot: no Telegram link ({exc})", err=True)
         return None
     return None if username is None else invite_link(username, code)
 
@@ -212,7 +243,7 @@ def profile_show(
     ] = False,
 ) -> None:
     """Show a learner profile (private fields hidden unless asked)."""
-    bot = App.create()
+    bot = _open_app()
     person = bot.people.get(handle)
     profile = bot.profiles.current(person.id, include_private=include_private)
     if as_json:
@@ -228,7 +259,7 @@ def profile_show(
 @plan_app.command("show")
 def plan_show(handle: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show a learning plan: goals, action steps, check-ins."""
-    bot = App.create()
+    bot = _open_app()
     person = bot.people.get(handle)
     goals = bot.plans.plan(person.id)["goals"]
     if as_json:
@@ -252,13 +283,15 @@ def plan_show(handle: str, as_json: Annotated[bool, typer.Option("--json")] = Fa
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the database schema."""
-    bot = App.create(upgrade=False)
+    bot = _open_app(upgrade=False)
     bot.db.upgrade()
     typer.echo(f"database is up to date ({bot.db.safe_url})")
 
 
 def main() -> None:
     """Entry point: one clear line and a non-zero exit for every expected failure."""
+    global _to_close
+    _to_close = []
     try:
         app()
     except ProfilebotError as exc:
@@ -266,6 +299,17 @@ def main() -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)
+    finally:
+        _finish()
+
+
+def _finish() -> None:
+    """Close the databases commands opened (a SQLite file's WAL goes back into it), then
+    leave the process's objects to the operating system (`gc.freeze`): collecting all that
+    was imported, one by one at exit, would take longer than most commands."""
+    for database in _to_close or ():
+        database.dispose()
+    gc.freeze()
 
 
 if __name__ == "__main__":

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from dialogues.errors import ProfilebotError
 
-__all__ = ["ConfigError"]
+__all__ = ["ConfigError", "PlatformError"]
 
 
 class ConfigError(ProfilebotError):
     """A setting in the environment or `.env` is missing or malformed."""
+
+
+class PlatformError(ProfilebotError):
+    """A chat platform refused a call or could not be reached."""

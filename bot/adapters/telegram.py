@@ -38,6 +38,7 @@ from telegram import (
     Bot,
     BotCommand,
     CallbackQuery,
+    InlineKeyboardButton,
     InlineKeyboardMarkup,
     LinkPreviewOptions,
     Message,
@@ -71,7 +72,7 @@ from storage import OutboxRecord
 from ..app import App
 from ..config import Settings
 from ..delivery import DeliveryWorker, Pacer, SendResult
-from ..errors import ConfigError
+from ..errors import ConfigError, PlatformError
 from ..frontdesk import MENU, STALE_TEXT, DeskOutcome, FrontDesk, Visitor
 from ..offload import StorageThreads
 from ..runtime import stop_on_signals, tune_for_serving
@@ -84,10 +85,10 @@ from .telegram_render import (
     decode_callback,
     escape,
     has_keyboard,
-    keyboard_for,
     keyboard_json,
+    keyboard_rows,
     message_html,
-    selected_from_markup,
+    selected_from_buttons,
     split_text,
     toggled,
 )
@@ -100,6 +101,8 @@ __all__ = [
     "bot_username",
     "inbound_for_callback",
     "invite_link",
+    "keyboard_for",
+    "selected_from_markup",
     "serve",
 ]
 
@@ -324,6 +327,28 @@ def _parts(reply: Reply) -> list[Reply]:
 
 def _seconds(value: int | float | timedelta) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def keyboard_for(
+    reply: Reply, ref: str, *, selected: frozenset[int] = frozenset()
+) -> InlineKeyboardMarkup | None:
+    """:func:`keyboard_rows` as PTB's markup (for the edits made through PTB), or None when
+    the question is answered by typing or sending."""
+    rows = keyboard_rows(reply, ref, selected=selected)
+    if not rows:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(text, callback_data=data) for text, data in row] for row in rows]
+    )
+
+
+def selected_from_markup(markup: InlineKeyboardMarkup | None) -> frozenset[int]:
+    """The ✓-marked toggle indices in a message's current keyboard: the multi-select state."""
+    if markup is None:
+        return frozenset()
+    return selected_from_buttons(
+        (button.text, button.callback_data) for row in markup.inline_keyboard for button in row
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -820,13 +845,19 @@ def _check_webhook_settings(settings: Settings) -> None:
 
 
 async def bot_username(app: App) -> str | None:
-    """The bot's @username (for t.me invite links), or None when no token is configured."""
+    """The bot's @username (for t.me invite links), or None when no token is configured.
+
+    Raises `PlatformError` when Telegram refuses or cannot be reached.
+    """
     token = app.settings.telegram_bot_token
     if token is None:
         return None
     base = app.settings.telegram_api_base_url.rstrip("/")
-    async with Bot(token.get_secret_value(), base_url=f"{base}/bot") as bot:
-        return bot.username
+    try:
+        async with Bot(token.get_secret_value(), base_url=f"{base}/bot") as bot:
+            return bot.username
+    except TelegramError as exc:
+        raise PlatformError(f"Telegram said: {exc}") from exc
 
 
 def invite_link(username: str, code: str) -> str:

@@ -1,9 +1,11 @@
 """Pure Telegram rendering: neutral replies to HTML text, inline keyboards and callback data.
 
-No network and no storage here, so the Telegram adapter stays a thin translator and all of
-Telegram's fiddly limits (4096-character messages, 64-byte callback data, HTML escaping) are
-tested in one place. Multi-select state lives in the message's own keyboard (the ✓ marks),
-never in process memory, so any worker can handle the next tap.
+No network, no storage and no python-telegram-bot here: keyboards are plain rows of (text,
+callback data) or the Bot API's own JSON, so the Telegram adapter stays a thin translator,
+the only module that touches the SDK, and all of Telegram's fiddly limits (4096-character
+messages, 64-byte callback data, HTML escaping) are tested in one place. Multi-select state
+lives in the message's own keyboard (the ✓ marks), never in process memory, so any worker
+can handle the next tap.
 """
 
 from __future__ import annotations
@@ -11,10 +13,9 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Final
-
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from typing import Final, TypeAlias
 
 from dialogues import Reply, ReplyKind
 
@@ -27,16 +28,17 @@ __all__ = [
     "MAX_MESSAGE_CHARS",
     "NO_INDEX",
     "YES_INDEX",
+    "Button",
     "CallbackAction",
     "answered_html",
     "decode_callback",
     "encode_callback",
     "escape",
     "has_keyboard",
-    "keyboard_for",
     "keyboard_json",
+    "keyboard_rows",
     "message_html",
-    "selected_from_markup",
+    "selected_from_buttons",
     "split_text",
     "toggled",
 ]
@@ -222,11 +224,11 @@ def decode_callback(data: str) -> CallbackAction | None:
 # ----------------------------------------------------------------------------------------------
 
 
-_Button = tuple[str, str]
+Button: TypeAlias = tuple[str, str]
 """A button as Telegram takes it: (text, callback data)."""
 
 
-def _button(text: str, action: str, ref: str, index: int | None = None) -> _Button:
+def _button(text: str, action: str, ref: str, index: int | None = None) -> Button:
     return text, encode_callback(action, ref, index)
 
 
@@ -239,18 +241,18 @@ def _option_label(label: str, value: str, number: int) -> str:
     return str(number)  # pragma: no cover - str(number) is never blank
 
 
-def _rows(buttons: list[_Button], labels: list[str]) -> list[list[_Button]]:
+def _rows(buttons: list[Button], labels: list[str]) -> list[list[Button]]:
     """Two buttons a row when every label is short, else one: long labels would be cut."""
     per_row = 2 if labels and all(len(x) <= _SHORT_LABEL for x in labels) else 1
     return [buttons[i : i + per_row] for i in range(0, len(buttons), per_row)]
 
 
-def _scale_row(reply: Reply, ref: str) -> list[_Button] | None:
+def _scale_row(reply: Reply, ref: str) -> list[Button] | None:
     scale = reply.scale
     if scale is None or not 1 <= scale.max - scale.min + 1 <= _SCALE_MAX_BUTTONS:
         return None
     ends = dict(scale.labels)
-    row: list[_Button] = []
+    row: list[Button] = []
     for offset, number in enumerate(range(scale.min, scale.max + 1)):
         text = str(number)
         end_label = " ".join(ends.get(number, "").split())
@@ -260,8 +262,8 @@ def _scale_row(reply: Reply, ref: str) -> list[_Button] | None:
     return row
 
 
-def _keyboard_rows(reply: Reply, ref: str, selected: frozenset[int]) -> list[list[_Button]]:
-    rows: list[list[_Button]] = []
+def _keyboard_rows(reply: Reply, ref: str, selected: frozenset[int]) -> list[list[Button]]:
+    rows: list[list[Button]] = []
     kind = reply.kind
     if kind is ReplyKind.CHOICE:
         labels = [_option_label(o.label, o.value, i + 1) for i, o in enumerate(reply.options)]
@@ -294,25 +296,21 @@ def _keyboard_rows(reply: Reply, ref: str, selected: frozenset[int]) -> list[lis
     return rows
 
 
-def keyboard_for(
+def keyboard_rows(
     reply: Reply, ref: str, *, selected: frozenset[int] = frozenset()
-) -> InlineKeyboardMarkup | None:
-    """The inline keyboard for a question, or None when it is answered by typing/sending.
+) -> list[list[Button]]:
+    """The inline keyboard for a question, row by row; [] when it is answered by typing or
+    sending.
 
     Every button's callback data carries ``ref`` (the question message's short id) so a late
     tap on an old message can be recognised. Optional questions get a "Skip" button.
     """
-    rows = _keyboard_rows(reply, ref, selected)
-    if not rows:
-        return None
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(text, callback_data=data) for text, data in row] for row in rows]
-    )
+    return _keyboard_rows(reply, ref, selected)
 
 
 def keyboard_json(reply: Reply, ref: str, *, selected: frozenset[int] = frozenset()) -> str | None:
-    """:func:`keyboard_for` as the Bot API's ``reply_markup`` JSON text, built without PTB
-    objects (the delivery worker sends one with every question)."""
+    """:func:`keyboard_rows` as the Bot API's ``reply_markup`` JSON text (the delivery worker
+    sends one with every question), or None when there are no buttons."""
     rows = _keyboard_rows(reply, ref, selected)
     if not rows:
         return None
@@ -330,17 +328,14 @@ def toggled(selected: frozenset[int], index: int) -> frozenset[int]:
     return selected ^ {index}
 
 
-def selected_from_markup(markup: InlineKeyboardMarkup | None) -> frozenset[int]:
-    """The ✓-marked toggle indices in a message's current keyboard: the multi-select state."""
-    if markup is None:
-        return frozenset()
+def selected_from_buttons(buttons: Iterable[tuple[str, object]]) -> frozenset[int]:
+    """The ✓-marked toggle indices among a message's current buttons (text, callback data):
+    the multi-select state. Buttons that are not ours (a link, foreign data) are ignored."""
     chosen: set[int] = set()
-    for row in markup.inline_keyboard:
-        for button in row:
-            data = button.callback_data
-            decoded = decode_callback(data) if isinstance(data, str) else None
-            if decoded is None or decoded.action != "toggle" or decoded.index is None:
-                continue
-            if button.text.startswith(CHECK):
-                chosen.add(decoded.index)
+    for text, data in buttons:
+        decoded = decode_callback(data) if isinstance(data, str) else None
+        if decoded is None or decoded.action != "toggle" or decoded.index is None:
+            continue
+        if text.startswith(CHECK):
+            chosen.add(decoded.index)
     return frozenset(chosen)

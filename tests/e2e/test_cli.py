@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from cli_driver import Profilebot
@@ -85,7 +88,7 @@ def test_flows_check_reports_every_problem_with_file_line_and_step(profilebot: P
 
 
 def test_flows_check_passes_the_built_in_flows(profilebot: Profilebot) -> None:
-    from dialogues._registry import BUILTIN_FLOWS_DIR
+    from dialogues import BUILTIN_FLOWS_DIR
 
     paths = sorted(str(p) for p in BUILTIN_FLOWS_DIR.glob("*.yaml"))
     result = profilebot.run("flows", "check", *paths)
@@ -231,3 +234,64 @@ async def test_people_add_prints_a_telegram_link_when_a_token_is_set(
 def test_people_add_without_telegram_has_no_link(profilebot: Profilebot) -> None:
     added = profilebot.json("people", "add", "--name", "Bo Li", "--role", "student")
     assert added["telegram_link"] is None
+
+
+async def test_people_add_when_telegram_refuses_the_token_says_so_and_adds(
+    profilebot: Profilebot,
+) -> None:
+    async with FakeBotAPI(username="school_profile_bot") as fake:
+        profilebot.env.update(TELEGRAM_BOT_TOKEN="123:wrong", TELEGRAM_API_BASE_URL=fake.url)
+        result = await asyncio.to_thread(
+            profilebot.run, "people", "add", "--name", "Ana Diaz", "--role", "student", "--json"
+        )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["telegram_link"] is None
+    line = _one_clean_line(result.stderr)
+    assert line.startswith("profilebot: no Telegram link (Telegram said: ")
+
+
+# Imported by no command that does not use it: an up-to-date database needs no migration tool,
+# reading needs no chat SDK, and --help needs neither flows nor a database.
+_SERVING = {"alembic", "telegram", "slack_bolt", "slack_sdk", "aiohttp"}
+_REPORT_MODULES = """\
+import json, sys
+from bot.cli import main
+sys.argv = ["profilebot", *sys.argv[2:]]
+try:
+    main()
+except SystemExit:
+    pass
+with open(REPORT, "w") as out:
+    json.dump(sorted(sys.modules), out)
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "unused"),
+    [
+        (["--help"], _SERVING | {"sqlalchemy", "storage", "yaml", "jinja2", "pydantic"}),
+        (["flows", "list"], _SERVING | {"sqlalchemy", "storage", "transitions"}),
+        (["flows", "check", "flow.yaml"], _SERVING | {"sqlalchemy", "storage", "transitions"}),
+        (["profile", "show", "sam", "--json"], _SERVING | {"transitions"}),
+        (["plan", "show", "sam", "--json"], _SERVING | {"transitions"}),
+        (["profile", "show", "sam"], _SERVING | {"transitions"}),
+    ],
+)
+def test_a_command_imports_only_what_it_uses(
+    profilebot: Profilebot, args: list[str], unused: set[str]
+) -> None:
+    profilebot("people", "add", "--name", "Sam", "--role", "student")
+    (profilebot.workdir / "flow.yaml").write_text(BROKEN)
+    report = profilebot.workdir / "modules.json"
+    code = _REPORT_MODULES.replace("REPORT", repr(str(report)))
+    result = subprocess.run(
+        [sys.executable, "-c", code, "-", *args],
+        capture_output=True,
+        text=True,
+        cwd=profilebot.workdir,
+        env={**os.environ, **profilebot.env},
+        timeout=120,
+    )
+    assert "Traceback" not in result.stderr, result.stderr
+    loaded = {name.split(".")[0] for name in json.loads(report.read_text())}
+    assert loaded & unused == set()

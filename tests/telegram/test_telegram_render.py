@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.adapters.telegram import keyboard_for, selected_from_markup
 from bot.adapters.telegram_render import (
     MAX_CALLBACK_BYTES,
     MAX_MESSAGE_CHARS,
@@ -15,9 +18,9 @@ from bot.adapters.telegram_render import (
     decode_callback,
     encode_callback,
     escape,
-    keyboard_for,
+    keyboard_json,
+    keyboard_rows,
     message_html,
-    selected_from_markup,
     split_text,
     toggled,
 )
@@ -323,6 +326,21 @@ def test_every_kind_fits_the_limit_with_a_long_unicode_ref(kind: ReplyKind) -> N
     assert markup is not None
     assert_callbacks_fit(markup)
     InlineKeyboardMarkup.de_json(markup.to_dict(), None)  # serialises cleanly
+
+
+@pytest.mark.parametrize("kind", list(ReplyKind))
+def test_the_plain_keyboard_is_the_one_ptb_would_send(kind: ReplyKind) -> None:
+    options = tuple(Option(f"v{i}", f"Option {i}") for i in range(3))
+    reply = question(kind, options=options, scale=Scale(1, 5), optional=kind is ReplyKind.LIST)
+    rows = keyboard_rows(reply, REF, selected=frozenset({1}))
+    markup = keyboard_for(reply, REF, selected=frozenset({1}))
+    sent = keyboard_json(reply, REF, selected=frozenset({1}))
+    if kind in (ReplyKind.TEXT, ReplyKind.FILE):
+        assert rows == [] and markup is None and sent is None
+        return
+    assert markup is not None and sent is not None
+    assert buttons(markup) == rows
+    assert json.loads(sent) == markup.to_dict()
 
 
 # -- toggle state ---------------------------------------------------------------------------

@@ -5,13 +5,8 @@ from __future__ import annotations
 import pytest
 from telegram import InlineKeyboardMarkup
 
-from bot.adapters.telegram import _parts, inbound_for_callback
-from bot.adapters.telegram_render import (
-    MAX_MESSAGE_CHARS,
-    CallbackAction,
-    keyboard_for,
-    toggled,
-)
+from bot.adapters.telegram import _parts, inbound_for_callback, keyboard_for
+from bot.adapters.telegram_render import MAX_MESSAGE_CHARS, CallbackAction, toggled
 from dialogues import Inbound, Option, Reply, ReplyKind, Scale
 
 CHOICE = Reply(
