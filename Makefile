@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: chat test lint bench bench-telegram bench-slack setup clean
+.PHONY: chat test lint bench bench-cli bench-telegram bench-slack setup clean
 
 $(BIN)/profilebot: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,13 +18,20 @@ chat: setup
 	$(BIN)/profilebot chat --as $${AS:-me}
 
 ## The whole test suite (PostgreSQL tests run when PROFILEBOT_TEST_POSTGRES_URL is set).
+## lint-imports checks the architecture's contracts (pyproject.toml [tool.importlinter]);
+## tests/test_architecture.py runs it too, so pytest alone cannot skip them.
 test: setup
 	$(BIN)/ruff check bot dialogues storage tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
 bench: setup
 	$(BIN)/python bench/turns.py
+
+## How quickly each command answers, each run as a process of its own (see docs/benchmarks.md).
+bench-cli: setup
+	$(BIN)/python bench/cli.py
 
 ## Telegram end to end: profilebot vs a hand-written PTB bot, both against the fake Bot API.
 bench-telegram: setup
