@@ -1,9 +1,10 @@
-"""The whole domain as SQLModel tables (definitions only: the turn path uses Core).
+"""The whole domain as SQLAlchemy Core tables: what the stores query and the migrations build.
 
-JSON lives in TEXT columns written with ``dumps`` (``ensure_ascii=False``), so SQLite and
-PostgreSQL store and compare the same bytes. Times are UTC everywhere (``UtcDateTime``).
-The tables use their own registry and a naming convention, so constraint names are the same
-on both backends and nothing else that subclasses SQLModel leaks into the migrations.
+Plain ``Table`` definitions, no ORM classes: nothing maps rows to objects, and building
+mapped classes took longer at start-up than a command's own work. JSON lives in TEXT columns
+written with ``dumps`` (``ensure_ascii=False``), so SQLite and PostgreSQL store and compare
+the same bytes. Times are UTC everywhere (``UtcDateTime``). The metadata has its own naming
+convention, so constraint names are the same on both backends.
 """
 
 from __future__ import annotations
@@ -14,20 +15,23 @@ from typing import Any, TypeAlias
 
 import orjson
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
+    Column,
     Date,
     DateTime,
     Dialect,
+    ForeignKey,
     Index,
+    Integer,
     MetaData,
     Row,
+    String,
     Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.orm import registry
-from sqlmodel import Field, SQLModel
 
 __all__ = [
     "GOAL_STATUSES",
@@ -119,352 +123,330 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-class _Table(SQLModel, registry=registry(metadata=metadata)):
-    """Base of every profilebot table (own metadata, see the module docstring)."""
+def _id() -> Column[int]:
+    return Column("id", Integer, primary_key=True)
 
 
-def _now_field() -> Any:
-    return Field(default_factory=utcnow, sa_type=UtcDateTime, nullable=False)
+def _text(name: str, *, nullable: bool = False, **kwargs: Any) -> Column[str]:
+    return Column(name, String, nullable=nullable, **kwargs)
+
+
+def _long_text(name: str, *, nullable: bool = False, **kwargs: Any) -> Column[str]:
+    return Column(name, Text, nullable=nullable, **kwargs)
+
+
+def _ref(name: str, target: str, *, nullable: bool = False, **kwargs: Any) -> Column[int]:
+    return Column(name, Integer, ForeignKey(target), nullable=nullable, **kwargs)
+
+
+def _flag(name: str, default: bool) -> Column[bool]:
+    return Column(name, Boolean, nullable=False, default=default)
+
+
+def _count(name: str) -> Column[int]:
+    return Column(name, Integer, nullable=False, default=0)
+
+
+def _time(name: str, *, nullable: bool = False, **kwargs: Any) -> Column[datetime]:
+    return Column(name, UtcDateTime, nullable=nullable, **kwargs)
+
+
+def _now(name: str = "created_at") -> Column[datetime]:
+    return _time(name, default=utcnow)
 
 
 # --- people -----------------------------------------------------------------------------
 
+person = Table(
+    "person",
+    metadata,
+    _id(),
+    _text("handle"),
+    _text("display_name"),
+    _text("first_name"),
+    _text("timezone", nullable=True),
+    _text("language", default="en"),
+    _flag("opted_out", False),
+    _now(),
+    # Lowercase; how a Slack user is matched to the roster (``users.info``).
+    _text("email", nullable=True, index=True, unique=True),
+    UniqueConstraint("handle"),
+)
 
-class Person(_Table, table=True):
-    __tablename__ = "person"
-    __table_args__ = (UniqueConstraint("handle"),)
+person_role = Table(
+    "person_role",
+    metadata,
+    _ref("person_id", "person.id", primary_key=True),
+    _text("role", primary_key=True),
+    CheckConstraint(_in("role", ROLES), name="role"),
+)
 
-    id: int | None = Field(default=None, primary_key=True)
-    handle: str
-    display_name: str
-    first_name: str
-    timezone: str | None = None
-    language: str = "en"
-    opted_out: bool = False
-    created_at: datetime = _now_field()
-    email: str | None = Field(default=None, index=True, unique=True)
-    """Lowercase; how a Slack user is matched to the roster (``users.info``)."""
+# Who a platform user is; ``workspace`` is "" where the platform has none.
+channel_identity = Table(
+    "channel_identity",
+    metadata,
+    _id(),
+    _text("platform"),
+    _text("workspace", default=""),
+    _text("platform_user_id"),
+    _text("chat_id", nullable=True),
+    _ref("person_id", "person.id", index=True),
+    _flag("unreachable", False),
+    _now(),
+    UniqueConstraint("platform", "workspace", "platform_user_id"),
+)
 
+# A single-use, expiring code that links a chat account to a roster person.
+invite_code = Table(
+    "invite_code",
+    metadata,
+    _id(),
+    _text("code", unique=True),
+    _ref("person_id", "person.id", index=True),
+    _now(),
+    _time("expires_at"),
+    _time("redeemed_at", nullable=True),
+    _text("redeemed_by", nullable=True),  # "platform:workspace:user id" that used it
+)
 
-class PersonRole(_Table, table=True):
-    __tablename__ = "person_role"
-    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
+student_group = Table(
+    "student_group",
+    metadata,
+    _id(),
+    _text("name"),
+    _now(),
+    UniqueConstraint("name"),
+)
 
-    person_id: int = Field(foreign_key="person.id", primary_key=True)
-    role: str = Field(primary_key=True)
+group_member = Table(
+    "group_member",
+    metadata,
+    _ref("group_id", "student_group.id", primary_key=True),
+    _ref("person_id", "person.id", primary_key=True, index=True),
+)
 
-
-class ChannelIdentity(_Table, table=True):
-    """Who a platform user is; ``workspace`` is "" where the platform has none."""
-
-    __tablename__ = "channel_identity"
-    __table_args__ = (UniqueConstraint("platform", "workspace", "platform_user_id"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    platform: str
-    workspace: str = ""
-    platform_user_id: str
-    chat_id: str | None = None
-    person_id: int = Field(foreign_key="person.id", index=True)
-    unreachable: bool = False
-    created_at: datetime = _now_field()
-
-
-class InviteCode(_Table, table=True):
-    """A single-use, expiring code that links a chat account to a roster person."""
-
-    __tablename__ = "invite_code"
-
-    id: int | None = Field(default=None, primary_key=True)
-    code: str = Field(unique=True)
-    person_id: int = Field(foreign_key="person.id", index=True)
-    created_at: datetime = _now_field()
-    expires_at: datetime = Field(sa_type=UtcDateTime)
-    redeemed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
-    redeemed_by: str | None = None  # "platform:workspace:user id" that used it
-
-
-class StudentGroup(_Table, table=True):
-    __tablename__ = "student_group"
-    __table_args__ = (UniqueConstraint("name"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    name: str
-    created_at: datetime = _now_field()
-
-
-class GroupMember(_Table, table=True):
-    __tablename__ = "group_member"
-
-    group_id: int = Field(foreign_key="student_group.id", primary_key=True)
-    person_id: int = Field(foreign_key="person.id", primary_key=True, index=True)
-
-
-class AdvisorLink(_Table, table=True):
-    __tablename__ = "advisor_link"
-
-    advisor_id: int = Field(foreign_key="person.id", primary_key=True)
-    student_id: int = Field(foreign_key="person.id", primary_key=True, index=True)
+advisor_link = Table(
+    "advisor_link",
+    metadata,
+    _ref("advisor_id", "person.id", primary_key=True),
+    _ref("student_id", "person.id", primary_key=True, index=True),
+)
 
 
 # --- profile and plan -------------------------------------------------------------------
 
+# One value of one profile field; the current profile is the latest per field.
+profile_fact = Table(
+    "profile_fact",
+    metadata,
+    _id(),
+    _ref("person_id", "person.id"),
+    _text("field"),
+    _long_text("value"),
+    _flag("private", False),
+    _ref("conversation_id", "conversation.id", nullable=True),
+    _text("flow_id", nullable=True),
+    Column("flow_version", Integer, nullable=True),
+    _text("step_id", nullable=True),
+    _text("origin", nullable=True),
+    _text("source", default="conversation"),
+    _now(),
+    Index("ix_profile_fact_person_id_field_id", "person_id", "field", "id"),
+)
 
-class ProfileFact(_Table, table=True):
-    """One value of one profile field; the current profile is the latest per field."""
+goal = Table(
+    "goal",
+    metadata,
+    _id(),
+    _ref("person_id", "person.id", index=True),
+    _long_text("title", default=""),
+    _long_text("why", nullable=True),
+    _text("category", nullable=True),
+    Column("target_date", Date, nullable=True),
+    _long_text("support", nullable=True),
+    _text("status", default="active"),
+    _ref("conversation_id", "conversation.id", nullable=True),
+    _text("origin_key", nullable=True),
+    _now(),
+    _now("updated_at"),
+    UniqueConstraint("conversation_id", "origin_key"),
+    CheckConstraint(_in("status", GOAL_STATUSES), name="status"),
+)
 
-    __tablename__ = "profile_fact"
-    __table_args__ = (Index("ix_profile_fact_person_id_field_id", "person_id", "field", "id"),)
+action_step = Table(
+    "action_step",
+    metadata,
+    _id(),
+    _ref("goal_id", "goal.id"),
+    _long_text("text"),
+    _flag("done", False),
+    _ref("conversation_id", "conversation.id", nullable=True),
+    _text("origin", nullable=True),
+    _count("position"),
+    _now(),
+    Index("ix_action_step_goal_id_position", "goal_id", "position"),
+)
 
-    id: int | None = Field(default=None, primary_key=True)
-    person_id: int = Field(foreign_key="person.id")
-    field: str
-    value: str = Field(sa_type=Text)
-    private: bool = False
-    conversation_id: int | None = Field(default=None, foreign_key="conversation.id")
-    flow_id: str | None = None
-    flow_version: int | None = None
-    step_id: str | None = None
-    origin: str | None = None
-    source: str = "conversation"
-    created_at: datetime = _now_field()
+# A weekly check-in; ``mood`` and ``energy`` are JSON (a scale number or a choice).
+checkin = Table(
+    "checkin",
+    metadata,
+    _id(),
+    _ref("person_id", "person.id", index=True),
+    _ref("conversation_id", "conversation.id", nullable=True),
+    _long_text("mood", nullable=True),
+    _long_text("energy", nullable=True),
+    _long_text("note_for_advisor", nullable=True),
+    Column("wants_meeting", Boolean, nullable=True),
+    _long_text("highlight", nullable=True),
+    _now(),
+    UniqueConstraint("conversation_id"),
+)
 
+# One goal's update inside a check-in; ``progress`` is JSON.
+checkin_goal_update = Table(
+    "checkin_goal_update",
+    metadata,
+    _id(),
+    _ref("checkin_id", "checkin.id"),
+    _ref("goal_id", "goal.id", index=True),
+    _long_text("progress", nullable=True),
+    _long_text("did", nullable=True),
+    _long_text("blockers", nullable=True),
+    _long_text("next_step", nullable=True),
+    UniqueConstraint("checkin_id", "goal_id"),
+)
 
-class Goal(_Table, table=True):
-    __tablename__ = "goal"
-    __table_args__ = (
-        UniqueConstraint("conversation_id", "origin_key"),
-        CheckConstraint(_in("status", GOAL_STATUSES), name="status"),
-    )
+reflection = Table(
+    "reflection",
+    metadata,
+    _id(),
+    _ref("person_id", "person.id", index=True),
+    _ref("conversation_id", "conversation.id", nullable=True),
+    _long_text("fields", default="{}"),
+    _now(),
+    UniqueConstraint("conversation_id"),
+)
 
-    id: int | None = Field(default=None, primary_key=True)
-    person_id: int = Field(foreign_key="person.id", index=True)
-    title: str = Field(default="", sa_type=Text)
-    why: str | None = Field(default=None, sa_type=Text)
-    category: str | None = None
-    target_date: date | None = Field(default=None, sa_type=Date)
-    support: str | None = Field(default=None, sa_type=Text)
-    status: str = "active"
-    conversation_id: int | None = Field(default=None, foreign_key="conversation.id")
-    origin_key: str | None = None
-    created_at: datetime = _now_field()
-    updated_at: datetime = _now_field()
-
-
-class ActionStep(_Table, table=True):
-    __tablename__ = "action_step"
-    __table_args__ = (Index("ix_action_step_goal_id_position", "goal_id", "position"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    goal_id: int = Field(foreign_key="goal.id")
-    text: str = Field(sa_type=Text)
-    done: bool = False
-    conversation_id: int | None = Field(default=None, foreign_key="conversation.id")
-    origin: str | None = None
-    position: int = 0
-    created_at: datetime = _now_field()
-
-
-class Checkin(_Table, table=True):
-    """A weekly check-in; ``mood`` and ``energy`` are JSON (a scale number or a choice)."""
-
-    __tablename__ = "checkin"
-    __table_args__ = (UniqueConstraint("conversation_id"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    person_id: int = Field(foreign_key="person.id", index=True)
-    conversation_id: int | None = Field(default=None, foreign_key="conversation.id")
-    mood: str | None = Field(default=None, sa_type=Text)
-    energy: str | None = Field(default=None, sa_type=Text)
-    note_for_advisor: str | None = Field(default=None, sa_type=Text)
-    wants_meeting: bool | None = None
-    highlight: str | None = Field(default=None, sa_type=Text)
-    created_at: datetime = _now_field()
-
-
-class CheckinGoalUpdate(_Table, table=True):
-    """One goal's update inside a check-in; ``progress`` is JSON."""
-
-    __tablename__ = "checkin_goal_update"
-    __table_args__ = (UniqueConstraint("checkin_id", "goal_id"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    checkin_id: int = Field(foreign_key="checkin.id")
-    goal_id: int = Field(foreign_key="goal.id", index=True)
-    progress: str | None = Field(default=None, sa_type=Text)
-    did: str | None = Field(default=None, sa_type=Text)
-    blockers: str | None = Field(default=None, sa_type=Text)
-    next_step: str | None = Field(default=None, sa_type=Text)
-
-
-class Reflection(_Table, table=True):
-    __tablename__ = "reflection"
-    __table_args__ = (UniqueConstraint("conversation_id"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    person_id: int = Field(foreign_key="person.id", index=True)
-    conversation_id: int | None = Field(default=None, foreign_key="conversation.id")
-    fields: str = Field(default="{}", sa_type=Text)
-    created_at: datetime = _now_field()
-
-
-class Artifact(_Table, table=True):
-    __tablename__ = "artifact"
-
-    id: int | None = Field(default=None, primary_key=True)
-    person_id: int = Field(foreign_key="person.id", index=True)
-    goal_id: int | None = Field(default=None, foreign_key="goal.id")
-    kind: str
-    file_id: str | None = Field(default=None, sa_type=Text)
-    name: str | None = Field(default=None, sa_type=Text)
-    mime_type: str | None = None
-    url: str | None = Field(default=None, sa_type=Text)
-    caption: str | None = Field(default=None, sa_type=Text)
-    conversation_id: int | None = Field(default=None, foreign_key="conversation.id")
-    origin: str | None = None
-    created_at: datetime = _now_field()
+artifact = Table(
+    "artifact",
+    metadata,
+    _id(),
+    _ref("person_id", "person.id", index=True),
+    _ref("goal_id", "goal.id", nullable=True),
+    _text("kind"),
+    _long_text("file_id", nullable=True),
+    _long_text("name", nullable=True),
+    _text("mime_type", nullable=True),
+    _long_text("url", nullable=True),
+    _long_text("caption", nullable=True),
+    _ref("conversation_id", "conversation.id", nullable=True),
+    _text("origin", nullable=True),
+    _now(),
+)
 
 
 # --- conversations ----------------------------------------------------------------------
 
+# Each distinct content of a flow, so a conversation stays pinned to what it started.
+flow_version = Table(
+    "flow_version",
+    metadata,
+    _id(),
+    _text("flow_id"),
+    Column("version", Integer, nullable=False),
+    _text("content_hash"),
+    _long_text("source"),
+    _text("title"),
+    _now(),
+    UniqueConstraint("content_hash"),
+    Index("ix_flow_version_flow_id_version", "flow_id", "version"),
+)
 
-class FlowVersion(_Table, table=True):
-    """Each distinct content of a flow, so a conversation stays pinned to what it started."""
+# ``state`` is ConversationState JSON; ``version`` counts saved turns.
+conversation = Table(
+    "conversation",
+    metadata,
+    _id(),
+    _ref("person_id", "person.id"),
+    _ref("flow_version_id", "flow_version.id"),
+    _text("flow_id"),
+    _text("step"),
+    _text("status"),
+    _long_text("state"),
+    _count("version"),
+    _count("reminders_sent"),
+    _now(),
+    _now("updated_at"),
+    Index("ix_conversation_person_id_status_updated_at", "person_id", "status", "updated_at"),
+)
 
-    __tablename__ = "flow_version"
-    __table_args__ = (
-        UniqueConstraint("content_hash"),
-        Index("ix_flow_version_flow_id_version", "flow_id", "version"),
-    )
+answer = Table(
+    "answer",
+    metadata,
+    _id(),
+    _ref("conversation_id", "conversation.id", index=True),
+    _text("step_id"),
+    Column("iteration", Integer, nullable=True),
+    _long_text("value"),
+    _long_text("raw", default=""),
+    _text("status", default="answered"),
+    _now(),
+)
 
-    id: int | None = Field(default=None, primary_key=True)
-    flow_id: str
-    version: int
-    content_hash: str
-    source: str = Field(sa_type=Text)
-    title: str
-    created_at: datetime = _now_field()
+# Platform event ids already processed (de-duplication of redeliveries).
+inbound_event = Table(
+    "inbound_event",
+    metadata,
+    _text("key", primary_key=True),
+    _time("received_at", default=utcnow, index=True),
+)
 
+# Every outbound message; ``payload`` is Reply JSON.
+outbox = Table(
+    "outbox",
+    metadata,
+    _id(),
+    _ref("person_id", "person.id", nullable=True, index=True),
+    _ref("conversation_id", "conversation.id", nullable=True),
+    _text("platform"),
+    _text("address"),
+    _long_text("payload"),
+    _text("status", default="pending"),
+    _count("attempts"),
+    _now("not_before"),
+    _long_text("last_error", nullable=True),
+    _text("platform_message_id", nullable=True),
+    _now(),
+    _time("sent_at", nullable=True),
+    Index("ix_outbox_status_not_before", "status", "not_before"),
+    # A conversation's latest question (stale-button checks, editing it once answered).
+    Index("ix_outbox_conversation_id_id", "conversation_id", "id"),
+    CheckConstraint(_in("status", OUTBOX_STATUSES), name="status"),
+)
 
-class Conversation(_Table, table=True):
-    """``state`` is ConversationState JSON; ``version`` counts saved turns."""
+# Placeholder for scheduled flows (check-ins, surveys); filled in by a later issue.
+schedule = Table(
+    "schedule",
+    metadata,
+    _id(),
+    _ref("person_id", "person.id", nullable=True),
+    _ref("group_id", "student_group.id", nullable=True),
+    _text("flow_id"),
+    _text("cron"),
+    _time("next_run_at", nullable=True, index=True),
+    _flag("enabled", True),
+    _now(),
+)
 
-    __tablename__ = "conversation"
-    __table_args__ = (
-        Index("ix_conversation_person_id_status_updated_at", "person_id", "status", "updated_at"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    person_id: int = Field(foreign_key="person.id")
-    flow_version_id: int = Field(foreign_key="flow_version.id")
-    flow_id: str
-    step: str
-    status: str
-    state: str = Field(sa_type=Text)
-    version: int = 0
-    reminders_sent: int = 0
-    created_at: datetime = _now_field()
-    updated_at: datetime = _now_field()
-
-
-class Answer(_Table, table=True):
-    __tablename__ = "answer"
-
-    id: int | None = Field(default=None, primary_key=True)
-    conversation_id: int = Field(foreign_key="conversation.id", index=True)
-    step_id: str
-    iteration: int | None = None
-    value: str = Field(sa_type=Text)
-    raw: str = Field(default="", sa_type=Text)
-    status: str = "answered"
-    created_at: datetime = _now_field()
-
-
-class InboundEvent(_Table, table=True):
-    """Platform event ids already processed (de-duplication of redeliveries)."""
-
-    __tablename__ = "inbound_event"
-
-    key: str = Field(primary_key=True)
-    received_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime, index=True)
-
-
-class Outbox(_Table, table=True):
-    """Every outbound message; ``payload`` is Reply JSON."""
-
-    __tablename__ = "outbox"
-    __table_args__ = (
-        Index("ix_outbox_status_not_before", "status", "not_before"),
-        # A conversation's latest question (stale-button checks, editing it once answered).
-        Index("ix_outbox_conversation_id_id", "conversation_id", "id"),
-        CheckConstraint(_in("status", OUTBOX_STATUSES), name="status"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
-    conversation_id: int | None = Field(default=None, foreign_key="conversation.id")
-    platform: str
-    address: str
-    payload: str = Field(sa_type=Text)
-    status: str = "pending"
-    attempts: int = 0
-    not_before: datetime = _now_field()
-    last_error: str | None = Field(default=None, sa_type=Text)
-    platform_message_id: str | None = None
-    created_at: datetime = _now_field()
-    sent_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
-
-
-class Schedule(_Table, table=True):
-    """Placeholder for scheduled flows (check-ins, surveys); filled in by a later issue."""
-
-    __tablename__ = "schedule"
-
-    id: int | None = Field(default=None, primary_key=True)
-    person_id: int | None = Field(default=None, foreign_key="person.id")
-    group_id: int | None = Field(default=None, foreign_key="student_group.id")
-    flow_id: str
-    cron: str
-    next_run_at: datetime | None = Field(default=None, sa_type=UtcDateTime, index=True)
-    enabled: bool = True
-    created_at: datetime = _now_field()
-
-
-class AuditLog(_Table, table=True):
-    """What happened that an adult may need to see; ``detail`` is JSON, never answer text."""
-
-    __tablename__ = "audit_log"
-
-    id: int | None = Field(default=None, primary_key=True)
-    actor_person_id: int | None = Field(default=None, foreign_key="person.id")
-    action: str
-    subject_person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
-    detail: str = Field(default="{}", sa_type=Text)
-    created_at: datetime = _now_field()
-
-
-def _table(name: str) -> Table:
-    return metadata.tables[name]
-
-
-person = _table("person")
-person_role = _table("person_role")
-channel_identity = _table("channel_identity")
-invite_code = _table("invite_code")
-student_group = _table("student_group")
-group_member = _table("group_member")
-advisor_link = _table("advisor_link")
-profile_fact = _table("profile_fact")
-goal = _table("goal")
-action_step = _table("action_step")
-checkin = _table("checkin")
-checkin_goal_update = _table("checkin_goal_update")
-reflection = _table("reflection")
-artifact = _table("artifact")
-flow_version = _table("flow_version")
-conversation = _table("conversation")
-answer = _table("answer")
-inbound_event = _table("inbound_event")
-outbox = _table("outbox")
-schedule = _table("schedule")
-audit_log = _table("audit_log")
+# What happened that an adult may need to see; ``detail`` is JSON, never answer text.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    _id(),
+    _ref("actor_person_id", "person.id", nullable=True),
+    _text("action"),
+    _ref("subject_person_id", "person.id", nullable=True, index=True),
+    _long_text("detail", default="{}"),
+    _now(),
+)
