@@ -116,6 +116,17 @@ def test_schema_is_at_head_and_ensure_schema_is_a_no_op(database: Database) -> N
     assert database.current_revision() == "0004"
 
 
+def test_a_database_without_a_version_table_is_at_no_revision(database: Database) -> None:
+    with database.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE alembic_version RENAME TO alembic_version_aside")
+    try:
+        assert database.current_revision() is None
+    finally:
+        with database.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE alembic_version_aside RENAME TO alembic_version")
+    assert database.current_revision() == database.head_revision()
+
+
 def test_check_passes_on_a_reachable_database(database: Database) -> None:
     database.check()
 
