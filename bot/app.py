@@ -39,11 +39,18 @@ class App:
     invites: InviteStore
 
     @classmethod
-    def create(cls, settings: Settings | None = None, *, upgrade: bool = True) -> App:
-        """Build the app; configuration and connection errors surface here, not later."""
+    def create(
+        cls, settings: Settings | None = None, *, upgrade: bool = True, read_flows: bool = True
+    ) -> App:
+        """Build the app; configuration and connection errors surface here, not later.
+
+        ``read_flows=False`` leaves the flow files until something uses a flow: a command
+        that needs none (the roster, a profile as JSON) then reads none, and a problem in
+        them surfaces where a flow is first used.
+        """
         settings = settings or load_settings()
         logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
-        registry = FlowRegistry(settings.flow_dirs)
+        registry = FlowRegistry(settings.flow_dirs, defer=not read_flows)
         db = Database(settings.database_url)
         db.check()
         if upgrade:

@@ -2,8 +2,10 @@
 
 People run these commands by hand, so each one must answer at once. Nothing heavy is
 imported at the top of this module: a command gets the app from `_open_app()` and imports
-anything else it needs (flows, an adapter, asyncio) inside its own body, so `--help` loads
-none of it and a read-only command no migration tool or chat SDK. A new command does the same.
+anything else it needs (an adapter, asyncio) inside its own body, so `--help` loads none of
+it and a read-only command no migration tool or chat SDK; the flow files are read only when
+a flow is used, unless the command must not start with a broken one (``flows=True``: chat,
+run). A new command does the same.
 """
 
 from __future__ import annotations
@@ -48,11 +50,12 @@ app.add_typer(db_app, name="db")
 _to_close: list[Database] | None = None
 
 
-def _open_app(*, upgrade: bool = True) -> App:
-    """The app a command works with: settings, the database (migrated when behind), flows."""
+def _open_app(*, upgrade: bool = True, flows: bool = False) -> App:
+    """The app a command works with: settings, the database (migrated when behind) and the
+    flows (read now with ``flows=True``, else when one is first used)."""
     from .app import App
 
-    bot = App.create(upgrade=upgrade)
+    bot = App.create(upgrade=upgrade, read_flows=flows)
     if _to_close is not None:
         _to_close.append(bot.db)
     return bot
@@ -91,7 +94,7 @@ def chat(
 
     if flow_id and file:
         raise typer.BadParameter("use --flow or --file, not both")
-    bot = _open_app()
+    bot = _open_app(flows=True)
     flow = bot.load_flow(flow_id, file) if (flow_id or file) else None
     person = bot.people.ensure_student(handle)
     console = ConsoleChat(
@@ -125,7 +128,7 @@ def run(
 
     if platform not in ("telegram", "slack"):
         raise typer.BadParameter("use telegram or slack")
-    bot = _open_app()
+    bot = _open_app(flows=True)
     if platform == "slack":
         from .adapters.slack import serve as serve_slack
 

@@ -7,7 +7,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ._loader import load_flow_file, load_flow_files, load_flow_text
 from ._schema import Flow
 from .errors import FlowLoadError, UnknownFlowError
 
@@ -22,28 +21,52 @@ BUILTIN_FLOWS_DIR = Path(__file__).parent / "flows"
 class FlowRegistry:
     """Loads every flow once, refusing the whole set if any file is invalid.
 
-    A flow's engine is compiled when first asked for (a command that only lists flows or
-    shows a profile needs none). A conversation is pinned to the content it started with, so
-    `engine_for_source` compiles an older stored version on demand (once per content hash).
+    The files are read when the registry is made, or with ``defer=True`` on its first use
+    (a command that needs no flow then reads none; problems are raised at that first use).
+    A flow's engine is compiled when first asked for. A conversation is pinned to the
+    content it started with, so `engine_for_source` compiles an older stored version on
+    demand (once per content hash).
     """
 
-    def __init__(self, extra_dirs: Iterable[Path] = (), *, include_builtin: bool = True) -> None:
-        builtin = _flow_files([BUILTIN_FLOWS_DIR]) if include_builtin else []
-        extra = _flow_files(Path(d) for d in extra_dirs)
-        # Checked apart so a school's own file may replace a built-in flow of the same id.
-        builtin_flows, builtin_problems = load_flow_files(builtin)
-        extra_flows, extra_problems = load_flow_files(extra)
-        if builtin_problems or extra_problems:
-            raise FlowLoadError(builtin_problems + extra_problems)
+    def __init__(
+        self,
+        extra_dirs: Iterable[Path] = (),
+        *,
+        include_builtin: bool = True,
+        defer: bool = False,
+    ) -> None:
+        self._extra_dirs = [Path(d) for d in extra_dirs]
+        self._include_builtin = include_builtin
         self._by_id: dict[str, Flow] = {}
         self._by_hash: dict[str, Flow] = {}
         self._engines: dict[str, Engine] = {}
         self._lock = threading.Lock()
-        for flow in [*builtin_flows, *extra_flows]:
-            self._know(flow)
+        self._loading = threading.Lock()
+        self._loaded = False
+        if not defer:
+            self._load()
+
+    def _load(self) -> None:
+        from ._loader import load_flow_files  # with PyYAML and Jinja2: only once flows are read
+
+        with self._loading:
+            if self._loaded:
+                return
+            builtin = _flow_files([BUILTIN_FLOWS_DIR]) if self._include_builtin else []
+            extra = _flow_files(self._extra_dirs)
+            # Checked apart so a school's own file may replace a built-in flow of the same id.
+            builtin_flows, builtin_problems = load_flow_files(builtin)
+            extra_flows, extra_problems = load_flow_files(extra)
+            if builtin_problems or extra_problems:
+                raise FlowLoadError(builtin_problems + extra_problems)
+            for flow in [*builtin_flows, *extra_flows]:
+                self._know(flow)
+            self._loaded = True
 
     def add(self, flow: Flow) -> Engine:
         """Make ``flow`` known by id (a later one with the same id replaces it)."""
+        if not self._loaded:
+            self._load()
         self._know(flow)
         return self.engine(flow)
 
@@ -52,6 +75,8 @@ class FlowRegistry:
         self._by_hash[flow.content_hash] = flow
 
     def get(self, flow_id: str) -> Flow:
+        if not self._loaded:
+            self._load()
         try:
             return self._by_id[flow_id]
         except KeyError:
@@ -60,9 +85,13 @@ class FlowRegistry:
 
     def find(self, flow_id: str) -> Flow | None:
         """The flow with this id, or None."""
+        if not self._loaded:
+            self._load()
         return self._by_id.get(flow_id)
 
     def flows(self) -> list[Flow]:
+        if not self._loaded:
+            self._load()
         return sorted(self._by_id.values(), key=lambda f: f.id)
 
     def engine(self, flow: Flow) -> Engine:
@@ -78,20 +107,27 @@ class FlowRegistry:
         """The engine of a content hash this registry knows without reading it anew: one
         of its flows, or a version compiled before in this process; None otherwise."""
         engine = self._engines.get(content_hash)
-        if engine is None and content_hash in self._by_hash:
-            engine = self.engine(self._by_hash[content_hash])
+        if engine is None:
+            if not self._loaded:
+                self._load()
+            if content_hash in self._by_hash:
+                engine = self.engine(self._by_hash[content_hash])
         return engine
 
     def engine_for_source(self, content_hash: str, source: str, *, name: str) -> Engine:
         """The engine for a stored flow version (the one a conversation is pinned to)."""
         engine = self.cached_engine(content_hash)
         if engine is None:
+            from ._loader import load_flow_text
+
             engine = self.engine(load_flow_text(source, filename=name))
             self._engines.setdefault(content_hash, engine)
         return engine
 
     @staticmethod
     def load_file(path: str | Path) -> Flow:
+        from ._loader import load_flow_file
+
         return load_flow_file(path)
 
 

@@ -272,8 +272,9 @@ with open(REPORT, "w") as out:
         (["--help"], _SERVING | {"sqlalchemy", "storage", "yaml", "jinja2", "pydantic"}),
         (["flows", "list"], _SERVING | {"sqlalchemy", "storage", "transitions"}),
         (["flows", "check", "flow.yaml"], _SERVING | {"sqlalchemy", "storage", "transitions"}),
-        (["profile", "show", "sam", "--json"], _SERVING | {"transitions"}),
-        (["plan", "show", "sam", "--json"], _SERVING | {"transitions"}),
+        (["profile", "show", "sam", "--json"], _SERVING | {"transitions", "yaml", "jinja2"}),
+        (["plan", "show", "sam", "--json"], _SERVING | {"transitions", "yaml", "jinja2"}),
+        (["people", "add", "--name", "Bo", "--role", "student"], _SERVING | {"yaml", "jinja2"}),
         (["profile", "show", "sam"], _SERVING | {"transitions"}),
     ],
 )
@@ -295,3 +296,20 @@ def test_a_command_imports_only_what_it_uses(
     assert "Traceback" not in result.stderr, result.stderr
     loaded = {name.split(".")[0] for name in json.loads(report.read_text())}
     assert loaded & unused == set()
+
+
+def test_a_broken_flow_file_stops_what_uses_flows_and_only_that(profilebot: Profilebot) -> None:
+    profilebot("people", "add", "--name", "Sam", "--role", "student")
+    flows = profilebot.workdir / "flows"
+    flows.mkdir()
+    (flows / "bad.yaml").write_text(BROKEN)
+    profilebot.env["PROFILEBOT_FLOWS_DIR"] = str(flows)
+    for args in (
+        ["chat", "--as", "sam"],
+        ["run", "--platform", "telegram"],
+        ["profile", "show", "sam"],
+    ):
+        result = profilebot.run(*args)
+        assert result.returncode == 1, args
+        assert "options: missing" in result.stderr and "Traceback" not in result.stderr
+    assert profilebot.json("profile", "show", "sam")["profile"] == {}
