@@ -14,7 +14,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Never, NoReturn
 
 from sqlalchemy import ColumnElement, delete, exists, or_, select, update
 
@@ -137,6 +137,7 @@ class EffectWriter:
         self._now = self.sql.time(self.prov.now)
 
     def apply(self, effects: Sequence[Effect]) -> None:
+        """Apply each effect; one of a type this does not know raises (mypy finds it first)."""
         for effect in effects:
             match effect:
                 case SetProfile():
@@ -159,6 +160,8 @@ class EffectWriter:
                     self._opt_out(effect)
                 case Withdraw():
                     self._withdraw(effect)
+                case _:
+                    _unhandled(effect)
 
     # --- profile ------------------------------------------------------------------------
 
@@ -547,6 +550,11 @@ class EffectWriter:
 
 
 _IGNORE: Any = object()
+
+
+def _unhandled(effect: Never) -> NoReturn:
+    """An effect type no ``case`` above handles: mypy reports the call, at runtime it raises."""
+    raise TypeError(f"storage cannot apply a {type(effect).__name__} effect")
 
 
 def _goal_is_referenced(goal_id: int) -> ColumnElement[bool]:
