@@ -23,7 +23,11 @@ from ._effects import (
 )
 from ._messages import Attachment, Command, Inbound, InboundKind, Option, Reply, ReplyKind, Scale
 from ._schema import (
+    CHECKIN_FIELDS,
+    CHECKIN_GOAL_FIELDS,
     END,
+    GOAL_FIELDS,
+    GOAL_STATUSES,
     Audience,
     Flow,
     FlowSettings,
@@ -40,7 +44,11 @@ from ._state import ConversationState, ConversationStatus, Frame, LoopState
 from .errors import FlowError, FlowLoadError, FlowProblem, ProfilebotError, UnknownFlowError
 
 __all__ = [
+    "CHECKIN_FIELDS",
+    "CHECKIN_GOAL_FIELDS",
     "END",
+    "GOAL_FIELDS",
+    "GOAL_STATUSES",
     "AddActionSteps",
     "AnswerRecord",
     "Attachment",

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import Connection, exc
 from sqlalchemy.engine.interfaces import DBAPIConnection, DBAPICursor
 
-from dialogues import ConversationStatus
+from dialogues import CHECKIN_FIELDS, CHECKIN_GOAL_FIELDS, GOAL_FIELDS, ConversationStatus
 
 __all__ = ["Sql", "Statement", "statement", "utc_value"]
 
@@ -347,9 +347,11 @@ INSERT_GOAL = statement(
     "RETURNING id"
 )
 GOAL_OWNER = statement("SELECT person_id FROM goal WHERE id = :goal_id")
+# A goal's fields a flow may set, each a column of ``goal`` (action steps are rows of their own).
+GOAL_COLUMNS = GOAL_FIELDS - {"action_steps"}
 SET_GOAL = {
     name: statement(f"UPDATE goal SET {name} = :value, updated_at = :now WHERE id = :goal_id")
-    for name in ("title", "why", "category", "support", "status", "target_date")
+    for name in sorted(GOAL_COLUMNS)
 }
 DELETE_STEPS = statement(
     "DELETE FROM action_step WHERE goal_id = :goal_id AND conversation_id = :conversation_id "
@@ -360,21 +362,20 @@ NEXT_POSITION = statement(
 )
 STEP_COLUMNS = ("goal_id", "text", "done", "conversation_id", "origin", "position", "created_at")
 
-_CHECKIN_FIELDS = ("mood", "energy", "note_for_advisor", "highlight", "wants_meeting")
-_CHECKIN_GOAL_FIELDS = ("progress", "did", "blockers", "next_step")
 CHECKIN_ID = statement("SELECT id FROM checkin WHERE conversation_id = :conversation_id")
 INSERT_CHECKIN = statement(
     "INSERT INTO checkin (person_id, conversation_id, created_at) "
     "VALUES (:person_id, :conversation_id, :now) RETURNING id"
 )
-# One statement sets a field, creating the conversation's check-in row on first use.
+# One statement sets a field (each a column of ``checkin``), creating the conversation's
+# check-in row on first use.
 SET_CHECKIN = {
     name: statement(
         f"INSERT INTO checkin (person_id, conversation_id, created_at, {name}) "
         f"VALUES (:person_id, :conversation_id, :now, :value) "
         f"ON CONFLICT (conversation_id) DO UPDATE SET {name} = excluded.{name} RETURNING id"
     )
-    for name in _CHECKIN_FIELDS
+    for name in sorted(CHECKIN_FIELDS)
 }
 # The usual case in one statement: the goal is this person's and the check-in row exists
 # (no row is written otherwise, and the caller takes the long way). Every field is text.
@@ -386,7 +387,7 @@ SET_CHECKIN_GOAL_IF_OWNED = {
         f"AND g.person_id = :person_id "
         f"ON CONFLICT (checkin_id, goal_id) DO UPDATE SET {name} = excluded.{name}"
     )
-    for name in _CHECKIN_GOAL_FIELDS
+    for name in sorted(CHECKIN_GOAL_FIELDS)
 }
 SET_CHECKIN_GOAL = {
     name: statement(
@@ -394,7 +395,7 @@ SET_CHECKIN_GOAL = {
         f"VALUES (:checkin_id, :goal_id, :value) "
         f"ON CONFLICT (checkin_id, goal_id) DO UPDATE SET {name} = excluded.{name}"
     )
-    for name in _CHECKIN_GOAL_FIELDS
+    for name in sorted(CHECKIN_GOAL_FIELDS)
 }
 REFLECTION = statement("SELECT id, fields FROM reflection WHERE conversation_id = :conversation_id")
 INSERT_REFLECTION = statement(

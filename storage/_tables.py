@@ -29,6 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
+from dialogues import GOAL_STATUSES
+
 __all__ = [
     "GOAL_STATUSES",
     "OUTBOX_STATUSES",
@@ -42,7 +44,6 @@ __all__ = [
 ]
 
 ROLES = ("student", "advisor", "teacher", "admin")
-GOAL_STATUSES = ("active", "completed", "paused", "dropped")
 OUTBOX_STATUSES = ("pending", "sent", "failed", "dead")
 
 NAMING_CONVENTION = {
