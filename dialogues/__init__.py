@@ -33,7 +33,11 @@ from ._effects import (
 )
 from ._messages import Attachment, Command, Inbound, InboundKind, Option, Reply, ReplyKind, Scale
 from ._schema import (
+    CHECKIN_FIELDS,
+    CHECKIN_GOAL_FIELDS,
     END,
+    GOAL_FIELDS,
+    GOAL_STATUSES,
     Audience,
     Flow,
     FlowSettings,
@@ -68,7 +72,11 @@ _LAZY = {
 
 __all__ = [
     "BUILTIN_FLOWS_DIR",
+    "CHECKIN_FIELDS",
+    "CHECKIN_GOAL_FIELDS",
     "END",
+    "GOAL_FIELDS",
+    "GOAL_STATUSES",
     "WELCOME_BACK",
     "AddActionSteps",
     "AnswerRecord",

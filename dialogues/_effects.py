@@ -8,7 +8,7 @@ re-answer after `/back` replaces what the first answer saved instead of adding t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 from ._messages import Attachment, Reply
 from ._schema import SaveTarget
@@ -48,7 +48,7 @@ class ExistingGoal:
     goal_id: int
 
 
-GoalRef = NewGoal | ExistingGoal
+GoalRef: TypeAlias = NewGoal | ExistingGoal
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +137,7 @@ class Withdraw:
     previous: Any = None
 
 
-Effect = (
+Effect: TypeAlias = (
     SetProfile
     | SetGoal
     | AddActionSteps
@@ -149,6 +149,7 @@ Effect = (
     | SetOptOut
     | Withdraw
 )
+"""Everything a turn may ask storage to do. Storage matches on every member (mypy checks)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,10 +31,13 @@ __all__ = [
 END = "end"
 """The pseudo step id that finishes a conversation (`goto: end`)."""
 
+# What a flow may save. Storage builds its statements and CHECK constraints from these lists,
+# so a value added here needs its column, or a migration, there too.
 GOAL_FIELDS = frozenset(
     {"title", "why", "category", "target_date", "support", "status", "action_steps"}
 )
-GOAL_STATUSES = frozenset({"active", "completed", "paused", "dropped"})
+GOAL_STATUSES = ("active", "completed", "paused", "dropped")
+"""A goal's statuses; a new goal is ``active``."""
 CHECKIN_FIELDS = frozenset({"mood", "energy", "note_for_advisor", "wants_meeting", "highlight"})
 CHECKIN_GOAL_FIELDS = frozenset({"progress", "did", "blockers", "next_step"})
 

@@ -40,6 +40,7 @@ from .errors import (
     StorageError,
     UnknownPersonError,
     UnknownRecordError,
+    is_transient,
 )
 
 __all__ = [
@@ -74,5 +75,6 @@ __all__ = [
     "Turn",
     "UnknownPersonError",
     "UnknownRecordError",
+    "is_transient",
     "metadata",
 ]

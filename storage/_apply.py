@@ -14,11 +14,14 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Never, NoReturn
 
 from sqlalchemy import ColumnElement, delete, exists, or_, select, update
 
 from dialogues import (
+    CHECKIN_FIELDS,
+    CHECKIN_GOAL_FIELDS,
+    GOAL_STATUSES,
     AddActionSteps,
     Effect,
     FlagStep,
@@ -38,7 +41,6 @@ from dialogues import (
 from . import _sql as q
 from ._sql import Sql
 from ._tables import (
-    GOAL_STATUSES,
     action_step,
     artifact,
     checkin,
@@ -53,12 +55,13 @@ __all__ = ["EffectWriter", "Provenance", "audit"]
 
 log = logging.getLogger("profilebot.storage")
 
-_GOAL_TEXT_FIELDS = frozenset({"title", "why", "category", "support"})
+# Which fields a flow may save is the dialogue core's to say (GOAL_FIELDS, CHECKIN_FIELDS...);
+# how each is kept is said here: text, but for an answer that may be a number or a choice
+# (JSON), a yes/no (a boolean) and the goal's status and date.
+_GOAL_TEXT_FIELDS = q.GOAL_COLUMNS - {"status", "target_date"}
 _CHECKIN_JSON_FIELDS = frozenset({"mood", "energy"})
-_CHECKIN_TEXT_FIELDS = frozenset({"note_for_advisor", "highlight"})
-_CHECKIN_GOAL_TEXT_FIELDS = frozenset({"did", "blockers", "next_step"})
-_CHECKIN_FIELDS = _CHECKIN_JSON_FIELDS | _CHECKIN_TEXT_FIELDS | {"wants_meeting"}
-_CHECKIN_GOAL_FIELDS = _CHECKIN_GOAL_TEXT_FIELDS | {"progress"}
+_CHECKIN_BOOLEAN_FIELDS = frozenset({"wants_meeting"})
+_CHECKIN_GOAL_JSON_FIELDS = frozenset({"progress"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +140,7 @@ class EffectWriter:
         self._now = self.sql.time(self.prov.now)
 
     def apply(self, effects: Sequence[Effect]) -> None:
+        """Apply each effect; one of a type this does not know raises (mypy finds it first)."""
         for effect in effects:
             match effect:
                 case SetProfile():
@@ -159,6 +163,8 @@ class EffectWriter:
                     self._opt_out(effect)
                 case Withdraw():
                     self._withdraw(effect)
+                case _:
+                    _unhandled(effect)
 
     # --- profile ------------------------------------------------------------------------
 
@@ -309,15 +315,15 @@ class EffectWriter:
         return self._checkin_id
 
     def _set_checkin(self, e: SetCheckin) -> None:
-        if e.field in _CHECKIN_JSON_FIELDS:
-            value: Any = dumps(e.value)
-        elif e.field in _CHECKIN_TEXT_FIELDS:
-            value = _text(e.value)
-        elif e.field == "wants_meeting":
-            value = None if e.value is None else bool(e.value)
-        else:
+        if e.field not in CHECKIN_FIELDS:
             log.warning("ignored unknown check-in field %r", e.field)
             return
+        if e.field in _CHECKIN_JSON_FIELDS:
+            value: Any = dumps(e.value)
+        elif e.field in _CHECKIN_BOOLEAN_FIELDS:
+            value = None if e.value is None else bool(e.value)
+        else:
+            value = _text(e.value)
         checkin_id = self.sql.scalar(  # an upsert: creates the row on first use
             q.SET_CHECKIN[e.field],
             {
@@ -330,13 +336,10 @@ class EffectWriter:
         self._checkin_id = int(checkin_id)
 
     def _set_checkin_goal(self, e: SetCheckinGoal) -> None:
-        if e.field == "progress":
-            value: Any = dumps(e.value)
-        elif e.field in _CHECKIN_GOAL_TEXT_FIELDS:
-            value = _text(e.value)
-        else:
+        if e.field not in CHECKIN_GOAL_FIELDS:
             log.warning("ignored unknown check-in goal field %r", e.field)
             return
+        value: Any = dumps(e.value) if e.field in _CHECKIN_GOAL_JSON_FIELDS else _text(e.value)
         params = {
             "conversation_id": self.prov.conversation_id,
             "person_id": self.prov.person_id,
@@ -460,7 +463,7 @@ class EffectWriter:
         self.sql.execute(q.SET_GOAL[name], {"value": value, "now": self._now, "goal_id": goal_id})
 
     def _clear_checkin_field(self, name: str) -> None:
-        if name not in _CHECKIN_FIELDS:
+        if name not in CHECKIN_FIELDS:
             return
         self.sql.conn.execute(
             update(checkin)
@@ -469,7 +472,7 @@ class EffectWriter:
         )
 
     def _clear_checkin_goal_field(self, ref: GoalRef, name: str) -> None:
-        if isinstance(ref, NewGoal) or name not in _CHECKIN_GOAL_FIELDS:
+        if isinstance(ref, NewGoal) or name not in CHECKIN_GOAL_FIELDS:
             return
         this_checkin = select(checkin.c.id).where(
             checkin.c.conversation_id == self.prov.conversation_id
@@ -547,6 +550,11 @@ class EffectWriter:
 
 
 _IGNORE: Any = object()
+
+
+def _unhandled(effect: Never) -> NoReturn:
+    """An effect type no ``case`` above handles: mypy reports the call, at runtime it raises."""
+    raise TypeError(f"storage cannot apply a {type(effect).__name__} effect")
 
 
 def _goal_is_referenced(goal_id: int) -> ColumnElement[bool]:

@@ -8,7 +8,8 @@ and one update would be lost. Writers of one process also queue on a Python lock
 over at once. Pure reads (``read``) start with a deferred ``BEGIN``: in WAL mode that is a
 snapshot which neither takes nor waits for the write lock. A SQLite file's WAL is checkpointed
 mostly by a background thread, not in commits (``_wal``). PostgreSQL goes through psycopg 3
-whatever spelling of the URL was given.
+whatever spelling of the URL was given. Neither engine puts statement parameters (answers,
+message text) into its errors or logs.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
 from . import _wal
+from ._sql import Sql, statement
 from ._wal import Checkpointer
 from .errors import DatabaseUnavailable, InvalidDatabaseURL, SchemaError
 
@@ -52,6 +54,8 @@ _SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     "PRAGMA busy_timeout=5000",
 )
+_BEGIN_IMMEDIATE = statement("BEGIN IMMEDIATE")
+_BEGIN_DEFERRED = statement("BEGIN")
 _WRITER_WAIT_S = 5.0  # as long as busy_timeout; past it, BEGIN IMMEDIATE decides (and fails)
 _POSTGRES_THREADS = 4
 _POSTGRES_SCHEMES = {"postgresql", "postgres", "postgresql+psycopg"}
@@ -285,7 +289,7 @@ def _postgres_engine(url: URL) -> Engine:
     connect_args: dict[str, Any] = {}
     if "connect_timeout" not in url.query:
         connect_args["connect_timeout"] = 10
-    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True, connect_args=connect_args)
 
 
 def _sqlite_engine(url: URL) -> tuple[Engine, Checkpointer | None]:
@@ -293,9 +297,14 @@ def _sqlite_engine(url: URL) -> tuple[Engine, Checkpointer | None]:
     memory = url.database in (None, "", ":memory:")
     checkpointer = None
     if memory:  # one shared connection, so every caller sees the same database
-        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+        engine = create_engine(
+            url,
+            poolclass=StaticPool,
+            hide_parameters=True,
+            connect_args={"check_same_thread": False},
+        )
     else:
-        engine = create_engine(url, connect_args={"timeout": 5.0})
+        engine = create_engine(url, hide_parameters=True, connect_args={"timeout": 5.0})
         cargs, cparams = engine.dialect.create_connect_args(engine.url)
         path, uri = str(cargs[0]), bool(cparams.get("uri", False))
 
@@ -305,7 +314,8 @@ def _sqlite_engine(url: URL) -> tuple[Engine, Checkpointer | None]:
         checkpointer = Checkpointer(connect, name=f"wal-checkpoint {url.database}")
 
     def on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
-        # Take transactions out of pysqlite's hands: it would BEGIN (deferred) on its own.
+        # Take transactions out of pysqlite's hands (it would BEGIN, deferred, on its own):
+        # the "begin" listener below begins them.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
@@ -319,11 +329,7 @@ def _sqlite_engine(url: URL) -> tuple[Engine, Checkpointer | None]:
             cursor.close()
 
     event.listen(engine, "connect", on_connect)
-    # How this engine's dialect begins a transaction (pysqlite's own does nothing, leaving it
-    # to the driver). Not a "begin" event listener: any engine event makes SQLAlchemy
-    # dispatch events around every statement, ~40 µs a turn. Like psycopg's implicit BEGIN
-    # on PostgreSQL, it is therefore not seen by cursor-execute listeners.
-    engine.dialect.do_begin = _begin_immediate  # type: ignore[method-assign]
+    event.listen(engine, "begin", _begin)
     return engine, checkpointer
 
 
@@ -334,7 +340,13 @@ class _Deferred(threading.local):
 _deferred = _Deferred()
 
 
-def _begin_immediate(dbapi_connection: Any) -> None:
-    # Take the write lock up front, so a turn's read and its write see the same state; a
-    # read-only transaction (Database.read) takes only a snapshot.
-    dbapi_connection.execute("BEGIN" if _deferred.active else "BEGIN IMMEDIATE")
+def _begin(conn: Connection) -> None:
+    """The "begin" event: SQLite transactions begun by us (SQLAlchemy's pysqlite recipe).
+
+    Take the write lock up front, so a turn's read and its write see the same state; a
+    read-only transaction (Database.read) takes only a snapshot. Run like the turn's own
+    statements (``Sql``), not with the recipe's ``exec_driver_sql``, which costs a turn more
+    than the BEGIN itself: a lock that outlasts busy_timeout still fails as Core's
+    OperationalError.
+    """
+    Sql(conn).execute(_BEGIN_DEFERRED if _deferred.active else _BEGIN_IMMEDIATE, {})

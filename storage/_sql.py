@@ -5,32 +5,52 @@ and a turn runs five to ten of them: more than the SQL itself. So the statements
 on every message are written here once, as text with ``:name`` placeholders (psycopg's
 ``%(name)s`` spelling is derived at import), and values always go in as parameters.
 
-They still pass through ``Connection._cursor_execute``, the path SQLAlchemy's dialects use
-for their own raw statements: engine ``before/after_cursor_execute`` listeners, echo logging
-and exception wrapping (``IntegrityError``, disconnect handling) behave as for Core. What
-Core's column types would do to a value is done here: ``Sql.time`` and ``Sql.date`` store
-exactly the text (SQLite) or aware value (PostgreSQL) that ``UtcDateTime``/``Date`` store.
-Cold paths (roster, admin edits, reports, migrations) stay on Core.
+They run on the driver's own cursor (``Connection.connection.driver_connection``), inside the
+Core connection's transaction. So SQLAlchemy's engine events and echo logging do not see
+them (count them at the driver: SQLite's trace callback, psycopg's ``cursor_factory``), but
+their errors come out as Core's would: a driver error is raised as the ``sqlalchemy.exc``
+class of the same name (``IntegrityError``, ``OperationalError``...), a value the driver
+cannot bind as ``StatementError``, their parameters hidden; one the dialect reads as a lost
+connection invalidates that connection, so the pool never hands it out again.
+
+What Core's column types would do to a value is done here: ``Sql.time`` and ``Sql.date``
+store exactly the text (SQLite) or aware value (PostgreSQL) that ``UtcDateTime``/``Date``
+store. Cold paths (roster, admin edits, reports, migrations) stay on Core.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection
-from sqlalchemy.engine.interfaces import DBAPICursor
+from sqlalchemy import Connection, exc
+from sqlalchemy.engine.interfaces import DBAPIConnection, DBAPICursor
 
-from dialogues import ConversationStatus
+from dialogues import CHECKIN_FIELDS, CHECKIN_GOAL_FIELDS, GOAL_FIELDS, ConversationStatus
 
 __all__ = ["Sql", "Statement", "statement", "utc_value"]
 
 _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 _ROWS_PER_INSERT = 100  # far below either backend's limit on parameters per statement
+# Core's wrapper of each PEP 249 error class, by the name the driver's own classes derive from.
+_WRAPPERS: dict[str, type[exc.DBAPIError]] = {
+    wrapper.__name__: wrapper
+    for wrapper in (
+        exc.IntegrityError,
+        exc.DataError,
+        exc.OperationalError,
+        exc.ProgrammingError,
+        exc.NotSupportedError,
+        exc.InternalError,
+        exc.DatabaseError,
+        exc.InterfaceError,
+    )
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +84,14 @@ def _insert_rows(table: str, columns: tuple[str, ...], rows: int, returning: str
 class Sql:
     """Runs ``Statement``s on one SQLAlchemy connection, inside its transaction."""
 
-    __slots__ = ("_conn", "_postgres")
+    __slots__ = ("_conn", "_driver", "_postgres")
 
     def __init__(self, conn: Connection) -> None:
+        driver = conn.connection.driver_connection
+        if driver is None:
+            raise exc.ResourceClosedError("this connection is closed")
         self._conn = conn
+        self._driver: DBAPIConnection = driver
         self._postgres = conn.dialect.name == "postgresql"
 
     @property
@@ -77,19 +101,11 @@ class Sql:
 
     def execute(self, stmt: Statement, params: Mapping[str, Any]) -> int:
         """Run a statement that returns no rows; returns its rowcount."""
-        cursor = self._cursor(stmt, params)
-        try:
-            return int(cursor.rowcount)
-        finally:
-            cursor.close()
+        return self._run(stmt, params, fetch=False)[0]
 
     def rows(self, stmt: Statement, params: Mapping[str, Any]) -> list[Sequence[Any]]:
         """Every row (plain tuples), read to the end so no statement stays open."""
-        cursor = self._cursor(stmt, params)
-        try:
-            return list(cursor.fetchall())
-        finally:
-            cursor.close()
+        return self._run(stmt, params, fetch=True)[1]
 
     def first(self, stmt: Statement, params: Mapping[str, Any]) -> Sequence[Any] | None:
         found = self.rows(stmt, params)
@@ -116,12 +132,8 @@ class Sql:
         for start in range(0, len(rows), _ROWS_PER_INSERT):
             chunk = rows[start : start + _ROWS_PER_INSERT]
             stmt = _insert_rows(table, columns, len(chunk), returning)
-            cursor = self._cursor(stmt, [value for row in chunk for value in row])
-            try:
-                if returning:
-                    returned.extend(cursor.fetchall())
-            finally:
-                cursor.close()
+            flat = [value for row in chunk for value in row]
+            returned.extend(self._run(stmt, flat, fetch=bool(returning))[1])
         return returned
 
     def time(self, value: datetime) -> Any:
@@ -138,13 +150,54 @@ class Sql:
             return value
         return value.isoformat()
 
-    def _cursor(self, stmt: Statement, params: Mapping[str, Any] | list[Any]) -> DBAPICursor:
-        cursor = self._conn.connection.cursor()
+    def _run(
+        self, stmt: Statement, params: Mapping[str, Any] | list[Any], *, fetch: bool
+    ) -> tuple[int, list[Sequence[Any]]]:
+        """Execute on a fresh driver cursor: (rowcount, every row when ``fetch``)."""
         sql = stmt.postgresql if self._postgres else stmt.sqlite
-        # SQLAlchemy's minimal execute path: events, logging, error wrapping; closes the
-        # cursor itself when it raises
-        self._conn._cursor_execute(cursor, sql, params)
-        return cursor
+        cursor = self._driver.cursor()
+        try:
+            cursor.execute(sql, params)
+            found = list(cursor.fetchall()) if fetch else []
+            count = int(cursor.rowcount)
+        except BaseException as error:
+            wrapped = self._failed(error, sql, params, cursor)
+            if wrapped is None:
+                raise
+            raise wrapped from error
+        cursor.close()
+        return count, found
+
+    def _failed(
+        self,
+        error: BaseException,
+        sql: str,
+        params: Mapping[str, Any] | list[Any],
+        cursor: DBAPICursor,
+    ) -> exc.StatementError | None:
+        """The driver's error as Core raises it (None: raise it as it is).
+
+        As in Core, a lost connection, or a statement interrupted halfway (Ctrl-C), leaves
+        the connection invalidated: it is closed rather than returned to the pool.
+        """
+        with suppress(Exception):
+            cursor.close()
+        dialect = self._conn.dialect
+        if not isinstance(error, Exception):
+            self._conn.invalidate(error)
+            return None
+        if not isinstance(error, dialect.loaded_dbapi.Error):  # e.g. a value it cannot bind
+            kind = f"{type(error).__module__}.{type(error).__name__}"
+            return exc.StatementError(f"({kind}) {error}", sql, params, error, hide_parameters=True)
+        lost = dialect.is_disconnect(error, self._driver, cursor)
+        wrapper = next(
+            (_WRAPPERS[k.__name__] for k in type(error).__mro__ if k.__name__ in _WRAPPERS),
+            exc.DBAPIError,
+        )
+        wrapped = wrapper(sql, params, error, hide_parameters=True, connection_invalidated=lost)
+        if lost:
+            self._conn.invalidate(wrapped)
+        return wrapped
 
 
 def utc_value(value: Any) -> datetime:
@@ -294,9 +347,11 @@ INSERT_GOAL = statement(
     "RETURNING id"
 )
 GOAL_OWNER = statement("SELECT person_id FROM goal WHERE id = :goal_id")
+# A goal's fields a flow may set, each a column of ``goal`` (action steps are rows of their own).
+GOAL_COLUMNS = GOAL_FIELDS - {"action_steps"}
 SET_GOAL = {
     name: statement(f"UPDATE goal SET {name} = :value, updated_at = :now WHERE id = :goal_id")
-    for name in ("title", "why", "category", "support", "status", "target_date")
+    for name in sorted(GOAL_COLUMNS)
 }
 DELETE_STEPS = statement(
     "DELETE FROM action_step WHERE goal_id = :goal_id AND conversation_id = :conversation_id "
@@ -307,21 +362,20 @@ NEXT_POSITION = statement(
 )
 STEP_COLUMNS = ("goal_id", "text", "done", "conversation_id", "origin", "position", "created_at")
 
-_CHECKIN_FIELDS = ("mood", "energy", "note_for_advisor", "highlight", "wants_meeting")
-_CHECKIN_GOAL_FIELDS = ("progress", "did", "blockers", "next_step")
 CHECKIN_ID = statement("SELECT id FROM checkin WHERE conversation_id = :conversation_id")
 INSERT_CHECKIN = statement(
     "INSERT INTO checkin (person_id, conversation_id, created_at) "
     "VALUES (:person_id, :conversation_id, :now) RETURNING id"
 )
-# One statement sets a field, creating the conversation's check-in row on first use.
+# One statement sets a field (each a column of ``checkin``), creating the conversation's
+# check-in row on first use.
 SET_CHECKIN = {
     name: statement(
         f"INSERT INTO checkin (person_id, conversation_id, created_at, {name}) "
         f"VALUES (:person_id, :conversation_id, :now, :value) "
         f"ON CONFLICT (conversation_id) DO UPDATE SET {name} = excluded.{name} RETURNING id"
     )
-    for name in _CHECKIN_FIELDS
+    for name in sorted(CHECKIN_FIELDS)
 }
 # The usual case in one statement: the goal is this person's and the check-in row exists
 # (no row is written otherwise, and the caller takes the long way). Every field is text.
@@ -333,7 +387,7 @@ SET_CHECKIN_GOAL_IF_OWNED = {
         f"AND g.person_id = :person_id "
         f"ON CONFLICT (checkin_id, goal_id) DO UPDATE SET {name} = excluded.{name}"
     )
-    for name in _CHECKIN_GOAL_FIELDS
+    for name in sorted(CHECKIN_GOAL_FIELDS)
 }
 SET_CHECKIN_GOAL = {
     name: statement(
@@ -341,7 +395,7 @@ SET_CHECKIN_GOAL = {
         f"VALUES (:checkin_id, :goal_id, :value) "
         f"ON CONFLICT (checkin_id, goal_id) DO UPDATE SET {name} = excluded.{name}"
     )
-    for name in _CHECKIN_GOAL_FIELDS
+    for name in sorted(CHECKIN_GOAL_FIELDS)
 }
 REFLECTION = statement("SELECT id, fields FROM reflection WHERE conversation_id = :conversation_id")
 INSERT_REFLECTION = statement(

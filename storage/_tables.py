@@ -33,6 +33,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from dialogues import GOAL_STATUSES
+
 __all__ = [
     "GOAL_STATUSES",
     "OUTBOX_STATUSES",
@@ -46,7 +48,6 @@ __all__ = [
 ]
 
 ROLES = ("student", "advisor", "teacher", "admin")
-GOAL_STATUSES = ("active", "completed", "paused", "dropped")
 OUTBOX_STATUSES = ("pending", "sent", "failed", "dead")
 
 NAMING_CONVENTION = {

@@ -7,10 +7,14 @@ package, and must not become one (it would shadow the real ``storage``).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
+import psycopg
 import pytest
+from sqlalchemy import event
 
 from dialogues import (
     AnswerRecord,
@@ -69,6 +73,50 @@ class Stores:
                 replies=list(replies),
             )
             return turn.save(record, result, platform="console", address=person.handle)
+
+    @contextmanager
+    def statements(self) -> Iterator[list[str]]:
+        """Every statement the driver runs meanwhile, as the database receives it.
+
+        Counted at the driver, so the hot path's plain SQL (unseen by SQLAlchemy's events)
+        and Core's statements alike, in transactions begun inside the block. SQLite's trace
+        also shows BEGIN and COMMIT (with values inlined); psycopg's own BEGIN and COMMIT are
+        not statements run on a cursor.
+        """
+        seen: list[str] = []
+        sqlite = self.db.dialect == "sqlite"
+        counting = _counting_cursor(seen)
+
+        def checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+            if sqlite:
+                dbapi_connection.set_trace_callback(seen.append)
+            else:
+                dbapi_connection.cursor_factory = counting
+
+        def checkin(dbapi_connection: Any, _record: Any) -> None:
+            if dbapi_connection is None:  # invalidated
+                return
+            if sqlite:
+                dbapi_connection.set_trace_callback(None)
+            else:
+                dbapi_connection.cursor_factory = psycopg.Cursor
+
+        event.listen(self.db.engine, "checkout", checkout)
+        event.listen(self.db.engine, "checkin", checkin)
+        try:
+            yield seen
+        finally:
+            event.remove(self.db.engine, "checkout", checkout)
+            event.remove(self.db.engine, "checkin", checkin)
+
+
+def _counting_cursor(seen: list[str]) -> type[psycopg.Cursor[Any]]:
+    class CountingCursor(psycopg.Cursor[Any]):
+        def execute(self, query: Any, params: Any = None, **options: Any) -> Any:
+            seen.append(str(query))
+            return super().execute(query, params, **options)
+
+    return CountingCursor
 
 
 def build_flow(flow_id: str = "this_is_me", version: int = 1, extra: str = "") -> Flow:

@@ -1,17 +1,17 @@
 """The turn's hot path (plain SQL on the driver's cursor) keeps Core's behaviour, on both backends.
 
-Few statements per turn, still seen by engine listeners; values stored exactly as Core's
-column types store them; SQLAlchemy's exception types; what a turn read earlier is never
-served after the turn changed it.
+Few statements per turn (counted at the driver); values stored exactly as Core's column
+types store them; SQLAlchemy's exception types, and a lost connection is not pooled again; what
+a turn read earlier is never served after the turn changed it.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -38,32 +38,25 @@ if TYPE_CHECKING:
     from dialogues import Flow
 
 
-def test_a_turn_takes_few_statements_and_listeners_see_them(
-    stores: Stores, student: PersonRecord
-) -> None:
+def test_a_turn_takes_few_statements(stores: Stores, student: PersonRecord) -> None:
     stores.start(student)
-    seen: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
-        seen.append(" ".join(sql.split()[:3]))
-
-    event.listen(stores.db.engine, "after_cursor_execute", count)
-    try:
-        with stores.conversations.turn(student.id) as turn:
-            assert turn.claim_event("telegram:1")
-            record = turn.open_conversation()
-            assert record is not None
-            result = TurnResult(
-                state=record.state,
-                answers=[AnswerRecord("q1", None, "Ani", "Ani")],
-                effects=[SetProfile(("nickname",), "Ani", False, False, "q1#None")],
-                replies=[Reply("one"), Reply("two")],
-            )
-            turn.save(record, result, platform="console", address="a")
-    finally:
-        event.remove(stores.db.engine, "after_cursor_execute", count)
-    # SQLite: the person with their open conversation (BEGIN IMMEDIATE is the dialect's own
-    # begin, unseen like psycopg's); PostgreSQL: lock the person, then read the conversation.
+    with stores.statements() as statements, stores.conversations.turn(student.id) as turn:
+        assert turn.claim_event("telegram:1")
+        record = turn.open_conversation()
+        assert record is not None
+        result = TurnResult(
+            state=record.state,
+            answers=[AnswerRecord("q1", None, "Ani", "Ani")],
+            effects=[SetProfile(("nickname",), "Ani", False, False, "q1#None")],
+            replies=[Reply("one"), Reply("two")],
+        )
+        turn.save(record, result, platform="console", address="a")
+    seen = [" ".join(sql.split()[:3]) for sql in statements]
+    if stores.db.dialect == "sqlite":  # the write lock first, and the COMMIT SQLite traces
+        assert seen[0] == "BEGIN IMMEDIATE" and seen[-1] == "COMMIT", seen
+        seen = seen[1:-1]
+    # SQLite: the person with their open conversation; PostgreSQL: lock the person, then read
+    # the conversation.
     assert len(seen) == (6 if stores.db.dialect == "sqlite" else 7), seen
     assert seen[-4:] == [
         "INSERT INTO answer",
@@ -113,9 +106,12 @@ def test_database_errors_keep_their_sqlalchemy_types(stores: Stores, student: Pe
         state=real.state,
         version=0,
     )
-    result = TurnResult(state=real.state, answers=[AnswerRecord("q1", None, 1, "1")])
-    with pytest.raises(IntegrityError), stores.conversations.turn(student.id) as turn:
+    answer = AnswerRecord("q1", None, "my secret", "my secret")
+    result = TurnResult(state=real.state, answers=[answer])
+    with pytest.raises(IntegrityError) as caught, stores.conversations.turn(student.id) as turn:
         turn.save(ghost, result, platform="console", address="a")  # no such conversation
+    assert "INSERT INTO answer" in str(caught.value)  # the statement, not what it carried
+    assert "my secret" not in str(caught.value)
     with stores.conversations.turn(student.id) as turn:  # rolled back, usable again
         record = turn.open_conversation()
         assert record is not None and record.id == real.id and record.version == 0
