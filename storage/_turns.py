@@ -29,7 +29,7 @@ from ._profile import current_profile
 from ._records import Account, ConversationRecord, OutboxRecord, PersonRecord
 from ._sql import Sql
 from ._tables import dumps, loads, utcnow
-from .errors import ConflictError, UnknownPersonError
+from .errors import ConflictError, UnknownPersonError, UnknownRecordError
 
 __all__ = ["ConversationStore", "Turn"]
 
@@ -117,6 +117,13 @@ class Turn:
             address=address,
             now=self.now,
         )
+
+    def mark_sent(self, message_ids: Sequence[int]) -> None:
+        """Messages the adapter delivered, marked sent in this turn's transaction."""
+        for message_id in message_ids:
+            params = {"id": message_id, "now": self._now, "pmid": None}
+            if self._sql.execute(q.MARK_SENT, params) == 0:
+                raise UnknownRecordError(f"no outbox message {message_id}")
 
     def flow_source(self, content_hash: str) -> str | None:
         """The exact flow file text a conversation is pinned to."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
@@ -13,7 +14,7 @@ from sqlalchemy import text
 from bot.service import ConversationService
 from dialogues import Inbound
 from dialogues._registry import FlowRegistry
-from storage import Database, OutboxStore, PeopleStore, ProfileStore
+from storage import Database, OutboxStore, PeopleStore, ProfileStore, UnknownRecordError
 
 FLOW_V1 = """
 id: club
@@ -93,6 +94,30 @@ def test_a_repeated_event_is_applied_once(database: Database) -> None:
     assert first.accepted == ("preferred_name", "Sam") and not first.duplicate
     assert again.duplicate and again.replies == [] and again.outbox_ids == []
     assert _answers(database) == [("preferred_name", "answered")]
+
+
+def test_a_turn_marks_what_was_delivered_before_it_sent_or_nothing(database: Database) -> None:
+    service = _service(database)
+    outbox = OutboxStore(database)
+    sam = PeopleStore(database).ensure_student("sam")
+    flow = service.registry.get("this_is_me")
+    opened = service.open(sam.id, flow, platform="test", address="sam")
+    with pytest.raises(UnknownRecordError):  # one unknown id: the whole turn rolls back
+        service.handle(
+            sam.id,
+            Inbound.of_text("Sam"),
+            platform="test",
+            address="sam",
+            sent=[*opened.outbox_ids, 10**9],
+        )
+    assert [m.id for m in outbox.pending(platform="test")] == opened.outbox_ids
+    assert _answers(database) == []
+
+    answered = service.handle(
+        sam.id, Inbound.of_text("Sam"), platform="test", address="sam", sent=opened.outbox_ids
+    )
+    assert [m.id for m in outbox.pending(platform="test")] == answered.outbox_ids
+    assert {outbox.get(i).status for i in opened.outbox_ids} == {"sent"}
 
 
 NOTES = """
