@@ -36,13 +36,26 @@ from ._schema import (
     StepType,
     describe_value,
 )
-from ._state import ConversationState, ConversationStatus, Frame, LoopState
+from ._state import (
+    RECENT_MAX,
+    Answers,
+    Archive,
+    ConversationState,
+    ConversationStatus,
+    Frame,
+    History,
+    LoopState,
+    StateChanges,
+)
 from .errors import FlowError, FlowLoadError, FlowProblem, ProfilebotError, UnknownFlowError
 
 __all__ = [
     "END",
+    "RECENT_MAX",
     "AddActionSteps",
     "AnswerRecord",
+    "Answers",
+    "Archive",
     "Attachment",
     "Audience",
     "Command",
@@ -58,6 +71,7 @@ __all__ = [
     "FlowSettings",
     "Frame",
     "GoalRef",
+    "History",
     "Inbound",
     "InboundKind",
     "Loop",
@@ -79,6 +93,7 @@ __all__ = [
     "SetOptOut",
     "SetProfile",
     "SetReflection",
+    "StateChanges",
     "Step",
     "StepType",
     "TurnResult",

@@ -347,7 +347,9 @@ class FlowVersion(_Table, table=True):
 
 
 class Conversation(_Table, table=True):
-    """``state`` is ConversationState JSON; ``version`` counts saved turns."""
+    """``state`` is ConversationState JSON (a long conversation's older answers and `/back`
+    history are archived in ``conversation_answer`` and ``conversation_frame``); ``version``
+    counts saved turns."""
 
     __tablename__ = "conversation"
     __table_args__ = (
@@ -378,6 +380,30 @@ class Answer(_Table, table=True):
     raw: str = Field(default="", sa_type=Text)
     status: str = "answered"
     created_at: datetime = _now_field()
+
+
+class ConversationAnswer(_Table, table=True):
+    """An archived answer of a conversation: one its state no longer holds itself, for
+    `answers.<step id>` to read when a turn uses it (``answer`` logs every answer given)."""
+
+    __tablename__ = "conversation_answer"
+
+    conversation_id: int = Field(foreign_key="conversation.id", primary_key=True)
+    step_id: str = Field(primary_key=True)
+    value: str = Field(sa_type=Text)
+
+
+class ConversationFrame(_Table, table=True):
+    """An archived frame of a conversation's `/back` history (a question it asked), at its
+    ``position`` in that history, from 0."""
+
+    __tablename__ = "conversation_frame"
+
+    conversation_id: int = Field(foreign_key="conversation.id", primary_key=True)
+    position: int = Field(primary_key=True)
+    step_id: str
+    iteration: int | None = None
+    goal_key: str | None = None
 
 
 class InboundEvent(_Table, table=True):
@@ -464,6 +490,8 @@ artifact = _table("artifact")
 flow_version = _table("flow_version")
 conversation = _table("conversation")
 answer = _table("answer")
+conversation_answer = _table("conversation_answer")
+conversation_frame = _table("conversation_frame")
 inbound_event = _table("inbound_event")
 outbox = _table("outbox")
 schedule = _table("schedule")
