@@ -302,6 +302,16 @@ def summarize(results: list[PathRun]) -> dict[tuple[str, int], dict[str, float]]
     return med
 
 
+def _console_ratio(results: list[PathRun]) -> float:
+    """Console / service turns per second on the CONSOLE_STEPS flow: the median of the runs'."""
+    by_run: dict[int, dict[str, float]] = {}
+    for r in results:
+        if r.steps == CONSOLE_STEPS:
+            by_run.setdefault(r.run, {})[r.path] = r.turns_per_s
+    ratios = [t["console"] / t["service"] for t in by_run.values() if len(t) == 2]
+    return median(ratios) if ratios else float("nan")
+
+
 def targets(med: dict[tuple[str, int], dict[str, float]]) -> list[tuple[str, str, bool | None]]:
     console = med.get(("console", CONSOLE_STEPS))
     out: list[tuple[str, str, bool | None]] = [
@@ -385,7 +395,11 @@ def render(report: dict[str, Any], command: str) -> str:
         "functions."
     )
     add("")
-    versions = f"SQLite {report['machine']['sqlite']}"
+    load = report["load"]
+    versions = (
+        f"SQLite {report['machine']['sqlite']}; 1-minute load average {load[0]:.1f} before the "
+        f"runs and {load[1]:.1f} after (other work shares the machine)"
+    )
     lines += common.provenance(command, report, versions)
     add("")
     add(
@@ -411,10 +425,10 @@ def render(report: dict[str, Any], command: str) -> str:
     add("")
     console, service = med.get(("console", CONSOLE_STEPS)), med.get(("service", CONSOLE_STEPS))
     if console and service:
-        ratio = console["turns_per_s"] / service["turns_per_s"]
         add(
-            f"Console / service at {CONSOLE_STEPS} steps: **{ratio:.2f}** "
-            f"of the service path's turns/s ({console['turns_per_s']:,.0f} vs "
+            f"Console / service at {CONSOLE_STEPS} steps: **{report['ratio']:.2f}** of the "
+            "service path's turns/s (median of the per-run ratios; "
+            f"{console['turns_per_s']:,.0f} vs "
             f"{service['turns_per_s']:,.0f}). After the outro the console printed the profile "
             f"card and exited in {console['after_s']:.2f} s (median)."
         )
@@ -451,6 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     args.steps = args.steps or ([50, CONSOLE_STEPS] if args.quick else list(STEPS))
     args.repeat = args.repeat or (1 if args.quick else 3)
     command = "bench/console.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="profilebot-bench-console-") as tmp:
         if args.profile:
             print(profile(args, Path(tmp)))
@@ -459,6 +474,8 @@ def main(argv: list[str] | None = None) -> int:
     med = summarize(results)
     report: dict[str, Any] = {
         "date": date.today().isoformat(),
+        "load": (load_before, os.getloadavg()[0]),
+        "ratio": _console_ratio(results),
         "machine": common.machine_info(),
         "code": common.code_version(),
         "repeat": args.repeat,
