@@ -380,12 +380,13 @@ def render(report: dict[str, Any], command: str) -> str:
     )
     add("")
     add(
-        "Before that (commit a435981, the same command on this machine, busy, 2026-12-03), "
-        "the console ran the 400-step flow at 419 and 1,076 turns/s in two runs: it read the "
-        "outbox back after every turn and marked each message sent in a transaction of its "
-        "own, three transactions a turn. A late turn cost 2.1–2.4× an early one at 400 steps "
-        "and 2.1–3.8× at 800, on both paths: every turn parsed and rewrote all the answers and "
-        "the whole `/back` history."
+        "Before that (commit a435981, the same command on the same machine, 1-minute load "
+        "average 1.4, 2026-12-03), the console ran the 400-step flow at 1,277 turns/s, 0.48 "
+        "of the service path (419 turns/s in an earlier, busier run): it read the outbox back "
+        "after every turn and marked each message sent in a transaction of its own, three "
+        "transactions a turn. And a late turn cost more than an early one, on both paths, "
+        "since every turn parsed and rewrote all the answers and the whole `/back` history: "
+        "console 1.44× at 400 steps and 2.20× at 800, service 2.29× and 3.84×."
     )
     add("")
     add(
