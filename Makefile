@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: chat test lint bench bench-cli bench-telegram bench-slack setup clean
+.PHONY: chat test lint bench bench-cli bench-console bench-telegram bench-slack setup clean
 
 $(BIN)/profilebot: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ bench-telegram: setup
 ## Slack end to end: profilebot vs a minimal Bolt app (say "ok"), both against the fake Web API.
 bench-slack: setup
 	$(BIN)/python bench/slack.py
+
+## The terminal and long conversations: `profilebot chat` with answers piped in vs the service
+## path, and a turn's cost early and late in 50-, 400- and 800-step flows.
+bench-console: setup
+	$(BIN)/python bench/console.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

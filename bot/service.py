@@ -8,7 +8,7 @@ turns, so any process can take any message.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -104,15 +104,17 @@ class ConversationService:
         default_flow: Flow | None = None,
         event_key: str | None = None,
         busy_greeting: str | None = None,
+        sent: Sequence[int] = (),
     ) -> TurnOutcome:
         """Resume the person's open conversation (of ``flow`` when given), or start one.
 
         Without ``flow``, any open conversation resumes, else ``default_flow`` starts.
         ``fresh`` starts ``flow`` anew even when one of the same flow is open. With
         ``busy_greeting``, a conversation of another flow under way (not paused) comes first:
-        it resumes after that greeting and ``flow`` does not start.
+        it resumes after that greeting and ``flow`` does not start. ``sent`` as in ``handle``.
         """
         with self._store.turn(person_id) as turn:
+            turn.mark_sent(sent)
             if event_key is not None and not turn.claim_event(event_key):
                 return TurnOutcome(duplicate=True)
             record = None if fresh else turn.open_conversation(flow.id if flow else None)
@@ -140,6 +142,7 @@ class ConversationService:
         default_flow: Flow | None = None,
         question_ref: int | None = None,
         track_questions: bool = False,
+        sent: Sequence[int] = (),
     ) -> TurnOutcome:
         """Apply one inbound message to the person's open conversation.
 
@@ -148,9 +151,12 @@ class ConversationService:
         starts; a repeated ``event_key`` changes nothing and is reported as a duplicate.
         ``question_ref`` is the outbox id of the question a button belongs to: unless that is
         the conversation's current question the press is stale and changes nothing.
-        ``track_questions`` fills in ``TurnOutcome.closed``.
+        ``track_questions`` fills in ``TurnOutcome.closed``. ``sent`` are outbox ids the
+        adapter delivered since its last turn: they are marked sent in this turn's transaction
+        instead of one of their own (marked only if the turn commits, so never lost).
         """
         with self._store.turn(who) as turn:
+            turn.mark_sent(sent)
             outcome = self._handle(
                 turn,
                 inbound,

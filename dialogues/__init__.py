@@ -50,7 +50,17 @@ from ._schema import (
     StepType,
     describe_value,
 )
-from ._state import ConversationState, ConversationStatus, Frame, LoopState
+from ._state import (
+    RECENT_MAX,
+    Answers,
+    Archive,
+    ConversationState,
+    ConversationStatus,
+    Frame,
+    History,
+    LoopState,
+    StateChanges,
+)
 from .errors import FlowError, FlowLoadError, FlowProblem, ProfilebotError, UnknownFlowError
 
 if TYPE_CHECKING:
@@ -77,9 +87,12 @@ __all__ = [
     "END",
     "GOAL_FIELDS",
     "GOAL_STATUSES",
+    "RECENT_MAX",
     "WELCOME_BACK",
     "AddActionSteps",
     "AnswerRecord",
+    "Answers",
+    "Archive",
     "Attachment",
     "Audience",
     "Command",
@@ -97,6 +110,7 @@ __all__ = [
     "FlowSettings",
     "Frame",
     "GoalRef",
+    "History",
     "Inbound",
     "InboundKind",
     "Loop",
@@ -118,6 +132,7 @@ __all__ = [
     "SetOptOut",
     "SetProfile",
     "SetReflection",
+    "StateChanges",
     "Step",
     "StepType",
     "TurnContext",

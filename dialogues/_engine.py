@@ -208,7 +208,7 @@ class _Turn:
 
     def skip(self, step: Step, status: str, note: str | None = None) -> None:
         if self.state.revisiting:  # skipping a question /back returned to takes its answer back
-            self.withdraw(self.state.history[-1])
+            self.withdraw(self.state.history.top)
         origin = self.origin(step.id)
         self.result.answers.append(AnswerRecord(step.id, self.iteration(step.id), None, "", status))
         if status == "flagged":
@@ -262,7 +262,7 @@ class _Turn:
         left = state.history.pop()
         if state.revisiting:  # the question left behind had been answered: undo that answer
             self.withdraw(left)
-        frame = state.history[-1]
+        frame = state.history.top
         state.step = frame.step_id
         state.goal_key = frame.goal_key
         state.retries = 0
@@ -306,8 +306,8 @@ class _Turn:
         state = self.state
         state.step = START
         state.status = ConversationStatus.ACTIVE
-        state.answers = {}
-        state.history = []
+        state.answers.clear()
+        state.history.clear()
         state.loops = {}
         state.goal_key = None
         state.retries = 0
@@ -368,7 +368,7 @@ class _Turn:
         state = self.state
         state.retries = 0
         state.pending = []
-        state.history.append(Frame(step.id, self.iteration(step.id), state.goal_key))
+        state.history.push(Frame(step.id, self.iteration(step.id), state.goal_key))
         self.ask()
 
     def finish(self) -> None:

@@ -293,6 +293,44 @@ WRITE_STATE = statement(
     "UPDATE conversation SET state = :state, step = :step, status = :status, "
     "version = version + 1, updated_at = :now WHERE id = :id AND version = :expected"
 )
+# A conversation's archive: the answers and `/back` history frames its state no longer holds
+# itself (see dialogues' ConversationState.changes).
+ARCHIVED_ANSWER = statement(
+    "SELECT value FROM conversation_answer "
+    "WHERE conversation_id = :conversation_id AND step_id = :step_id"
+)
+ARCHIVED_ANSWERS = statement(
+    "SELECT step_id, value FROM conversation_answer WHERE conversation_id = :conversation_id"
+)
+DROP_ARCHIVED_ANSWER = statement(
+    "DELETE FROM conversation_answer "
+    "WHERE conversation_id = :conversation_id AND step_id = :step_id"
+)
+DROP_ARCHIVED_ANSWERS = statement(
+    "DELETE FROM conversation_answer WHERE conversation_id = :conversation_id"
+)
+ARCHIVED_FRAMES = statement(
+    "SELECT step_id, iteration, goal_key FROM conversation_frame "
+    "WHERE conversation_id = :conversation_id AND position >= :start AND position < :stop "
+    "ORDER BY position"
+)
+DROP_ARCHIVED_FRAMES = statement(
+    "DELETE FROM conversation_frame "
+    "WHERE conversation_id = :conversation_id AND position >= :position"
+)
+FRAME_COLUMNS = ("conversation_id", "position", "step_id", "iteration", "goal_key")
+
+
+@cache
+def archive_answers(count: int) -> Statement:
+    """Write ``count`` answers (``:step_0``, ``:value_0``...) to a conversation's archive."""
+    rows = ", ".join(f"(:conversation_id, :step_{n}, :value_{n})" for n in range(count))
+    return statement(
+        f"INSERT INTO conversation_answer (conversation_id, step_id, value) VALUES {rows} "
+        "ON CONFLICT (conversation_id, step_id) DO UPDATE SET value = excluded.value"
+    )
+
+
 OUTBOX_RECORD_COLUMNS = (
     *("id", "person_id", "conversation_id", "platform", "address", "payload", "status"),
     *("attempts", "not_before", "last_error", "platform_message_id", "created_at", "sent_at"),

@@ -364,7 +364,9 @@ flow_version = Table(
     Index("ix_flow_version_flow_id_version", "flow_id", "version"),
 )
 
-# ``state`` is ConversationState JSON; ``version`` counts saved turns.
+# ``state`` is ConversationState JSON (a long conversation's older answers and `/back`
+# history are archived in ``conversation_answer`` and ``conversation_frame``); ``version``
+# counts saved turns.
 conversation = Table(
     "conversation",
     metadata,
@@ -393,6 +395,28 @@ answer = Table(
     _long_text("raw", default=""),
     _text("status", default="answered"),
     _now(),
+)
+
+# An archived answer of a conversation: one its state no longer holds itself, for
+# `answers.<step id>` to read when a turn uses it (``answer`` logs every answer given).
+conversation_answer = Table(
+    "conversation_answer",
+    metadata,
+    _ref("conversation_id", "conversation.id", primary_key=True),
+    _text("step_id", primary_key=True),
+    _long_text("value"),
+)
+
+# An archived frame of a conversation's `/back` history (a question it asked), at its
+# ``position`` in that history, from 0.
+conversation_frame = Table(
+    "conversation_frame",
+    metadata,
+    _ref("conversation_id", "conversation.id", primary_key=True),
+    Column("position", Integer, primary_key=True),
+    _text("step_id"),
+    Column("iteration", Integer, nullable=True),
+    _text("goal_key", nullable=True),
 )
 
 # Platform event ids already processed (de-duplication of redeliveries).

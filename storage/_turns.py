@@ -6,10 +6,15 @@ state is read only after that, so two messages from one person never both advanc
 state. This path is hot: every statement is plain SQL run on the driver's cursor (``_sql``),
 and on SQLite the turn's first statement also reads the latest open conversation (PostgreSQL
 reads it after the lock, in a statement of its own).
+
+A state keeps its recent answers and `/back` history itself; a long conversation's older ones
+are rows, its archive (``conversation_answer``, ``conversation_frame``), read only when a turn
+uses them and written a batch at a time (see dialogues' ``ConversationState.changes``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Iterator, Sequence
@@ -17,7 +22,15 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from dialogues import ConversationState, ConversationStatus, Flow, Reply, TurnResult
+from dialogues import (
+    ConversationState,
+    ConversationStatus,
+    Flow,
+    Frame,
+    Reply,
+    StateChanges,
+    TurnResult,
+)
 
 from . import _sql as q
 from ._apply import EffectWriter, Provenance
@@ -29,7 +42,7 @@ from ._profile import current_profile
 from ._records import Account, ConversationRecord, OutboxRecord, PersonRecord
 from ._sql import Sql
 from ._tables import dumps, loads, utcnow
-from .errors import ConflictError, UnknownPersonError
+from .errors import ConflictError, UnknownPersonError, UnknownRecordError
 
 __all__ = ["ConversationStore", "Turn"]
 
@@ -60,6 +73,7 @@ class Turn:
         # conversation id -> (version loaded in this turn, latest version this turn wrote), so
         # one record can be saved twice in a turn while a stale record is still refused
         self._versions: dict[int, tuple[int, int]] = {}
+        self._over = False  # the transaction ended: archives can no longer be read
 
     def _set_latest_open(self, row: Sequence[Any] | None) -> None:
         """The latest open conversation, read by the statement that started the turn."""
@@ -98,7 +112,10 @@ class Turn:
             flow_id=flow_id,
             flow_version=flow_version,
             content_hash=content_hash,
-            state=ConversationState.from_json(loads(state)),  # fresh each call: states mutate
+            # fresh each call: states mutate
+            state=ConversationState.from_json(
+                loads(state), archive=_Archive(self, conversation_id)
+            ),
             version=version,
         )
 
@@ -118,6 +135,13 @@ class Turn:
             now=self.now,
         )
 
+    def mark_sent(self, message_ids: Sequence[int]) -> None:
+        """Messages the adapter delivered, marked sent in this turn's transaction."""
+        for message_id in message_ids:
+            params = {"id": message_id, "now": self._now, "pmid": None}
+            if self._sql.execute(q.MARK_SENT, params) == 0:
+                raise UnknownRecordError(f"no outbox message {message_id}")
+
     def flow_source(self, content_hash: str) -> str | None:
         """The exact flow file text a conversation is pinned to."""
         source = self._sql.scalar(q.FLOW_SOURCE, {"content_hash": content_hash})
@@ -127,6 +151,7 @@ class Turn:
         """A new conversation pinned to this content of the flow (stored once per hash)."""
         content_hash = _content_hash(flow)
         self._latest_known = False
+        changes = state.changes()
         conversation_id = self._sql.scalar(
             q.INSERT_CONVERSATION,
             {
@@ -135,10 +160,12 @@ class Turn:
                 "flow_id": flow.id,
                 "step": state.step,
                 "status": state.status.value,
-                "state": dumps(state.to_json()),
+                "state": dumps(changes.head),
                 "now": self._now,
             },
         )
+        self._write_archive(conversation_id, changes, new=True)
+        state.mark_saved(changes)
         self._versions[conversation_id] = (0, 0)
         return ConversationRecord(
             id=conversation_id,
@@ -175,8 +202,7 @@ class Turn:
         """Close a conversation as completed, expired... (its state's status changes too)."""
         status = ConversationStatus(status)
         self._check_owner(record)
-        state = ConversationState.from_json({**record.state.to_json(), "status": status.value})
-        self._write_state(record, state)
+        self._write_state(record, dataclasses.replace(record.state, status=status))
 
     def load_profile(self) -> dict[str, Any]:
         """The current profile, private fields included (for the engine's templates)."""
@@ -239,12 +265,13 @@ class Turn:
         if record.version != loaded:  # not the record this turn loaded: check its own version
             loaded = expected = record.version
         self._latest_known = False
+        changes = state.changes()
         updated = self._sql.execute(
             q.WRITE_STATE,
             {
                 "id": record.id,
                 "expected": expected,
-                "state": dumps(state.to_json()),
+                "state": dumps(changes.head),
                 "step": state.step,
                 "status": state.status.value,
                 "now": self._now,
@@ -255,7 +282,72 @@ class Turn:
                 f"conversation {record.id} changed since version {expected} was read; "
                 "read it inside the same turn"
             )
+        self._write_archive(record.id, changes, new=False)
+        state.mark_saved(changes)
         self._versions[record.id] = (loaded, expected + 1)
+
+    def _write_archive(self, conversation_id: int, changes: StateChanges, *, new: bool) -> None:
+        """What a save moves to (or out of) the conversation's archive; usually nothing.
+
+        A new conversation has nothing archived to drop.
+        """
+        sql = self._sql
+        params: dict[str, Any] = {"conversation_id": conversation_id}
+        if not new:
+            if changes.drop_answers:
+                sql.execute(q.DROP_ARCHIVED_ANSWERS, params)
+            for step_id in changes.removed:
+                sql.execute(q.DROP_ARCHIVED_ANSWER, {**params, "step_id": step_id})
+            if changes.drop_frames_from is not None:
+                sql.execute(
+                    q.DROP_ARCHIVED_FRAMES, {**params, "position": changes.drop_frames_from}
+                )
+        archived = changes.archive_answers
+        if archived:
+            for n, (step_id, value) in enumerate(archived.items()):
+                params[f"step_{n}"] = step_id
+                params[f"value_{n}"] = dumps(value)
+            sql.execute(q.archive_answers(len(archived)), params)
+        first = changes.first_frame
+        frames = [
+            (conversation_id, first + n, f.step_id, f.iteration, f.goal_key)
+            for n, f in enumerate(changes.archive_frames)
+        ]
+        sql.insert("conversation_frame", q.FRAME_COLUMNS, frames)
+
+
+class _Archive:
+    """A conversation's archived answers and frames, read inside the turn that read it."""
+
+    __slots__ = ("_conversation_id", "_turn")
+
+    def __init__(self, turn: Turn, conversation_id: int) -> None:
+        self._turn = turn
+        self._conversation_id = conversation_id
+
+    def answer(self, step_id: str) -> Any:
+        params = {"conversation_id": self._conversation_id, "step_id": step_id}
+        row = self._sql().first(q.ARCHIVED_ANSWER, params)
+        if row is None:
+            raise KeyError(step_id)
+        return loads(row[0])
+
+    def answers(self) -> dict[str, Any]:
+        params = {"conversation_id": self._conversation_id}
+        return {k: loads(v) for k, v in self._sql().rows(q.ARCHIVED_ANSWERS, params)}
+
+    def frames(self, start: int, stop: int) -> list[Frame]:
+        params = {"conversation_id": self._conversation_id, "start": start, "stop": stop}
+        rows = self._sql().rows(q.ARCHIVED_FRAMES, params)
+        return [Frame(step_id, iteration, goal_key) for step_id, iteration, goal_key in rows]
+
+    def _sql(self) -> Sql:
+        if self._turn._over:
+            raise ConflictError(
+                f"the archive of conversation {self._conversation_id} can be read only inside "
+                "the turn that read the conversation"
+            )
+        return self._turn._sql
 
 
 class ConversationStore:
@@ -287,7 +379,10 @@ class ConversationStore:
             if self._read_with_lock:
                 latest = rows[0][_PERSON_WIDTH:]
                 turn._set_latest_open(None if latest[0] is None else latest)
-            yield turn
+            try:
+                yield turn
+            finally:
+                turn._over = True
 
     def _lock(self, sql: Sql, who: int | Account) -> list[Sequence[Any]]:
         """The turn's first statement: the person's rows, locked (SQLite: with the latest open

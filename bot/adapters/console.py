@@ -2,7 +2,8 @@
 
 With standard input not a terminal it reads one answer per line and prints every bot
 message, so a conversation can be scripted. Replies travel through the outbox like on any
-platform: the turn queues them, then this adapter prints and marks them sent. The chat
+platform: the turn queues them, this adapter prints them, and its next turn marks them sent
+(in that turn's own transaction; the last ones when the chat stops). The chat
 platforms' menu commands work here too: /profile and /goals show a card, /checkin and
 /newgoal start (or resume) their flow.
 """
@@ -75,6 +76,7 @@ class ConsoleChat:
         self._read_line = read_line
         self._out = out or sys.stdout
         self._interactive = interactive
+        self._printed: list[int] = []  # outbox ids printed, not yet marked sent
         self._rich = Console(
             file=self._out, highlight=False, markup=False, emoji=False, style="cyan"
         )
@@ -91,22 +93,34 @@ class ConsoleChat:
 
         Without ``flow`` the person's open conversation resumes, else ``default_flow`` starts.
         A flow that ends is followed by its card.
+
+        Each turn prints the replies it queued; the next turn marks them sent in its own
+        transaction, and what is printed when the chat stops is marked then. A message is
+        marked only once printed: one queued but not printed (Ctrl-C, a crash) prints on
+        the next run.
         """
-        outcome = self._service.open(
-            person.id,
-            flow,
-            platform=PLATFORM,
-            address=person.handle,
-            fresh=fresh,
-            default_flow=default_flow,
-        )
-        self._deliver(person)
-        while not outcome.finished and outcome.conversation_id is not None:
-            line = self._read_line()
-            if line is None:
-                break
-            outcome = self._take(person, line) or outcome
-            self._deliver(person)
+        self._printed = []
+        try:
+            outcome = self._service.open(
+                person.id,
+                flow,
+                platform=PLATFORM,
+                address=person.handle,
+                fresh=fresh,
+                default_flow=default_flow,
+            )
+            self._deliver_waiting(person)
+            while not outcome.finished and outcome.conversation_id is not None:
+                line = self._read_line()
+                if line is None:
+                    break
+                taken = self._take(person, line)
+                if taken is not None:
+                    outcome = taken
+                    self._print(taken)
+        finally:
+            if self._printed:
+                self._outbox.mark_sent_many([(message_id, None) for message_id in self._printed])
         if outcome.finished:
             self._card_after(person, outcome)
         return outcome
@@ -128,14 +142,23 @@ class ConsoleChat:
         """
         inbound = Inbound.of_text(line)
         command, _ = desk_command(inbound)
-        if command in STARTERS:  # a session ends with its flow: "finish this first" can't work
-            flow = self._service.registry.get(STARTERS[command])
-            return self._service.open(person.id, flow, platform=PLATFORM, address=person.handle)
-        card = self._menu_card(command, person)
+        card = None if command in STARTERS else self._menu_card(command, person)
         if card is not None:
             self.say(card, card=True)
             return None
-        return self._service.handle(person.id, inbound, platform=PLATFORM, address=person.handle)
+        sent, self._printed = self._printed, []
+        try:
+            if command in STARTERS:  # a session ends with its flow: "finish this first" can't work
+                flow = self._service.registry.get(STARTERS[command])
+                return self._service.open(
+                    person.id, flow, platform=PLATFORM, address=person.handle, sent=sent
+                )
+            return self._service.handle(
+                person.id, inbound, platform=PLATFORM, address=person.handle, sent=sent
+            )
+        except BaseException:
+            self._printed = sent + self._printed  # not marked: the turn rolled back
+            raise
 
     def _menu_card(self, command: str | None, person: PersonRecord) -> str | None:
         if self._app is None:
@@ -156,7 +179,17 @@ class ConsoleChat:
         if card:
             self.say(card, card=True)
 
-    def _deliver(self, person: PersonRecord) -> None:
-        for message in self._outbox.pending(platform=PLATFORM, address=person.handle):
-            self.say(render_reply(Reply.from_json(message.payload)))
-            self._outbox.mark_sent(message.id)
+    def _print(self, outcome: TurnOutcome) -> None:
+        for reply, message_id in zip(outcome.replies, outcome.outbox_ids, strict=True):
+            self.say(render_reply(reply))
+            self._printed.append(message_id)
+
+    def _deliver_waiting(self, person: PersonRecord) -> None:
+        """Print every pending message to this chat, oldest first: the first turn's replies
+        and whatever an earlier run left unprinted."""
+        while waiting := self._outbox.pending(platform=PLATFORM, address=person.handle):
+            for message in waiting:
+                self.say(render_reply(Reply.from_json(message.payload)))
+                self._printed.append(message.id)
+            self._outbox.mark_sent_many([(message_id, None) for message_id in self._printed])
+            self._printed = []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from bot.adapters.console import ConsoleChat, render_reply
 from bot.service import ConversationService
 from dialogues import FlowRegistry, Option, Reply, ReplyKind, Scale
@@ -35,3 +37,38 @@ def test_interactive_output_shows_student_text_literally(sqlite_database: Databa
     assert not outcome.finished
     assert "Nice to meet you, [red]Sam[/red] <!channel>!" in out.getvalue()
     assert OutboxStore(sqlite_database).pending(platform="console") == []  # all delivered
+
+
+class _InterruptedOutput(io.StringIO):
+    """A terminal where Ctrl-C lands while one particular message is being printed."""
+
+    def __init__(self, interrupt_at: str) -> None:
+        super().__init__()
+        self._interrupt_at = interrupt_at
+
+    def write(self, text: str) -> int:
+        if self._interrupt_at in text:
+            raise KeyboardInterrupt
+        return super().write(text)
+
+
+def test_a_message_not_printed_when_the_chat_stopped_prints_on_the_next_run(
+    sqlite_database: Database,
+) -> None:
+    service = ConversationService(sqlite_database, FlowRegistry())
+    outbox = OutboxStore(sqlite_database)
+    person = PeopleStore(sqlite_database).ensure_student("sam")
+    flow = service.registry.get("this_is_me")
+    answers = iter(["Sam"])
+    first = _InterruptedOutput("Nice to meet you")
+    chat = ConsoleChat(service, outbox, read_line=lambda: next(answers, None), out=first)
+    with pytest.raises(KeyboardInterrupt):
+        chat.run(person, flow)
+    assert "Sam" not in first.getvalue()
+
+    again = io.StringIO()
+    ConsoleChat(service, outbox, read_line=lambda: None, out=again).run(person, None)
+    reprinted, _ = again.getvalue().split("Welcome back!", 1)
+    assert "Nice to meet you, Sam!" in reprinted
+    assert "What do you like to be called?" not in reprinted  # printed before: not repeated
+    assert outbox.pending(platform="console") == []

@@ -6,13 +6,14 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
 from bot.service import ConversationService
 from dialogues import FlowRegistry, Inbound
-from storage import Database, OutboxStore, PeopleStore, ProfileStore
+from storage import Database, OutboxStore, PeopleStore, ProfileStore, UnknownRecordError
 
 FLOW_V1 = """
 id: club
@@ -92,6 +93,66 @@ def test_a_repeated_event_is_applied_once(database: Database) -> None:
     assert first.accepted == ("preferred_name", "Sam") and not first.duplicate
     assert again.duplicate and again.replies == [] and again.outbox_ids == []
     assert _answers(database) == [("preferred_name", "answered")]
+
+
+def test_a_turn_marks_what_was_delivered_before_it_sent_or_nothing(database: Database) -> None:
+    service = _service(database)
+    outbox = OutboxStore(database)
+    sam = PeopleStore(database).ensure_student("sam")
+    flow = service.registry.get("this_is_me")
+    opened = service.open(sam.id, flow, platform="test", address="sam")
+    with pytest.raises(UnknownRecordError):  # one unknown id: the whole turn rolls back
+        service.handle(
+            sam.id,
+            Inbound.of_text("Sam"),
+            platform="test",
+            address="sam",
+            sent=[*opened.outbox_ids, 10**9],
+        )
+    assert [m.id for m in outbox.pending(platform="test")] == opened.outbox_ids
+    assert _answers(database) == []
+
+    answered = service.handle(
+        sam.id, Inbound.of_text("Sam"), platform="test", address="sam", sent=opened.outbox_ids
+    )
+    assert [m.id for m in outbox.pending(platform="test")] == answered.outbox_ids
+    assert {outbox.get(i).status for i in opened.outbox_ids} == {"sent"}
+
+
+def _many_questions(count: int) -> str:
+    steps = "".join(
+        f"  - id: q{i}\n    ask: 'Question {i}?'\n    type: text\n    save: profile.f{i}\n"
+        for i in range(count)
+    )
+    return (
+        f"id: many\nversion: 1\ntitle: Many\noutro: 'Bye, {{{{ answers.q0 }}}}!'\nsteps:\n{steps}"
+    )
+
+
+def test_a_long_conversation_goes_back_to_its_first_answer_and_keeps_every_one(
+    database: Database, tmp_path: Path
+) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "many.yaml").write_text(_many_questions(50))
+    service = _service(database, flows)
+    sam = PeopleStore(database).ensure_student("sam")
+    service.open(sam.id, service.registry.get("many"), platform="test", address="sam")
+
+    def say(text: str) -> list[str]:
+        outcome = service.handle(sam.id, Inbound.of_text(text), platform="test", address="sam")
+        return [r.text for r in outcome.replies]
+
+    for i in range(45):
+        say(f"a{i}")
+    shown = [say("/back")[0].split("\n\n")[0] for _ in range(45)]
+    assert shown[-1] == "Let's change that. Your answer was: a0"
+    assert "first question" in say("/back")[0]
+    for i in range(50):
+        replies = say(f"b{i}")
+    assert replies == ["Bye, b0!"]
+    profile = ProfileStore(database).current(sam.id)
+    assert profile == {f"f{i}": f"b{i}" for i in range(50)}
 
 
 NOTES = """
