@@ -153,7 +153,8 @@ def test_several_revisions_at_once_are_reported_in_one_line(tmp_path: Path) -> N
     db.upgrade()
     with db.begin() as conn:
         conn.exec_driver_sql("INSERT INTO alembic_version (version_num) VALUES ('0003')")
-    with pytest.raises(SchemaError, match=r"several schema revisions at once \(0003, 0004\)"):
+    head = db.head_revision()
+    with pytest.raises(SchemaError, match=rf"several schema revisions at once \(0003, {head}\)"):
         db.current_revision()
     db.dispose()
 
