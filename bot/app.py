@@ -10,6 +10,7 @@ from dialogues import Flow, SaveKind, Step
 from dialogues._registry import FlowRegistry
 from storage import (
     Database,
+    FailedInboundStore,
     InviteStore,
     OutboxStore,
     PeopleStore,
@@ -38,6 +39,7 @@ class App:
     plans: PlanStore
     outbox: OutboxStore
     invites: InviteStore
+    failed: FailedInboundStore
 
     @classmethod
     def create(cls, settings: Settings | None = None, *, upgrade: bool = True) -> App:
@@ -59,6 +61,7 @@ class App:
             plans=PlanStore(db),
             outbox=OutboxStore(db),
             invites=InviteStore(db),
+            failed=FailedInboundStore(db),
         )
 
     def load_flow(self, flow_id: str | None = None, path: Path | None = None) -> Flow:

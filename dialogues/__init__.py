@@ -21,7 +21,18 @@ from ._effects import (
     TurnResult,
     Withdraw,
 )
-from ._messages import Attachment, Command, Inbound, InboundKind, Option, Reply, ReplyKind, Scale
+from ._messages import (
+    REPLACEMENT_CHARACTER,
+    Attachment,
+    Command,
+    Inbound,
+    InboundKind,
+    Option,
+    Reply,
+    ReplyKind,
+    Scale,
+    clean_text,
+)
 from ._schema import (
     END,
     Audience,
@@ -41,6 +52,7 @@ from .errors import FlowError, FlowLoadError, FlowProblem, ProfilebotError, Unkn
 
 __all__ = [
     "END",
+    "REPLACEMENT_CHARACTER",
     "AddActionSteps",
     "AnswerRecord",
     "Attachment",
@@ -84,5 +96,6 @@ __all__ = [
     "TurnResult",
     "UnknownFlowError",
     "Withdraw",
+    "clean_text",
     "describe_value",
 ]

@@ -12,6 +12,7 @@ the environment (the URL is passed in)::
 """
 
 from ._database import Database
+from ._failed import FailedInboundRecord, FailedInboundStore, Letter
 from ._invites import DEFAULT_INVITE_TTL, InviteRecord, InviteStore
 from ._outbox import OutboxStore
 from ._people import PeopleStore
@@ -29,6 +30,7 @@ from ._records import (
     ReflectionRecord,
 )
 from ._tables import GOAL_STATUSES, OUTBOX_STATUSES, ROLES
+from ._transient import is_transient
 from ._turns import ConversationStore, Turn
 from .errors import (
     ConflictError,
@@ -56,11 +58,14 @@ __all__ = [
     "ConversationStore",
     "Database",
     "DatabaseUnavailable",
+    "FailedInboundRecord",
+    "FailedInboundStore",
     "InvalidDatabaseURL",
     "InvalidInviteError",
     "InvalidValueError",
     "InviteRecord",
     "InviteStore",
+    "Letter",
     "OutboxRecord",
     "OutboxStore",
     "PeopleStore",
@@ -74,4 +79,5 @@ __all__ = [
     "Turn",
     "UnknownPersonError",
     "UnknownRecordError",
+    "is_transient",
 ]

@@ -30,6 +30,7 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "FAILED_INBOUND_STATUSES",
     "GOAL_STATUSES",
     "OUTBOX_STATUSES",
     "ROLES",
@@ -44,6 +45,7 @@ __all__ = [
 ROLES = ("student", "advisor", "teacher", "admin")
 GOAL_STATUSES = ("active", "completed", "paused", "dropped")
 OUTBOX_STATUSES = ("pending", "sent", "failed", "dead")
+FAILED_INBOUND_STATUSES = ("parked", "replayed")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -415,6 +417,30 @@ class Outbox(_Table, table=True):
     sent_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
+class FailedInbound(_Table, table=True):
+    """An inbound message whose turn kept failing, set aside so it stops nobody (dead letter).
+
+    ``inbound`` (Inbound JSON) and ``visitor`` (who wrote, where replies go) are kept so it can
+    be replayed; ``error`` is the exception's class only, never its text.
+    """
+
+    __tablename__ = "failed_inbound"
+    __table_args__ = (CheckConstraint(_in("status", FAILED_INBOUND_STATUSES), name="status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str
+    event_key: str | None = Field(default=None, index=True)
+    person_id: int | None = Field(default=None, foreign_key="person.id", index=True)
+    visitor: str = Field(sa_type=Text)
+    inbound: str = Field(sa_type=Text)
+    question_ref: int | None = None
+    error: str
+    attempts: int
+    status: str = Field(default="parked", index=True)
+    parked_at: datetime = _now_field()
+    replayed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
 class Schedule(_Table, table=True):
     """Placeholder for scheduled flows (check-ins, surveys); filled in by a later issue."""
 
@@ -466,5 +492,6 @@ conversation = _table("conversation")
 answer = _table("answer")
 inbound_event = _table("inbound_event")
 outbox = _table("outbox")
+failed_inbound = _table("failed_inbound")
 schedule = _table("schedule")
 audit_log = _table("audit_log")

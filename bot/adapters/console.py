@@ -9,24 +9,39 @@ platforms' menu commands work here too: /profile and /goals show a card, /checki
 
 from __future__ import annotations
 
+import functools
 import sys
+import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import Final, TextIO, TypeVar
 
 from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
 from dialogues import Flow, Inbound, Reply, ReplyKind
-from storage import OutboxStore, PersonRecord
+from storage import (
+    DatabaseUnavailable,
+    FailedInboundRecord,
+    Letter,
+    OutboxStore,
+    PersonRecord,
+    is_transient,
+)
 
 from ..app import App
 from ..frontdesk import NO_GOALS_HINT, STARTERS, desk_command
+from ..intake import Intake, sorry_text
 from ..service import ConversationService, TurnOutcome
 
-__all__ = ["PLATFORM", "ConsoleChat", "render_reply"]
+__all__ = ["PLATFORM", "ConsoleChat", "render_reply", "replay_console"]
 
 PLATFORM = "console"
+T = TypeVar("T")
+
+BUSY_WAITS: Final = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
+"""Seconds between tries of a turn while the database is locked by another process or away;
+after the last, the command gives up with one line (nothing of the turn was applied)."""
 
 
 def render_reply(reply: Reply) -> str:
@@ -78,6 +93,7 @@ class ConsoleChat:
         self._rich = Console(
             file=self._out, highlight=False, markup=False, emoji=False, style="cyan"
         )
+        self._intake = None if app is None else Intake(app.failed, apology=sorry_text("/"))
 
     def run(
         self,
@@ -92,20 +108,22 @@ class ConsoleChat:
         Without ``flow`` the person's open conversation resumes, else ``default_flow`` starts.
         A flow that ends is followed by its card.
         """
-        outcome = self._service.open(
-            person.id,
-            flow,
-            platform=PLATFORM,
-            address=person.handle,
-            fresh=fresh,
-            default_flow=default_flow,
+        outcome = _patiently(
+            lambda: self._service.open(
+                person.id,
+                flow,
+                platform=PLATFORM,
+                address=person.handle,
+                fresh=fresh,
+                default_flow=default_flow,
+            )
         )
         self._deliver(person)
         while not outcome.finished and outcome.conversation_id is not None:
             line = self._read_line()
             if line is None:
                 break
-            outcome = self._take(person, line) or outcome
+            outcome = _patiently(functools.partial(self._take_safely, person, line)) or outcome
             self._deliver(person)
         if outcome.finished:
             self._card_after(person, outcome)
@@ -121,12 +139,27 @@ class ConsoleChat:
         self._out.write(text + "\n\n")
         self._out.flush()
 
-    def _take(self, person: PersonRecord, line: str) -> TurnOutcome | None:
+    def _take_safely(self, person: PersonRecord, line: str) -> TurnOutcome | None:
+        """``_take``, with a line whose turn keeps failing parked (the apology is queued)."""
+        inbound = Inbound.of_text(line)
+        if self._intake is None:
+            return self._take(person, inbound)
+        return self._intake.take(
+            lambda: self._take(person, inbound),
+            letter=lambda: Letter(
+                PLATFORM,
+                inbound,
+                {"platform": PLATFORM, "user_id": person.handle, "address": person.handle},
+                person_id=person.id,
+            ),
+            reply_to=person.handle,
+        )
+
+    def _take(self, person: PersonRecord, inbound: Inbound) -> TurnOutcome | None:
         """One typed line: a menu command, or a message for the conversation.
 
         None when the line only showed a card: the conversation did not move.
         """
-        inbound = Inbound.of_text(line)
         command, _ = desk_command(inbound)
         if command in STARTERS:  # a session ends with its flow: "finish this first" can't work
             flow = self._service.registry.get(STARTERS[command])
@@ -157,6 +190,47 @@ class ConsoleChat:
             self.say(card, card=True)
 
     def _deliver(self, person: PersonRecord) -> None:
-        for message in self._outbox.pending(platform=PLATFORM, address=person.handle):
+        pending = _patiently(
+            functools.partial(self._outbox.pending, platform=PLATFORM, address=person.handle)
+        )
+        for message in pending:
             self.say(render_reply(Reply.from_json(message.payload)))
             self._outbox.mark_sent(message.id)
+
+
+def replay_console(app: App, failed_id: int) -> tuple[FailedInboundRecord, TurnOutcome]:
+    """Replay a parked terminal line; its replies print at the person's next ``chat``."""
+    intake = Intake(app.failed, apology=sorry_text("/"))
+
+    def turn(letter: Letter) -> TurnOutcome:
+        if letter.person_id is None:
+            raise ValueError("a terminal line is always someone's")
+        inbound = letter.inbound
+        command, _ = desk_command(inbound)
+        address = str(letter.visitor["address"])
+        if command in STARTERS:
+            flow = app.registry.get(STARTERS[command])
+            return app.service.open(letter.person_id, flow, platform=PLATFORM, address=address)
+        return app.service.handle(letter.person_id, inbound, platform=PLATFORM, address=address)
+
+    return intake.replay(failed_id, turn)
+
+
+def _patiently(call: Callable[[], T]) -> T:
+    """``call()``, tried again while the database is locked or away (see ``BUSY_WAITS``)."""
+    for wait in BUSY_WAITS:
+        try:
+            return call()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            time.sleep(wait)
+    try:
+        return call()
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        raise DatabaseUnavailable(
+            "the database stayed locked or unreachable; nothing of your last answer was "
+            "saved, so run the same command again to carry on"
+        ) from None

@@ -111,9 +111,9 @@ def test_schema_comparison_would_notice_a_difference(database: Database) -> None
 
 
 def test_schema_is_at_head_and_ensure_schema_is_a_no_op(database: Database) -> None:
-    assert database.current_revision() == database.head_revision() == "0004"
+    assert database.current_revision() == database.head_revision() == "0005"
     database.ensure_schema()
-    assert database.current_revision() == "0004"
+    assert database.current_revision() == "0005"
 
 
 def test_check_passes_on_a_reachable_database(database: Database) -> None:
