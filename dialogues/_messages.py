@@ -21,19 +21,22 @@ __all__ = [
 ]
 
 REPLACEMENT_CHARACTER: Final = "\ufffd"
-_UNSTORABLE: Final = re.compile("[\ud800-\udfff\x00]")
+_LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 
 def clean_text(text: str) -> str:
-    """``text`` as Unicode every database stores: lone surrogates and NUL become U+FFFD.
+    """``text`` as Unicode every database stores: lone surrogates become U+FFFD, NULs go.
 
     A platform's JSON may carry ``"\\udc91"`` (valid JSON, not valid Unicode) and a terminal
-    pipe any bytes; neither SQLite's UTF-8 nor PostgreSQL's text takes them. Cleaning them
-    where a message enters keeps one odd character from failing a student's turn forever.
+    pipe any bytes; neither SQLite's UTF-8 nor PostgreSQL's text takes them (nor, in
+    PostgreSQL, a NUL). Cleaning them where a message enters keeps one odd character from
+    failing a student's turn every time it is tried.
     """
-    if text.isascii() and "\x00" not in text:
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    if text.isascii():
         return text
-    return _UNSTORABLE.sub(REPLACEMENT_CHARACTER, text)
+    return _LONE_SURROGATE.sub(REPLACEMENT_CHARACTER, text)
 
 
 def _clean_fields(value: Any) -> None:
