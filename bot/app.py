@@ -9,6 +9,7 @@ from pathlib import Path
 from dialogues import Flow, FlowRegistry, SaveKind, Step
 from storage import (
     Database,
+    FailedInboundStore,
     InviteStore,
     OutboxStore,
     PeopleStore,
@@ -37,6 +38,7 @@ class App:
     plans: PlanStore
     outbox: OutboxStore
     invites: InviteStore
+    failed: FailedInboundStore
 
     @classmethod
     def create(
@@ -65,6 +67,7 @@ class App:
             plans=PlanStore(db),
             outbox=OutboxStore(db),
             invites=InviteStore(db),
+            failed=FailedInboundStore(db),
         )
 
     def load_flow(self, flow_id: str | None = None, path: Path | None = None) -> Flow:

@@ -11,6 +11,7 @@ run). A new command does the same.
 from __future__ import annotations
 
 import gc
+import io
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -20,7 +21,7 @@ import typer
 from dialogues import ProfilebotError
 
 if TYPE_CHECKING:
-    from storage import Database
+    from storage import Database, FailedInboundRecord
 
     from .app import App
 
@@ -38,11 +39,15 @@ people_app = typer.Typer(help="Manage the roster.", no_args_is_help=True)
 profile_app = typer.Typer(help="Learner profiles.", no_args_is_help=True)
 plan_app = typer.Typer(help="Learning plans.", no_args_is_help=True)
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
+inbound_app = typer.Typer(
+    help="Messages whose turn kept failing, set aside (parked).", no_args_is_help=True
+)
 app.add_typer(flows_app, name="flows")
 app.add_typer(people_app, name="people")
 app.add_typer(profile_app, name="profile")
 app.add_typer(plan_app, name="plan")
 app.add_typer(db_app, name="db")
+app.add_typer(inbound_app, name="inbound")
 
 
 # The databases commands opened in a process `main` runs, which closes them at the end; None
@@ -94,6 +99,8 @@ def chat(
 
     if flow_id and file:
         raise typer.BadParameter("use --flow or --file, not both")
+    if isinstance(sys.stdin, io.TextIOWrapper):  # bytes that are not UTF-8 become U+FFFD
+        sys.stdin.reconfigure(errors="replace")
     bot = _open_app(flows=True)
     flow = bot.load_flow(flow_id, file) if (flow_id or file) else None
     person = bot.people.ensure_student(handle)
@@ -281,6 +288,64 @@ def plan_show(handle: str, as_json: Annotated[bool, typer.Option("--json")] = Fa
         )
         return
     typer.echo(bot.plan_card(person))
+
+
+@inbound_app.command("failed")
+def inbound_failed(
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    everything: Annotated[
+        bool, typer.Option("--all", help="Also list the messages replayed since.")
+    ] = False,
+) -> None:
+    """List parked messages: when, where from, whose, and the error (never their text)."""
+    bot = _open_app()
+    records = bot.failed.parked(include_replayed=everything)
+    if as_json:
+        _print_json([r.to_json() for r in records])
+        return
+    if not records:
+        typer.echo("no parked messages" if not everything else "no messages were ever parked")
+        return
+    for record in records:
+        typer.echo(_failed_line(record))
+
+
+def _failed_line(record: FailedInboundRecord) -> str:
+    who = record.person_handle or "(unknown person)"
+    status = "" if record.status == "parked" else f", {record.status}"
+    return (
+        f"{record.id:>5}  {record.parked_at:%Y-%m-%d %H:%M} UTC  {record.letter.platform:<8} "
+        f"{who:<20} {record.error} after {record.attempts} attempts{status}"
+        f"  [event {record.letter.event_key or '-'}]"
+    )
+
+
+@inbound_app.command("retry")
+def inbound_retry(
+    failed_id: Annotated[int, typer.Argument(metavar="ID", help="The id `inbound failed` shows.")],
+) -> None:
+    """Replay a parked message once (after the cause is fixed); its replies are queued."""
+    from .adapters.console import PLATFORM as CONSOLE
+    from .adapters.console import replay_console
+    from .frontdesk import desk_for
+
+    bot = _open_app()
+    platform = bot.failed.get(failed_id).letter.platform
+    if platform == CONSOLE:
+        replay_console(bot, failed_id)
+        stale = False
+    else:
+        _, desk_outcome = desk_for(bot, platform).replay(failed_id)
+        stale = desk_outcome.stale
+    if stale:
+        typer.echo(
+            f"replayed message {failed_id}: it answered a question that is closed now, "
+            "so nothing changed"
+        )
+        return
+    typer.echo(
+        f"replayed message {failed_id}: its turn went through; replies are queued for {platform}"
+    )
 
 
 @db_app.command("upgrade")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dialogues.errors import ProfilebotError
 
-__all__ = ["ConfigError", "PlatformError"]
+__all__ = ["ConfigError", "PlatformError", "ReplayError"]
 
 
 class ConfigError(ProfilebotError):
@@ -13,3 +13,7 @@ class ConfigError(ProfilebotError):
 
 class PlatformError(ProfilebotError):
     """A chat platform refused a call or could not be reached."""
+
+
+class ReplayError(ProfilebotError):
+    """A parked message could not be replayed: it failed again, or was replayed already."""

@@ -13,15 +13,32 @@ import dataclasses
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
-from dialogues import Inbound, InboundKind, Reply
-from storage import Account, InvalidInviteError, PersonRecord, UnknownPersonError
+from dialogues import Inbound, InboundKind, Reply, clean_text
+from storage import (
+    Account,
+    FailedInboundRecord,
+    InvalidInviteError,
+    Letter,
+    PersonRecord,
+    UnknownPersonError,
+)
 
 from .app import App
+from .intake import Intake, sorry_text
 from .service import ClosedQuestion, TurnOutcome
 
-__all__ = ["MENU", "DeskOutcome", "FrontDesk", "MenuCommand", "Visitor", "desk_command"]
+__all__ = [
+    "MENU",
+    "SLACK_COMMAND",
+    "DeskOutcome",
+    "FrontDesk",
+    "MenuCommand",
+    "Visitor",
+    "desk_command",
+    "desk_for",
+]
 
 log = logging.getLogger("profilebot.frontdesk")
 
@@ -54,6 +71,11 @@ DESK_COMMANDS: Final = frozenset({"profile", "goals", *STARTERS})
 
 TELEGRAM_JOIN_HINT: Final = (
     "Open the invite link your school gave you, or send /start followed by your invite code."
+)
+SLACK_COMMAND: Final = "/profilebot"
+SLACK_JOIN_HINT: Final = (
+    f"If your school gave you an invite code, send {SLACK_COMMAND} link followed by the code "
+    "— or ask your advisor to put the email of your Slack account on the roster."
 )
 
 
@@ -117,6 +139,26 @@ class Visitor:
     reply_to: str | None = None
     """Where answers outside a conversation go instead of ``address`` (a slash command's reply)."""
 
+    def __post_init__(self) -> None:
+        for name in ("user_id", "address", "workspace", "email", "reply_to"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, clean_text(value))
+
+    def to_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Visitor:
+        return cls(
+            platform=str(data["platform"]),
+            user_id=str(data["user_id"]),
+            address=str(data["address"]),
+            workspace=data.get("workspace"),
+            email=data.get("email"),
+            reply_to=data.get("reply_to"),
+        )
+
 
 @dataclass(slots=True)
 class DeskOutcome:
@@ -127,6 +169,8 @@ class DeskOutcome:
     duplicate: bool = False
     stale: bool = False
     closed: ClosedQuestion | None = None
+    parked: bool = False
+    """The message's turn kept failing: it was set aside and its sender got an apology."""
 
 
 class FrontDesk:
@@ -149,6 +193,7 @@ class FrontDesk:
         self.help_text = help_text(command_prefix)
         self.stranger_text = stranger_text(join_hint)
         self._no_goals_hint = no_goals_hint(command_prefix)
+        self._intake = Intake(app.failed, apology=sorry_text(command_prefix))
 
     def receive(
         self,
@@ -158,7 +203,40 @@ class FrontDesk:
         event_key: str | None = None,
         question_ref: int | None = None,
     ) -> DeskOutcome:
-        """Handle one message, button press or command; every reply is queued, not sent."""
+        """Handle one message, button press or command; every reply is queued, not sent.
+
+        A turn that keeps failing is parked (``DeskOutcome.parked``) and the visitor gets an
+        apology; a transient database failure is raised, for the adapter to try again later.
+        """
+        outcome = self._intake.take(
+            lambda: self._receive(visitor, inbound, event_key, question_ref),
+            letter=lambda: Letter(
+                self._platform,
+                inbound,
+                visitor.to_json(),
+                event_key=event_key,
+                question_ref=question_ref,
+                account=self._account(visitor),
+            ),
+            reply_to=visitor.reply_to or visitor.address,
+        )
+        return DeskOutcome(parked=True) if outcome is None else outcome
+
+    def replay(self, failed_id: int) -> tuple[FailedInboundRecord, DeskOutcome]:
+        """Run a parked message of this platform again (``profilebot inbound retry``)."""
+        return self._intake.replay(failed_id, self._replay_letter)
+
+    def _replay_letter(self, letter: Letter) -> DeskOutcome:
+        visitor = Visitor.from_json(dict(letter.visitor))
+        return self._receive(visitor, letter.inbound, None, letter.question_ref)
+
+    def _receive(
+        self,
+        visitor: Visitor,
+        inbound: Inbound,
+        event_key: str | None,
+        question_ref: int | None,
+    ) -> DeskOutcome:
         command, argument = desk_command(inbound)
         if command in JOIN_COMMANDS:
             return self._start(visitor, argument, event_key)
@@ -370,6 +448,15 @@ class FrontDesk:
         return DeskOutcome(
             outbox_ids=outcome.outbox_ids, person=person, duplicate=outcome.duplicate
         )
+
+
+def desk_for(app: App, platform: str) -> FrontDesk:
+    """The desk of a chat platform, with its way of writing commands and of joining."""
+    if platform == "slack":
+        return FrontDesk(
+            app, platform, command_prefix=f"{SLACK_COMMAND} ", join_hint=SLACK_JOIN_HINT
+        )
+    return FrontDesk(app, platform)
 
 
 def desk_command(inbound: Inbound) -> tuple[str | None, str]:

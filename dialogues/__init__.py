@@ -31,7 +31,18 @@ from ._effects import (
     TurnResult,
     Withdraw,
 )
-from ._messages import Attachment, Command, Inbound, InboundKind, Option, Reply, ReplyKind, Scale
+from ._messages import (
+    REPLACEMENT_CHARACTER,
+    Attachment,
+    Command,
+    Inbound,
+    InboundKind,
+    Option,
+    Reply,
+    ReplyKind,
+    Scale,
+    clean_text,
+)
 from ._schema import (
     CHECKIN_FIELDS,
     CHECKIN_GOAL_FIELDS,
@@ -88,6 +99,7 @@ __all__ = [
     "GOAL_FIELDS",
     "GOAL_STATUSES",
     "RECENT_MAX",
+    "REPLACEMENT_CHARACTER",
     "WELCOME_BACK",
     "AddActionSteps",
     "AnswerRecord",
@@ -140,6 +152,7 @@ __all__ = [
     "UnknownFlowError",
     "Withdraw",
     "check_flow_files",
+    "clean_text",
     "describe_value",
     "load_flow_file",
     "load_flow_text",

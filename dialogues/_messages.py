@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, fields
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 __all__ = [
+    "REPLACEMENT_CHARACTER",
     "Attachment",
     "Command",
     "Inbound",
@@ -15,7 +17,37 @@ __all__ = [
     "Reply",
     "ReplyKind",
     "Scale",
+    "clean_text",
 ]
+
+REPLACEMENT_CHARACTER: Final = "\ufffd"
+_LONE_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    """``text`` as Unicode every database stores: lone surrogates become U+FFFD, NULs go.
+
+    A platform's JSON may carry ``"\\udc91"`` (valid JSON, not valid Unicode) and a terminal
+    pipe any bytes; neither SQLite's UTF-8 nor PostgreSQL's text takes them (nor, in
+    PostgreSQL, a NUL). Cleaning them where a message enters keeps one odd character from
+    failing a student's turn every time it is tried.
+    """
+    if "\x00" in text:
+        text = text.replace("\x00", "")
+    if text.isascii():
+        return text
+    return _LONE_SURROGATE.sub(REPLACEMENT_CHARACTER, text)
+
+
+def _clean_fields(value: Any) -> None:
+    """Clean every text field of a frozen dataclass in place, as it is built."""
+    for spec in fields(value):
+        current = getattr(value, spec.name)
+        if isinstance(current, str):
+            object.__setattr__(value, spec.name, clean_text(current))
+        elif isinstance(current, tuple) and any(isinstance(v, str) for v in current):
+            cleaned = tuple(clean_text(v) if isinstance(v, str) else v for v in current)
+            object.__setattr__(value, spec.name, cleaned)
 
 
 class InboundKind(StrEnum):
@@ -47,6 +79,9 @@ class Attachment:
     mime_type: str | None = None
     url: str | None = None
     caption: str | None = None
+
+    def __post_init__(self) -> None:
+        _clean_fields(self)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -87,6 +122,33 @@ class Inbound:
     values: tuple[str, ...] | None = None
     command: str | None = None
     attachment: Attachment | None = None
+
+    def __post_init__(self) -> None:
+        _clean_fields(self)
+
+    def to_json(self) -> dict[str, Any]:
+        """As stored for a message set aside after failing (see ``from_json``)."""
+        return {
+            "kind": self.kind.value,
+            "text": self.text,
+            "value": self.value,
+            "values": None if self.values is None else list(self.values),
+            "command": self.command,
+            "attachment": None if self.attachment is None else self.attachment.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Inbound:
+        values = data.get("values")
+        attachment = data.get("attachment")
+        return cls(
+            kind=InboundKind(data["kind"]),
+            text=str(data.get("text", "")),
+            value=data.get("value"),
+            values=None if values is None else tuple(str(v) for v in values),
+            command=data.get("command"),
+            attachment=None if attachment is None else Attachment.from_json(attachment),
+        )
 
     @classmethod
     def of_text(cls, text: str) -> Inbound:

@@ -12,6 +12,7 @@ the environment (the URL is passed in)::
 """
 
 from ._database import Database
+from ._failed import FailedInboundRecord, FailedInboundStore, Letter
 from ._invites import DEFAULT_INVITE_TTL, InviteRecord, InviteStore
 from ._outbox import OutboxStore
 from ._people import PeopleStore
@@ -57,11 +58,14 @@ __all__ = [
     "ConversationStore",
     "Database",
     "DatabaseUnavailable",
+    "FailedInboundRecord",
+    "FailedInboundStore",
     "InvalidDatabaseURL",
     "InvalidInviteError",
     "InvalidValueError",
     "InviteRecord",
     "InviteStore",
+    "Letter",
     "OutboxRecord",
     "OutboxStore",
     "PeopleStore",

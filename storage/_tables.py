@@ -36,6 +36,7 @@ from sqlalchemy import (
 from dialogues import GOAL_STATUSES
 
 __all__ = [
+    "FAILED_INBOUND_STATUSES",
     "GOAL_STATUSES",
     "OUTBOX_STATUSES",
     "ROLES",
@@ -49,6 +50,7 @@ __all__ = [
 
 ROLES = ("student", "advisor", "teacher", "admin")
 OUTBOX_STATUSES = ("pending", "sent", "failed", "dead")
+FAILED_INBOUND_STATUSES = ("parked", "replayed")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -448,6 +450,27 @@ outbox = Table(
     # A conversation's latest question (stale-button checks, editing it once answered).
     Index("ix_outbox_conversation_id_id", "conversation_id", "id"),
     CheckConstraint(_in("status", OUTBOX_STATUSES), name="status"),
+)
+
+# An inbound message whose turn kept failing, set aside so it stops nobody (a dead letter).
+# ``inbound`` (Inbound JSON) and ``visitor`` (who wrote, where replies go) are kept so it can be
+# replayed; ``error`` is the exception's class only, never its text.
+failed_inbound = Table(
+    "failed_inbound",
+    metadata,
+    _id(),
+    _text("platform"),
+    _text("event_key", nullable=True, index=True),
+    _ref("person_id", "person.id", nullable=True, index=True),
+    _long_text("visitor"),
+    _long_text("inbound"),
+    Column("question_ref", Integer, nullable=True),
+    _text("error"),
+    Column("attempts", Integer, nullable=False),
+    _text("status", default="parked", index=True),
+    _now("parked_at"),
+    _time("replayed_at", nullable=True),
+    CheckConstraint(_in("status", FAILED_INBOUND_STATUSES), name="status"),
 )
 
 # Placeholder for scheduled flows (check-ins, surveys); filled in by a later issue.

@@ -6,28 +6,47 @@ platform: the turn queues them, this adapter prints them, and its next turn mark
 (in that turn's own transaction; the last ones when the chat stops). The chat
 platforms' menu commands work here too: /profile and /goals show a card, /checkin and
 /newgoal start (or resume) their flow.
+
+A line whose turn keeps failing is parked like a chat message (``bot.intake``): the student
+sees the apology and carries on. While the database is locked by another process or away,
+a turn is tried again for a while (``BUSY_WAITS``) before the command gives up in one line.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
+import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import Final, TextIO, TypeVar
 
 from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
 from dialogues import Flow, Inbound, Reply, ReplyKind
-from storage import OutboxStore, PersonRecord
+from storage import (
+    DatabaseUnavailable,
+    FailedInboundRecord,
+    Letter,
+    OutboxStore,
+    PersonRecord,
+    is_transient,
+)
 
 from ..app import App
 from ..frontdesk import NO_GOALS_HINT, STARTERS, desk_command
+from ..intake import Intake, sorry_text
 from ..service import ConversationService, TurnOutcome
 
-__all__ = ["PLATFORM", "ConsoleChat", "render_reply"]
+__all__ = ["PLATFORM", "ConsoleChat", "render_reply", "replay_console"]
 
 PLATFORM = "console"
+T = TypeVar("T")
+
+BUSY_WAITS: Final = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
+"""Seconds between tries of a turn while the database is locked by another process or away;
+after the last, the command gives up with one line (nothing of the turn was applied)."""
 
 
 def render_reply(reply: Reply) -> str:
@@ -80,6 +99,7 @@ class ConsoleChat:
         self._rich = Console(
             file=self._out, highlight=False, markup=False, emoji=False, style="cyan"
         )
+        self._intake = None if app is None else Intake(app.failed, apology=sorry_text("/"))
 
     def run(
         self,
@@ -101,26 +121,29 @@ class ConsoleChat:
         """
         self._printed = []
         try:
-            outcome = self._service.open(
-                person.id,
-                flow,
-                platform=PLATFORM,
-                address=person.handle,
-                fresh=fresh,
-                default_flow=default_flow,
+            outcome = _patiently(
+                functools.partial(
+                    self._service.open,
+                    person.id,
+                    flow,
+                    platform=PLATFORM,
+                    address=person.handle,
+                    fresh=fresh,
+                    default_flow=default_flow,
+                )
             )
-            self._deliver_waiting(person)
+            _patiently(functools.partial(self._deliver_waiting, person))
             while not outcome.finished and outcome.conversation_id is not None:
                 line = self._read_line()
                 if line is None:
                     break
-                taken = self._take(person, line)
+                taken = _patiently(functools.partial(self._take_safely, person, line))
                 if taken is not None:
                     outcome = taken
                     self._print(taken)
         finally:
             if self._printed:
-                self._outbox.mark_sent_many([(message_id, None) for message_id in self._printed])
+                _patiently(functools.partial(self._mark_printed))
         if outcome.finished:
             self._card_after(person, outcome)
         return outcome
@@ -135,10 +158,11 @@ class ConsoleChat:
         self._out.write(text + "\n\n")
         self._out.flush()
 
-    def _take(self, person: PersonRecord, line: str) -> TurnOutcome | None:
+    def _take_safely(self, person: PersonRecord, line: str) -> TurnOutcome | None:
         """One typed line: a menu command, or a message for the conversation.
 
-        None when the line only showed a card: the conversation did not move.
+        None when the line only showed a card, or its turn kept failing and it was parked
+        (the apology is printed): either way the conversation did not move.
         """
         inbound = Inbound.of_text(line)
         command, _ = desk_command(inbound)
@@ -146,6 +170,25 @@ class ConsoleChat:
         if card is not None:
             self.say(card, card=True)
             return None
+        if self._intake is None:
+            return self._take(person, inbound, command)
+        outcome = self._intake.take(
+            functools.partial(self._take, person, inbound, command),
+            letter=lambda: Letter(
+                PLATFORM,
+                inbound,
+                {"platform": PLATFORM, "user_id": person.handle, "address": person.handle},
+                person_id=person.id,
+            ),
+            reply_to=person.handle,
+        )
+        if outcome is None:
+            self._mark_printed()
+            self._deliver_waiting(person)
+        return outcome
+
+    def _take(self, person: PersonRecord, inbound: Inbound, command: str | None) -> TurnOutcome:
+        """The line's turn; it marks sent what the last turn printed."""
         sent, self._printed = self._printed, []
         try:
             if command in STARTERS:  # a session ends with its flow: "finish this first" can't work
@@ -184,6 +227,11 @@ class ConsoleChat:
             self.say(render_reply(reply))
             self._printed.append(message_id)
 
+    def _mark_printed(self) -> None:
+        if self._printed:
+            self._outbox.mark_sent_many([(message_id, None) for message_id in self._printed])
+            self._printed = []
+
     def _deliver_waiting(self, person: PersonRecord) -> None:
         """Print every pending message to this chat, oldest first: the first turn's replies
         and whatever an earlier run left unprinted."""
@@ -193,3 +241,41 @@ class ConsoleChat:
                 self._printed.append(message.id)
             self._outbox.mark_sent_many([(message_id, None) for message_id in self._printed])
             self._printed = []
+
+
+def replay_console(app: App, failed_id: int) -> tuple[FailedInboundRecord, TurnOutcome]:
+    """Replay a parked terminal line; its replies print at the person's next ``chat``."""
+    intake = Intake(app.failed, apology=sorry_text("/"))
+
+    def turn(letter: Letter) -> TurnOutcome:
+        if letter.person_id is None:
+            raise ValueError("a terminal line is always someone's")
+        inbound = letter.inbound
+        command, _ = desk_command(inbound)
+        address = str(letter.visitor["address"])
+        if command in STARTERS:
+            flow = app.registry.get(STARTERS[command])
+            return app.service.open(letter.person_id, flow, platform=PLATFORM, address=address)
+        return app.service.handle(letter.person_id, inbound, platform=PLATFORM, address=address)
+
+    return intake.replay(failed_id, turn)
+
+
+def _patiently(call: Callable[[], T]) -> T:
+    """``call()``, tried again while the database is locked or away (see ``BUSY_WAITS``)."""
+    for wait in BUSY_WAITS:
+        try:
+            return call()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            time.sleep(wait)
+    try:
+        return call()
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        raise DatabaseUnavailable(
+            "the database stayed locked or unreachable; nothing of your last answer was "
+            "saved, so run the same command again to carry on"
+        ) from None

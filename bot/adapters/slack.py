@@ -34,9 +34,9 @@ from storage import OutboxRecord
 from ..app import App
 from ..delivery import DeliveryWorker, Pacer, SendResult
 from ..errors import ConfigError
-from ..frontdesk import MENU, STALE_TEXT, DeskOutcome, FrontDesk, Visitor
+from ..frontdesk import MENU, SLACK_COMMAND, STALE_TEXT, DeskOutcome, Visitor, desk_for
 from ..offload import StorageThreads
-from ..runtime import stop_on_signals, tune_for_serving
+from ..runtime import SHUTDOWN_GRACE, run_until_stopped, stop_on_signals, tune_for_serving
 from ..service import ClosedQuestion
 from .slack_render import (
     SlackAction,
@@ -57,11 +57,7 @@ PLATFORM = "slack"
 SORRY_TEXT = "Sorry, something went wrong on my side. Please try that again in a moment."
 ACK_BUDGET = 2.0
 """Seconds a request waits for its turn before it is acknowledged anyway (Slack allows 3)."""
-COMMAND = "/profilebot"
-JOIN_HINT = (
-    f"If your school gave you an invite code, send {COMMAND} link followed by the code — or "
-    "ask your advisor to put the email of your Slack account on the roster."
-)
+COMMAND = SLACK_COMMAND
 EVENTS_PATH = "/slack/events"
 
 
@@ -301,7 +297,7 @@ class SlackBot:
                 "for --platform slack"
             )
         self._app = app
-        self._desk = FrontDesk(app, PLATFORM, command_prefix=f"{COMMAND} ", join_hint=JOIN_HINT)
+        self._desk = desk_for(app, PLATFORM)
         base_url = settings.slack_api_base_url.rstrip("/") + "/"
         self.client = AsyncWebClient(
             token=settings.slack_bot_token.get_secret_value(), base_url=base_url
@@ -356,8 +352,10 @@ class SlackBot:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        if self._background:
-            await asyncio.wait(self._background, timeout=10)
+        if self._background:  # turns that outlived their ack: a little time to finish
+            _, late = await asyncio.wait(self._background, timeout=SHUTDOWN_GRACE)
+            for task in late:
+                task.cancel()
         if self.client.session is not None:
             await self.client.session.close()
         self._offload.close()
@@ -382,11 +380,11 @@ class SlackBot:
         return webapp
 
     async def run_http(self, stop: asyncio.Event, *, port: int, host: str = "0.0.0.0") -> None:
-        runner = web.AppRunner(self.http_app(), access_log=None)
+        runner = web.AppRunner(self.http_app(), access_log=None, shutdown_timeout=SHUTDOWN_GRACE)
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
         try:
-            await self.worker.run(stop)
+            await run_until_stopped(self.worker.run(stop), stop)
         finally:
             await runner.cleanup()
 
@@ -398,7 +396,7 @@ class SlackBot:
         handler = AsyncSocketModeHandler(self.bolt, token.get_secret_value())
         await handler.connect_async()  # type: ignore[no-untyped-call]  # bolt leaves it untyped
         try:
-            await self.worker.run(stop)
+            await run_until_stopped(self.worker.run(stop), stop)
         finally:
             await handler.close_async()  # type: ignore[no-untyped-call]
 

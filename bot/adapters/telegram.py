@@ -67,15 +67,22 @@ from telegram.request import BaseRequest, RequestData
 from telegram.warnings import PTBUserWarning
 
 from dialogues import Attachment, Command, Inbound, Reply, ReplyKind
-from storage import OutboxRecord
+from storage import OutboxRecord, is_transient
 
 from ..app import App
 from ..config import Settings
 from ..delivery import DeliveryWorker, Pacer, SendResult
 from ..errors import ConfigError, PlatformError
-from ..frontdesk import MENU, STALE_TEXT, DeskOutcome, FrontDesk, Visitor
+from ..frontdesk import MENU, STALE_TEXT, DeskOutcome, Visitor, desk_for
+from ..intake import MAX_ATTEMPTS
 from ..offload import StorageThreads
-from ..runtime import stop_on_signals, tune_for_serving
+from ..runtime import (
+    SHUTDOWN_GRACE,
+    finish_within,
+    run_until_stopped,
+    stop_on_signals,
+    tune_for_serving,
+)
 from ..service import ClosedQuestion
 from ._widgets import inbound_for_pick
 from .telegram_render import (
@@ -129,6 +136,9 @@ _SENT_IDS_KEPT: Final = 10_000
 _SEND_WAIT_S: Final = 10.0
 """How long an answered question's edit waits for that question's own send to finish."""
 _STOPPED_MEMBER: Final = frozenset({ChatMemberStatus.BANNED, ChatMemberStatus.LEFT})
+_RETRY_WAIT_S: Final = 1.0
+_MAX_RETRY_WAIT_S: Final = 30.0
+"""Longest wait before fetching again updates whose turn failed (the database was away)."""
 
 Context = ContextTypes.DEFAULT_TYPE
 
@@ -419,7 +429,7 @@ class TelegramBot:
         _check_webhook_settings(settings)
         base = settings.telegram_api_base_url.rstrip("/")
         self._app = app
-        self._desk = FrontDesk(app, PLATFORM)
+        self._desk = desk_for(app, PLATFORM)
         self.application = (
             Application.builder()
             .token(settings.telegram_bot_token.get_secret_value())
@@ -451,6 +461,11 @@ class TelegramBot:
             offload=self._offload,
         )
         self._failed: set[int] = set()
+        # Failures of updates whose error was not transient, by update id: past MAX_ATTEMPTS
+        # an update is given up on. (A message's own turn is parked by the desk before that;
+        # this bounds everything else an update can fail in.)
+        self._failures: dict[int, int] = {}
+        self._retry_wait = _RETRY_WAIT_S
         # Edits closing answered questions, made after their turn without holding up the
         # next getUpdates (or the webhook's answer); awaited before the bot stops.
         self._edits: set[asyncio.Task[None]] = set()
@@ -489,10 +504,10 @@ class TelegramBot:
         await self.application.bot.delete_webhook()
         delivery = asyncio.create_task(self.worker.run(stop))
         try:
-            await self._poll(stop, timeout)
+            await run_until_stopped(self._poll(stop, timeout), stop)
         finally:
             stop.set()
-            await delivery
+            await finish_within(delivery, SHUTDOWN_GRACE)
             await self._finish_edits()
 
     async def _poll(self, stop: asyncio.Event, timeout: int) -> None:
@@ -514,6 +529,11 @@ class TelegramBot:
             backoff = 1.0
             if raw:
                 offset = await self.process_batch(raw, offset)
+                if self._failed:  # the database may be away: wait longer each time
+                    await _sleep_unless(stop, self._retry_wait)
+                    self._retry_wait = min(self._retry_wait * 2, _MAX_RETRY_WAIT_S)
+                else:
+                    self._retry_wait = _RETRY_WAIT_S
 
     async def _get_updates(
         self, offset: int, timeout: int, stop: asyncio.Event
@@ -543,8 +563,9 @@ class TelegramBot:
     async def process_batch(self, raw: list[Mapping[str, Any]], offset: int) -> int:
         """Process fetched updates (one chat's in order, chats in parallel); the next offset.
 
-        The offset moves past an update only once it and every earlier one has committed or
-        was unreadable, so updates whose turn failed are fetched and tried again.
+        The offset moves past an update only once it and every earlier one has committed, was
+        unreadable, or was given up on, so updates whose turn failed (transiently) are fetched
+        and tried again.
         """
         by_chat: dict[object, list[Update]] = {}
         ids: list[int] = []
@@ -560,7 +581,6 @@ class TelegramBot:
         results = await asyncio.gather(*(self._process_in_order(u) for u in by_chat.values()))
         failed = sorted(i for batch in results for i in batch)
         if failed:
-            await asyncio.sleep(1.0)  # the database may be briefly away; do not spin
             return failed[0]
         return max(ids, default=offset - 1) + 1
 
@@ -571,10 +591,13 @@ class TelegramBot:
         return []
 
     async def process(self, update: Update) -> bool:
-        """Run one update through the handlers; False when its turn failed (retry it)."""
+        """Run one update through the handlers; False when it failed and should be retried."""
         self._failed.discard(update.update_id)
         await self.application.process_update(update)
-        return update.update_id not in self._failed
+        if update.update_id in self._failed:
+            return False
+        self._failures.pop(update.update_id, None)
+        return True
 
     def _parse(self, data: Mapping[str, Any]) -> Update | None:
         try:
@@ -613,7 +636,9 @@ class TelegramBot:
     ) -> None:
         """Register ``url`` with Telegram and serve it on ``port`` until ``stop``."""
         path = "/" + url.split("://", 1)[-1].partition("/")[2]
-        runner = web.AppRunner(self.webhook_app(path, secret), access_log=None)
+        runner = web.AppRunner(
+            self.webhook_app(path, secret), access_log=None, shutdown_timeout=SHUTDOWN_GRACE
+        )
         await runner.setup()
         await web.TCPSite(runner, host, port).start()
         delivery = asyncio.create_task(self.worker.run(stop))
@@ -624,7 +649,7 @@ class TelegramBot:
             await stop.wait()
         finally:
             stop.set()
-            await delivery
+            await finish_within(delivery, SHUTDOWN_GRACE)
             await runner.cleanup()
             await self._finish_edits()
 
@@ -723,11 +748,7 @@ class TelegramBot:
 
     async def _run(self, update: Update, work: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a desk call in a thread (it holds a database transaction), then deliver."""
-        try:
-            result = await self._offload(work, *args, **kwargs)
-        except Exception:
-            self._failed.add(update.update_id)
-            raise
+        result = await self._offload(work, *args, **kwargs)
         self.worker.wake()
         return result
 
@@ -743,8 +764,10 @@ class TelegramBot:
             log.error("closing an answered question failed: %s", type(error).__name__)
 
     async def _finish_edits(self) -> None:
-        while self._edits:
-            await asyncio.gather(*self._edits, return_exceptions=True)
+        """Let the closing edits under way finish, for up to ``SHUTDOWN_GRACE`` seconds."""
+        if self._edits:
+            edits = asyncio.gather(*self._edits, return_exceptions=True)
+            await finish_within(edits, SHUTDOWN_GRACE)
 
     async def _close_question(self, visitor: Visitor, closed: ClosedQuestion) -> None:
         """Take a closed question's buttons away, showing its answer on it when it got one.
@@ -778,11 +801,24 @@ class TelegramBot:
         self._app.people.set_reachable(PLATFORM, None, reachable=False, chat_id=record.address)
 
     async def _on_error(self, update: object, context: Context) -> None:
-        if isinstance(update, Update):
-            self._failed.add(update.update_id)
         error = context.error
         # Type only: exception text can quote parameters, and parameters can be student text.
         log.error("update %s failed: %s", getattr(update, "update_id", "?"), type(error).__name__)
+        if isinstance(update, Update) and self._retry(update.update_id, error):
+            self._failed.add(update.update_id)
+
+    def _retry(self, update_id: int, error: BaseException | None) -> bool:
+        """Whether a failed update is tried again: always after a transient failure, else up
+        to ``MAX_ATTEMPTS`` times in all (so it can never hold up the chats behind it)."""
+        if error is not None and is_transient(error):
+            return True
+        failures = self._failures.get(update_id, 0) + 1
+        if failures < MAX_ATTEMPTS:
+            self._failures[update_id] = failures
+            return True
+        self._failures.pop(update_id, None)
+        log.error("gave up on update %s after %d failed attempts", update_id, failures)
+        return False
 
 
 async def _drop_buttons(message: Message) -> None:

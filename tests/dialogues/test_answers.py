@@ -689,3 +689,22 @@ def test_parse_answer_never_raises_on_selections(any_step: Step, values: list[st
     options = tuple(Option(o.value, o.label) for o in any_step.options) or OPTIONS
     result = answer(any_step, Inbound.of_selection(tuple(values)), options=options)
     assert isinstance(result, Accepted | Rejected | ListProgress)
+
+
+def test_text_that_is_not_valid_unicode_is_cleaned_where_a_message_is_built() -> None:
+    from dialogues import REPLACEMENT_CHARACTER, Attachment, Inbound, clean_text
+
+    assert clean_text("plain ascii") == "plain ascii"
+    assert clean_text("café 😀") == "café 😀"
+    assert clean_text("a\udc91b\x00") == f"a{REPLACEMENT_CHARACTER}b"
+    assert Inbound.of_text("Sa\ud800m").text == "Sa\ufffdm"
+    assert Inbound.of_selection(("x", "\udcff")).values == ("x", "\ufffd")
+    assert Inbound.of_command("link", "c\x00de").text == "cde"
+    photo = Inbound.of_file(Attachment("photo", name="\udc80.jpg", caption="hi\udc80"))
+    assert photo.attachment is not None
+    assert (photo.attachment.name, photo.attachment.caption, photo.text) == (
+        "\ufffd.jpg",
+        "hi\ufffd",
+        "hi\ufffd",
+    )
+    assert Inbound.from_json(photo.to_json()) == photo
