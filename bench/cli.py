@@ -102,6 +102,11 @@ def commands(steps: int) -> list[Command]:
             TARGET_READ_MS,
         ),
         Command(
+            "profilebot inbound failed --json",
+            ("inbound", "failed", "--json"),
+            TARGET_READ_MS,
+        ),
+        Command(
             f"profilebot flows check long.yaml ({steps:,} steps)",
             ("flows", "check", LONG_FLOW),
             TARGET_CHECK_MS,

@@ -276,6 +276,7 @@ with open(REPORT, "w") as out:
         (["plan", "show", "sam", "--json"], _SERVING | {"transitions", "yaml", "jinja2"}),
         (["people", "add", "--name", "Bo", "--role", "student"], _SERVING | {"yaml", "jinja2"}),
         (["profile", "show", "sam"], _SERVING | {"transitions"}),
+        (["inbound", "failed", "--json"], _SERVING | {"transitions", "yaml", "jinja2"}),
     ],
 )
 def test_a_command_imports_only_what_it_uses(
