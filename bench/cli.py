@@ -254,6 +254,28 @@ def prepare(workdir: Path, steps: int) -> dict[str, str]:
     return env
 
 
+def prepare_other(workdir: Path, checkout: Path, env: dict[str, str]) -> dict[str, str]:
+    """A database of the other checkout's own schema, made by its own command line: the
+    student added and a few answers given (``chat``), so its reads find a profile."""
+    workdir.mkdir()
+    (workdir / LONG_FLOW).write_text((workdir.parent / LONG_FLOW).read_text())
+    other = {
+        **env,
+        "DATABASE_URL": f"sqlite:///{workdir / 'profilebot.db'}",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(checkout), env.get("PYTHONPATH")])),
+    }
+    program = str(entry_point())
+    add = [program, "people", "add", "--name", "Hana Example", "--role", "student"]
+    for argv, answers in (
+        ([*add, "--handle", STUDENT], ""),
+        ([program, "chat", "--as", STUDENT], "Hana\n1, 3\n2\n"),
+    ):
+        subprocess.run(
+            argv, input=answers, text=True, cwd=workdir, env=other, capture_output=True, check=True
+        )
+    return other
+
+
 def checkout_label(path: Path) -> str:
     """``path (commit)``: which code another checkout holds."""
     try:
@@ -303,21 +325,28 @@ def bench(args: argparse.Namespace, workdir: Path) -> tuple[list[Timings], list[
     """Every command once per round, ours and (``--against``) the other checkout's in turn."""
     env = prepare(workdir, args.steps)
     program = str(entry_point())
-    checkouts = {"ours": common.ROOT}
+    path = os.pathsep.join(filter(None, [str(common.ROOT), env.get("PYTHONPATH")]))
+    # each checkout's code, with its own environment and working directory
+    checkouts = {"ours": ({**env, "PYTHONPATH": path}, workdir)}
     if args.against:
-        checkouts[checkout_label(args.against)] = args.against.resolve()
+        other = workdir / "other"
+        checkouts[checkout_label(args.against)] = (
+            prepare_other(other, args.against.resolve(), env),
+            other,
+        )
     timings: dict[tuple[str, str], Timings] = {}
     problems: list[str] = []
+    missing: set[tuple[str, str]] = set()  # commands the other checkout does not have
     for round_number in range(1, args.repeat + 1):
         for command in commands(args.steps):
-            for code, checkout in checkouts.items():
-                if command.floor and code != "ours":
+            for code, (code_env, cwd) in checkouts.items():
+                if (command.floor and code != "ours") or (command.name, code) in missing:
                     continue
                 program_argv = [sys.executable] if command.floor else [program]
-                path = os.pathsep.join(filter(None, [str(checkout), env.get("PYTHONPATH")]))
-                elapsed, cpu, status = time_once(
-                    [*program_argv, *command.argv], {**env, "PYTHONPATH": path}, workdir
-                )
+                elapsed, cpu, status = time_once([*program_argv, *command.argv], code_env, cwd)
+                if status == 2 and code != "ours":  # a usage error: no such command there
+                    missing.add((command.name, code))
+                    continue
                 timing = timings.setdefault((command.name, code), Timings(command.name, code))
                 timing.runs_ms.append(elapsed)
                 timing.cpu_ms.append(cpu)
@@ -326,6 +355,8 @@ def bench(args: argparse.Namespace, workdir: Path) -> tuple[list[Timings], list[
                         f"{code}: {command.name} exited {status} (round {round_number})"
                     )
         print(f"round {round_number}/{args.repeat} done", file=sys.stderr)
+    for name, code in sorted(missing):
+        problems.append(f"{code}: has no `{name.removeprefix('profilebot ')}` (not measured)")
     return list(timings.values()), problems
 
 
