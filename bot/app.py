@@ -19,6 +19,7 @@ from storage import (
 )
 
 from .cards import option_labels, plan_card, profile_card
+from .clock import Clock, SystemClock
 from .config import Settings, load_settings
 from .service import ConversationService
 
@@ -30,6 +31,7 @@ class App:
     """Everything a command or an adapter needs, wired together."""
 
     settings: Settings
+    clock: Clock
     db: Database
     registry: FlowRegistry
     service: ConversationService
@@ -42,14 +44,21 @@ class App:
 
     @classmethod
     def create(
-        cls, settings: Settings | None = None, *, upgrade: bool = True, read_flows: bool = True
+        cls,
+        settings: Settings | None = None,
+        *,
+        upgrade: bool = True,
+        read_flows: bool = True,
+        clock: Clock | None = None,
     ) -> App:
         """Build the app; configuration and connection errors surface here, not later.
 
         ``read_flows=False`` leaves the flow files until something uses a flow: a command
         that needs none (the roster, a profile as JSON) then reads none, and a problem in
-        them surfaces where a flow is first used.
+        them surfaces where a flow is first used. ``clock`` is the one every part asks the
+        time (the machine's by default).
         """
+        clock = clock or SystemClock()
         settings = settings or load_settings()
         logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
         registry = FlowRegistry(settings.flow_dirs, defer=not read_flows)
@@ -59,9 +68,12 @@ class App:
             db.ensure_schema()
         return cls(
             settings=settings,
+            clock=clock,
             db=db,
             registry=registry,
-            service=ConversationService(db, registry, default_timezone=settings.default_timezone),
+            service=ConversationService(
+                db, registry, default_timezone=settings.default_timezone, clock=clock
+            ),
             people=PeopleStore(db),
             profiles=ProfileStore(db),
             plans=PlanStore(db),

@@ -36,6 +36,8 @@ from storage import (
 if TYPE_CHECKING:  # the engine loads with the first turn, not with every command
     from dialogues import Engine, FlowRegistry
 
+from .clock import Clock, SystemClock
+
 __all__ = ["ClosedQuestion", "ConversationService", "TurnOutcome"]
 
 SKIPPED = "skipped"
@@ -83,9 +85,14 @@ class ConversationService:
     """Starts, resumes and advances conversations, one transaction per turn."""
 
     def __init__(
-        self, db: Database, registry: FlowRegistry, *, default_timezone: str = "UTC"
+        self,
+        db: Database,
+        registry: FlowRegistry,
+        *,
+        default_timezone: str = "UTC",
+        clock: Clock | None = None,
     ) -> None:
-        self._store = ConversationStore(db)
+        self._store = ConversationStore(db, now=(clock or SystemClock()).now)
         self._registry = registry
         self._default_tz = default_timezone
 
@@ -258,17 +265,17 @@ class ConversationService:
         person = turn.person
         return TurnContext(
             person=_person_scope(person),
-            today=self._today(person),
+            today=self._today(person, turn.now),
             load_profile=turn.load_profile,
             load_plan=turn.load_plan,
         )
 
-    def _today(self, person: PersonRecord) -> date:
+    def _today(self, person: PersonRecord, now: datetime) -> date:
         try:
             zone = ZoneInfo(person.timezone or self._default_tz)
         except (ZoneInfoNotFoundError, ValueError):
             zone = ZoneInfo(self._default_tz)
-        return datetime.now(zone).date()
+        return now.astimezone(zone).date()
 
 
 def _closed(question: OutboxRecord | None, result: TurnResult) -> ClosedQuestion | None:

@@ -40,6 +40,7 @@ __all__ = [
     "GOAL_STATUSES",
     "OUTBOX_STATUSES",
     "ROLES",
+    "SCHEDULE_STATUSES",
     "AnyRow",
     "UtcDateTime",
     "dumps",
@@ -50,6 +51,7 @@ __all__ = [
 
 ROLES = ("student", "advisor", "teacher", "admin")
 OUTBOX_STATUSES = ("pending", "sent", "failed", "dead")
+SCHEDULE_STATUSES = ("active", "paused")
 FAILED_INBOUND_STATUSES = ("parked", "replayed")
 
 NAMING_CONVENTION = {
@@ -383,6 +385,12 @@ conversation = Table(
     _count("reminders_sent"),
     _now(),
     _now("updated_at"),
+    # What started it on its own, if anything did; when to remind and to expire it (null:
+    # never), kept by every turn from the flow's settings and its last activity.
+    _ref("schedule_id", "schedule.id", nullable=True),
+    _ref("survey_id", "survey.id", nullable=True, index=True),
+    _time("remind_at", nullable=True, index=True),
+    _time("expires_at", nullable=True, index=True),
     Index("ix_conversation_person_id_status_updated_at", "person_id", "status", "updated_at"),
 )
 
@@ -446,6 +454,11 @@ outbox = Table(
     _text("platform_message_id", nullable=True),
     _now(),
     _time("sent_at", nullable=True),
+    # Sent on the bot's own initiative (a scheduled start, a reminder, a survey), not as a
+    # reply: never delivered to someone who sent /stop since.
+    _flag("proactive", False),
+    # A delivery process holds the row until then (several processes may deliver).
+    _time("claimed_until", nullable=True),
     Index("ix_outbox_status_not_before", "status", "not_before"),
     # A conversation's latest question (stale-button checks, editing it once answered).
     Index("ix_outbox_conversation_id_id", "conversation_id", "id"),
@@ -473,17 +486,66 @@ failed_inbound = Table(
     CheckConstraint(_in("status", FAILED_INBOUND_STATUSES), name="status"),
 )
 
-# Placeholder for scheduled flows (check-ins, surveys); filled in by a later issue.
+# --- proactive conversations ------------------------------------------------------------
+
+# A flow that starts on its own, again and again: ``rule`` is an RFC 5545 RRULE (no DTSTART)
+# read in each recipient's own time zone from ``starts_on`` at 00:00 local; ``audience`` is
+# JSON ``{"everyone": bool, "groups": [names], "people": [handles]}``.
 schedule = Table(
     "schedule",
     metadata,
     _id(),
-    _ref("person_id", "person.id", nullable=True),
-    _ref("group_id", "student_group.id", nullable=True),
+    _text("name", nullable=True),
     _text("flow_id"),
-    _text("cron"),
-    _time("next_run_at", nullable=True, index=True),
-    _flag("enabled", True),
+    _text("rule"),
+    Column("starts_on", Date, nullable=False),
+    _long_text("audience"),
+    _text("status", default="active"),
+    _now(),
+    CheckConstraint(_in("status", SCHEDULE_STATUSES), name="status"),
+)
+
+# A flow a teacher sent to one group once.
+survey = Table(
+    "survey",
+    metadata,
+    _id(),
+    _text("flow_id"),
+    _ref("group_id", "student_group.id", index=True),
+    _ref("sent_by", "person.id", nullable=True),
+    _now("sent_at"),
+)
+
+# A flow due to start for one person: one row per (schedule, person), moved on from occurrence
+# to occurrence, or per (survey, person). The scheduler looks at the rows whose ``wake_at`` has
+# come (``wake_at`` null: nothing more to do); ``waiting`` says why one was held back (busy,
+# quiet_hours). ``occurrence`` names the occurrence being worked on (local ISO time, or
+# "send" for a survey): with the schedule or survey and the person, what starts exactly once.
+due_start = Table(
+    "due_start",
+    metadata,
+    _id(),
+    _ref("schedule_id", "schedule.id", nullable=True),
+    _ref("survey_id", "survey.id", nullable=True),
+    _ref("person_id", "person.id", index=True),
+    _text("flow_id"),
+    _text("occurrence"),
+    _time("due_at"),
+    _time("wake_at", nullable=True, index=True),
+    _text("waiting", nullable=True),
+    UniqueConstraint("schedule_id", "person_id"),
+    UniqueConstraint("survey_id", "person_id"),
+)
+
+# Days no scheduled conversation starts (``uid``: the iCalendar event it came from, if any).
+school_break = Table(
+    "school_break",
+    metadata,
+    _id(),
+    _text("name"),
+    Column("starts_on", Date, nullable=False),
+    Column("ends_on", Date, nullable=False),
+    _text("uid", nullable=True, unique=True),
     _now(),
 )
 

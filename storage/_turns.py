@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -353,8 +353,10 @@ class _Archive:
 class ConversationStore:
     """Opens turns. One store per Database; safe to share between threads."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, now: Callable[[], datetime] = utcnow) -> None:
+        """``now`` is the clock a turn's times come from (tests and ``run-due`` move it)."""
         self._db = db
+        self._now = now
         # SQLite holds the write lock before the first statement, so that statement may read
         # state too; PostgreSQL must lock the person row first and read after.
         self._read_with_lock = db.dialect == "sqlite"
@@ -375,7 +377,7 @@ class ConversationStore:
                     if isinstance(who, int)
                     else f"no person linked to that {who.platform} account"
                 )
-            turn = Turn(sql, person_from_rows(rows), utcnow())
+            turn = Turn(sql, person_from_rows(rows), self._now())
             if self._read_with_lock:
                 latest = rows[0][_PERSON_WIDTH:]
                 turn._set_latest_open(None if latest[0] is None else latest)
