@@ -9,20 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import sqlite3
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
-from bot.app import App
 from bot.intake import MAX_ATTEMPTS, sorry_text
-from storage._tables import answer, conversation
-from tests.faults import POISON, inject
+from tests.faults import POISON, answers_of, exclusively_locked, inject, stopped_by_sigterm
 from tests.slack.driver import SlackDriver
 from tests.slack.fake_web_api import FakeSlackAPI
 from tests.slack.harness import SIGNING_SECRET, Running, Student, make_app, slack_bot, sqlite_url
@@ -32,17 +25,6 @@ ROOT = Path(__file__).parents[2]
 OTHERS = 50
 ANSWERS = ("Kid", "1", "2")  # preferred name, strengths, interests: 3 × 50 = 150 events
 SORRY = sorry_text("/profilebot ")
-
-
-def _answers(app: App, person_id: int) -> list[tuple[str, str]]:
-    with app.db.begin() as conn:
-        rows = conn.execute(
-            select(answer.c.step_id, answer.c.raw)
-            .join(conversation, conversation.c.id == answer.c.conversation_id)
-            .where(conversation.c.person_id == person_id)
-            .order_by(answer.c.id)
-        ).all()
-    return [(str(step), str(raw)) for step, raw in rows]
 
 
 async def _join_all(bot: Running, students: list[Student]) -> None:
@@ -73,11 +55,11 @@ async def test_a_message_that_keeps_failing_is_parked_and_everyone_else_is_answe
         await bot.settle(30)
 
         for student in others:
-            assert [raw for _, raw in _answers(bot.app, student.person_id)] == list(ANSWERS)
+            assert [raw for _, raw in answers_of(bot.app, student.person_id)] == list(ANSWERS)
             last = bot.messages(student)[-1]
             assert bot.step_of(student, last) not in (None, "preferred_name", "strengths")
         assert SORRY in [m["text"] for m in bot.messages(sam)]
-        assert _answers(bot.app, sam.person_id) == []
+        assert answers_of(bot.app, sam.person_id) == []
         assert fault.raised == MAX_ATTEMPTS
         [parked] = bot.app.failed.parked()
         assert parked.letter.platform == "slack"
@@ -95,7 +77,7 @@ async def test_a_message_that_keeps_failing_is_parked_and_everyone_else_is_answe
         # the student carries on
         await bot.say(sam, "Sammy")
         await bot.settle()
-        assert _answers(bot.app, sam.person_id) == [("preferred_name", "Sammy")]
+        assert answers_of(bot.app, sam.person_id) == [("preferred_name", "Sammy")]
         assert bot.step_of(sam, bot.messages(sam)[-1]) == "strengths"
     assert bot.fake.errors == []
 
@@ -108,20 +90,9 @@ async def test_text_that_is_not_valid_unicode_is_cleaned_and_taken_as_an_answer(
         await _join_all(bot, [sam])
         assert (await bot.say(sam, "Sa\udc91m")).status == 200
         await bot.settle()
-        assert _answers(bot.app, sam.person_id) == [("preferred_name", "Sa\ufffdm")]
+        assert answers_of(bot.app, sam.person_id) == [("preferred_name", "Sa\ufffdm")]
         assert bot.step_of(sam, bot.messages(sam)[-1]) == "strengths"
         assert bot.app.failed.parked() == []
-
-
-@contextmanager
-def _exclusively_locked(database: Path) -> Iterator[None]:
-    holder = sqlite3.connect(database, isolation_level=None, timeout=30)
-    try:
-        holder.execute("BEGIN EXCLUSIVE")
-        yield
-    finally:
-        holder.rollback()
-        holder.close()
 
 
 async def test_a_locked_database_fails_the_event_for_slack_to_retry_and_nothing_is_parked(
@@ -131,17 +102,17 @@ async def test_a_locked_database_fails_the_event_for_slack_to_retry_and_nothing_
         sam = bot.add_student("Sam Lee", "U0SAM")
         await _join_all(bot, [sam])
         await bot.settle()
-        with _exclusively_locked(tmp_path / "profilebot.db"):
+        with exclusively_locked(tmp_path / "profilebot.db"):
             first = await bot.say(sam, "Sammy")
             await bot.wait_for(lambda: not bot.bot.busy, 30)  # the turn gave up on the lock
         assert bot.app.failed.parked() == []
-        assert _answers(bot.app, sam.person_id) == []
+        assert answers_of(bot.app, sam.person_id) == []
         # Slack redelivers the event; now it goes through, once
         retried = await bot.driver.resend(bot.driver.sent[-1], retry_num=1)
         assert retried.status == 200
         await bot.settle()
         assert first.status in (200, 500)  # acked after its budget, or failed in it
-        assert _answers(bot.app, sam.person_id) == [("preferred_name", "Sammy")]
+        assert answers_of(bot.app, sam.person_id) == [("preferred_name", "Sammy")]
         assert bot.app.failed.parked() == []
 
 
@@ -169,16 +140,6 @@ async def _run_bot(fake: FakeSlackAPI, tmp_path: Path, port: int) -> asyncio.sub
     )
 
 
-async def _stopped_by_sigterm(process: asyncio.subprocess.Process) -> int:
-    process.send_signal(signal.SIGTERM)
-    try:
-        return await asyncio.wait_for(process.wait(), 8)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise AssertionError("SIGTERM did not stop the bot within 8 s") from None
-
-
 async def test_sigterm_stops_the_bot_promptly_after_a_poisoned_message_and_while_locked(
     tmp_path: Path,
 ) -> None:
@@ -198,16 +159,16 @@ async def test_sigterm_stops_the_bot_promptly_after_a_poisoned_message_and_while
                     assert (await driver.message(user, "hi")).status == 200
                 assert (await driver.message(users[0], POISON)).status == 200
                 assert len(app.failed.parked()) == 1
-                assert await _stopped_by_sigterm(process) == 0
+                assert await stopped_by_sigterm(process) == 0
 
                 process = await _run_bot(fake, tmp_path, port)
                 await _wait_until_serving(driver, process)
-                with _exclusively_locked(tmp_path / "profilebot.db"):
+                with exclusively_locked(tmp_path / "profilebot.db"):
                     pending = [
                         asyncio.ensure_future(driver.message(user, "Kid")) for user in users[1:]
                     ]
                     await asyncio.sleep(1.0)  # the turns are waiting for the lock now
-                    assert await _stopped_by_sigterm(process) == 0
+                    assert await stopped_by_sigterm(process) == 0
                 await asyncio.gather(*pending, return_exceptions=True)
         finally:
             if process.returncode is None:

@@ -8,20 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import sqlite3
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
-from bot.app import App
 from bot.intake import MAX_ATTEMPTS, sorry_text
-from storage._tables import answer, conversation
-from tests.faults import POISON, inject
+from tests.faults import POISON, answers_of, exclusively_locked, inject, stopped_by_sigterm
 from tests.telegram.fake_bot_api import FakeBotAPI
 from tests.telegram.harness import Running, Student, make_app, running_bot, sqlite_url
 
@@ -29,17 +22,6 @@ ROOT = Path(__file__).parents[2]
 OTHERS = 50
 ANSWERS = ("Kid", "1", "2")  # preferred name, strengths, interests: 3 × 50 = 150 updates
 SORRY = sorry_text("/")
-
-
-def _answers(app: App, person_id: int) -> list[tuple[str, str]]:
-    with app.db.begin() as conn:
-        rows = conn.execute(
-            select(answer.c.step_id, answer.c.raw)
-            .join(conversation, conversation.c.id == answer.c.conversation_id)
-            .where(conversation.c.person_id == person_id)
-            .order_by(answer.c.id)
-        ).all()
-    return [(str(step), str(raw)) for step, raw in rows]
 
 
 async def _join_all(bot: Running, students: list[Student]) -> None:
@@ -67,19 +49,19 @@ async def test_a_message_that_keeps_failing_is_parked_and_everyone_else_is_answe
                 for student in others:
                     fake.push_text(student.user, text)
             await bot.wait_for(
-                lambda: all(len(_answers(app, s.person_id)) == len(ANSWERS) for s in others),
+                lambda: all(len(answers_of(app, s.person_id)) == len(ANSWERS) for s in others),
                 60,
             )
             await bot.settle(30)
 
             # everyone else was answered: each got the question after their last answer
             for student in others:
-                assert [raw for _, raw in _answers(app, student.person_id)] == list(ANSWERS)
+                assert [raw for _, raw in answers_of(app, student.person_id)] == list(ANSWERS)
                 last = bot.messages(student)[-1]
                 assert bot.step_of(student, last) not in (None, "preferred_name", "strengths")
             # the student got an apology, and nothing of the message was applied
             assert SORRY in bot.texts(sam)
-            assert _answers(app, sam.person_id) == []
+            assert answers_of(app, sam.person_id) == []
             # the update was tried MAX_ATTEMPTS times, parked once, and confirmed
             assert fault.raised == MAX_ATTEMPTS
             [parked] = app.failed.parked()
@@ -95,9 +77,9 @@ async def test_a_message_that_keeps_failing_is_parked_and_everyone_else_is_answe
 
             # the student carries on: their next message works
             bot.fake.push_text(sam.user, "Sammy")
-            await bot.wait_for(lambda: len(_answers(app, sam.person_id)) == 1, 10)
+            await bot.wait_for(lambda: len(answers_of(app, sam.person_id)) == 1, 10)
             await bot.settle()
-            assert _answers(app, sam.person_id) == [("preferred_name", "Sammy")]
+            assert answers_of(app, sam.person_id) == [("preferred_name", "Sammy")]
             assert bot.step_of(sam, bot.messages(sam)[-1]) == "strengths"
             assert len(app.failed.parked()) == 1
         assert fake.errors == []
@@ -115,20 +97,8 @@ async def test_text_that_is_not_valid_unicode_is_cleaned_and_taken_as_an_answer(
             fake.push_text(sam.user, "Sa\udc91m\x00")
             strengths = await bot.next_question(sam)
             assert bot.step_of(sam, strengths) == "strengths"
-            assert _answers(app, sam.person_id) == [("preferred_name", "Sa\ufffdm")]
+            assert answers_of(app, sam.person_id) == [("preferred_name", "Sa\ufffdm")]
             assert app.failed.parked() == []
-
-
-@contextmanager
-def _exclusively_locked(database: Path) -> Iterator[None]:
-    """Another process's exclusive lock on the SQLite file: nobody else may read or write."""
-    holder = sqlite3.connect(database, isolation_level=None, timeout=30)
-    try:
-        holder.execute("BEGIN EXCLUSIVE")
-        yield
-    finally:
-        holder.rollback()
-        holder.close()
 
 
 async def test_a_locked_database_is_waited_out_with_nothing_lost_or_parked(
@@ -142,12 +112,12 @@ async def test_a_locked_database_is_waited_out_with_nothing_lost_or_parked(
             students = [bot.add_student(f"Student {n}", 2000 + n) for n in range(5)]
             await _join_all(bot, students)
             await bot.settle()
-            with _exclusively_locked(tmp_path / "profilebot.db"):
+            with exclusively_locked(tmp_path / "profilebot.db"):
                 for student in students:
                     fake.push_text(student.user, "Kid")
                 await asyncio.sleep(7)  # longer than a turn waits for the lock
             await bot.wait_for(
-                lambda: all(len(_answers(app, s.person_id)) == 1 for s in students), 60
+                lambda: all(len(answers_of(app, s.person_id)) == 1 for s in students), 60
             )
             await bot.settle(30)
             for student in students:
@@ -178,16 +148,6 @@ async def _run_bot(fake: FakeBotAPI, tmp_path: Path) -> asyncio.subprocess.Proce
     )
 
 
-async def _stopped_by_sigterm(process: asyncio.subprocess.Process) -> int:
-    process.send_signal(signal.SIGTERM)
-    try:
-        return await asyncio.wait_for(process.wait(), 8)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise AssertionError("SIGTERM did not stop the bot within 8 s") from None
-
-
 async def test_sigterm_stops_the_bot_promptly_after_a_poisoned_message_and_while_locked(
     tmp_path: Path,
 ) -> None:
@@ -203,24 +163,24 @@ async def test_sigterm_stops_the_bot_promptly_after_a_poisoned_message_and_while
             fake.push_text(users[0], POISON)
             await fake.wait_until(lambda: len(app.failed.parked()) == 1, 30)
             await fake.wait_until(lambda: not fake.pending_updates, 30)
-            assert await _stopped_by_sigterm(process) == 0
+            assert await stopped_by_sigterm(process) == 0
 
             # again, while every turn waits for a lock another process holds
             polls = len(fake.offsets_seen)
             process = await _run_bot(fake, tmp_path)
             await fake.wait_until(lambda: len(fake.offsets_seen) > polls, 30)  # it is polling
-            with _exclusively_locked(tmp_path / "profilebot.db"):
+            with exclusively_locked(tmp_path / "profilebot.db"):
                 for user in users[1:]:
                     fake.push_text(user, "Kid")
                 await asyncio.sleep(1.0)  # the turns are waiting for the lock now
-                assert await _stopped_by_sigterm(process) == 0
+                assert await stopped_by_sigterm(process) == 0
 
             # nothing was lost: the next run takes the messages the stopped one could not
             process = await _run_bot(fake, tmp_path)
             await fake.wait_until(
-                lambda: all(len(_answers(app, p.id)) == 1 for p in people[1:]), 30
+                lambda: all(len(answers_of(app, p.id)) == 1 for p in people[1:]), 30
             )
-            assert await _stopped_by_sigterm(process) == 0
+            assert await stopped_by_sigterm(process) == 0
         finally:
             if process.returncode is None:
                 process.kill()
