@@ -449,7 +449,7 @@ def _option_keys(option: Option) -> tuple[tuple[str, str], tuple[str, str]]:
 
 
 def _is_number(text: str) -> bool:
-    return _loose(text).isdigit()
+    return _loose(text).isdecimal()
 
 
 def _short(text: str, limit: int = _DISPLAY_CAP) -> str:
@@ -526,7 +526,7 @@ def _match_option(text: str, options: Sequence[Option]) -> Option | None:
     for option in options:
         if loose in _option_keys(option)[1]:
             return option
-    if loose.isdigit():
+    if loose.isdecimal():
         index = int(loose) if len(loose) <= 4 else 0
         return options[index - 1] if 1 <= index <= len(options) else None
     if len(loose) < 3:

@@ -708,3 +708,14 @@ def test_text_that_is_not_valid_unicode_is_cleaned_where_a_message_is_built() ->
         "hi\ufffd",
     )
     assert Inbound.from_json(photo.to_json()) == photo
+
+
+@pytest.mark.parametrize("typed", ["⓵", "²", "①"])
+def test_a_digit_that_is_no_number_is_an_answer_not_a_crash(typed: str) -> None:
+    """``"⓵".isdigit()`` is true but ``int("⓵")`` fails: such text is read, never a crash."""
+    assert answer(CHOICE, typed) is not None
+    assert answer(MULTI, typed) is not None
+
+
+def test_digits_of_other_scripts_pick_by_number() -> None:
+    assert accepted(answer(CHOICE, "٢")) == accepted(answer(CHOICE, "2"))
