@@ -227,6 +227,48 @@ def people_add(
             typer.echo(f"Telegram: {link}")
 
 
+@people_app.command("import")
+def people_import(
+    file: Annotated[Path, typer.Argument(metavar="FILE.csv", help="The roster, as CSV.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Add or update many people at once from a CSV file, all or nothing.
+
+    Columns: name, role (required); handle, group (several separated by ';'), advisor,
+    timezone, email, telegram_id, slack_id (optional). Importing a file again changes nothing.
+    """
+    from .progress import Progress, summary
+    from .roster import import_roster
+
+    bot = _open_app()
+    with Progress(f"Reading {file.name}") as bar:
+        counts = import_roster(bot.roster, file, progress=bar)
+    if as_json:
+        _print_json(counts.to_json())
+    summary(
+        f"imported {file.name}: {counts.added} added, {counts.updated} updated, "
+        f"{counts.unchanged} unchanged",
+        as_json=as_json,
+    )
+
+
+@people_app.command("link")
+def people_link(
+    handle: Annotated[str, typer.Argument(help="The person's handle.")],
+    platform: Annotated[str, typer.Option("--platform", help="telegram or slack")],
+    account: Annotated[
+        str, typer.Option("--account", help="Their user id there (Telegram: digits; Slack: U…).")
+    ],
+    workspace: Annotated[
+        str | None, typer.Option("--workspace", help="The Slack workspace (team) id, if known.")
+    ] = None,
+) -> None:
+    """Link a chat account an administrator already knows (a Slack export, a roster column)."""
+    bot = _open_app()
+    person = bot.roster.link_account(handle, platform, account, workspace=workspace)
+    typer.echo(f"linked {platform} account {account} to {person.display_name} ({person.handle})")
+
+
 def _telegram_link(bot: App, code: str) -> str | None:
     """``https://t.me/<bot>?start=<code>`` when a Telegram token is configured and works."""
     if bot.settings.telegram_bot_token is None:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dialogues.errors import ProfilebotError
 
-__all__ = ["ConfigError", "PlatformError", "ReplayError"]
+__all__ = ["ConfigError", "NotAllowedError", "PlatformError", "ReplayError"]
 
 
 class ConfigError(ProfilebotError):
     """A setting in the environment or `.env` is missing or malformed."""
+
+
+class NotAllowedError(ProfilebotError):
+    """The person acting may not do this (``bot.roles``); the message says so politely."""
 
 
 class PlatformError(ProfilebotError):

@@ -24,11 +24,14 @@ from ._records import (
     CheckinGoalUpdateRecord,
     CheckinRecord,
     ConversationRecord,
+    GroupRecord,
     OutboxRecord,
     PersonRecord,
     ProfileFactRecord,
     ReflectionRecord,
+    SurveyRecord,
 )
+from ._roster import PLATFORMS, ImportCounts, RosterEntry, RosterError, RosterStore
 from ._tables import GOAL_STATUSES, OUTBOX_STATUSES, ROLES, metadata
 from ._turns import ConversationStore, Turn
 from .errors import (
@@ -48,6 +51,7 @@ __all__ = [
     "DEFAULT_INVITE_TTL",
     "GOAL_STATUSES",
     "OUTBOX_STATUSES",
+    "PLATFORMS",
     "ROLES",
     "Account",
     "ArtifactRecord",
@@ -60,6 +64,8 @@ __all__ = [
     "DatabaseUnavailable",
     "FailedInboundRecord",
     "FailedInboundStore",
+    "GroupRecord",
+    "ImportCounts",
     "InvalidDatabaseURL",
     "InvalidInviteError",
     "InvalidValueError",
@@ -74,8 +80,12 @@ __all__ = [
     "ProfileFactRecord",
     "ProfileStore",
     "ReflectionRecord",
+    "RosterEntry",
+    "RosterError",
+    "RosterStore",
     "SchemaError",
     "StorageError",
+    "SurveyRecord",
     "Turn",
     "UnknownPersonError",
     "UnknownRecordError",
