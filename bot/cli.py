@@ -39,6 +39,9 @@ people_app = typer.Typer(help="Manage the roster.", no_args_is_help=True)
 profile_app = typer.Typer(help="Learner profiles.", no_args_is_help=True)
 plan_app = typer.Typer(help="Learning plans.", no_args_is_help=True)
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
+survey_app = typer.Typer(
+    help="Surveys: a flow sent to every student of a class.", no_args_is_help=True
+)
 inbound_app = typer.Typer(
     help="Messages whose turn kept failing, set aside (parked).", no_args_is_help=True
 )
@@ -46,6 +49,7 @@ app.add_typer(flows_app, name="flows")
 app.add_typer(people_app, name="people")
 app.add_typer(profile_app, name="profile")
 app.add_typer(plan_app, name="plan")
+app.add_typer(survey_app, name="survey")
 app.add_typer(db_app, name="db")
 app.add_typer(inbound_app, name="inbound")
 
@@ -330,6 +334,64 @@ def plan_show(handle: str, as_json: Annotated[bool, typer.Option("--json")] = Fa
         )
         return
     typer.echo(bot.plan_card(person))
+
+
+_AS_HELP = "Act as this person, with their permissions (default: the administrator)."
+
+
+@survey_app.command("send")
+def survey_send(
+    flow_id: Annotated[str, typer.Option("--flow", help="The flow to send.")],
+    group: Annotated[str, typer.Option("--group", help="The class or group to send it to.")],
+    handle: Annotated[str | None, typer.Option("--as", help=_AS_HELP)] = None,
+    again: Annotated[
+        bool, typer.Option("--again", help="Send it even though it went to them this week.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Start a flow for every student of a group (a teacher: only groups they teach)."""
+    from .progress import Progress, summary
+    from .surveys import Surveys
+
+    bot = _open_app()
+    surveys = Surveys(bot)
+    actor = surveys.actor(handle)
+    with Progress(f"Sending {flow_id} to {group}") as bar:
+        report = surveys.send(flow_id, group, actor=actor, again=again, progress=bar)
+    assert report is not None  # only a chat message's redelivery sends nothing
+    if as_json:
+        _print_json(report.to_json())
+    summary(report.line(), as_json=as_json)
+
+
+@survey_app.command("status")
+def survey_status(
+    survey_id: Annotated[int, typer.Argument(metavar="ID", help="The survey's id.")],
+    handle: Annotated[str | None, typer.Option("--as", help=_AS_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """How far a survey has got: conversations started, completed, expired, under way, and who
+    cannot be reached."""
+    from .surveys import Surveys
+
+    surveys = Surveys(_open_app())
+    status = surveys.status(survey_id, actor=surveys.actor(handle))
+    if as_json:
+        _print_json(status.to_json())
+    else:
+        typer.echo(status.text())
+
+
+@survey_app.command("remind")
+def survey_remind(
+    survey_id: Annotated[int, typer.Argument(metavar="ID", help="The survey's id.")],
+    handle: Annotated[str | None, typer.Option("--as", help=_AS_HELP)] = None,
+) -> None:
+    """Remind the students who have not finished a survey, now (quiet hours wait for morning)."""
+    from .surveys import Surveys
+
+    surveys = Surveys(_open_app())
+    typer.echo(surveys.remind(survey_id, actor=surveys.actor(handle)).line())
 
 
 @inbound_app.command("failed")

@@ -32,6 +32,13 @@ from ._records import (
     SurveyRecord,
 )
 from ._roster import PLATFORMS, ImportCounts, RosterEntry, RosterError, RosterStore
+from ._surveys import (
+    SURVEY_OCCURRENCE,
+    RecentSurveyError,
+    StaleSurveyError,
+    SurveyCounts,
+    SurveyStore,
+)
 from ._tables import GOAL_STATUSES, OUTBOX_STATUSES, ROLES, metadata
 from ._turns import ConversationStore, Turn
 from .errors import (
@@ -53,6 +60,7 @@ __all__ = [
     "OUTBOX_STATUSES",
     "PLATFORMS",
     "ROLES",
+    "SURVEY_OCCURRENCE",
     "Account",
     "ArtifactRecord",
     "CheckinGoalUpdateRecord",
@@ -79,13 +87,17 @@ __all__ = [
     "PlanStore",
     "ProfileFactRecord",
     "ProfileStore",
+    "RecentSurveyError",
     "ReflectionRecord",
     "RosterEntry",
     "RosterError",
     "RosterStore",
     "SchemaError",
+    "StaleSurveyError",
     "StorageError",
+    "SurveyCounts",
     "SurveyRecord",
+    "SurveyStore",
     "Turn",
     "UnknownPersonError",
     "UnknownRecordError",

@@ -699,8 +699,9 @@ class TelegramBot:
             return None
         record = await self._question(action.ref, visitor)
         if record is None:
+            answered = await self._press(update, visitor, action)
             await _drop_buttons(message)
-            return STALE_TEXT
+            return None if answered else STALE_TEXT
         reply = record.reply
         if action.action == "toggle" and action.index is not None:
             chosen = toggled(selected_from_markup(message.reply_markup), action.index)
@@ -716,6 +717,14 @@ class TelegramBot:
             await _drop_buttons(message)
             return STALE_TEXT
         return None
+
+    async def _press(self, update: Update, visitor: Visitor, action: CallbackAction) -> bool:
+        """A tap on a button of a message outside any conversation (a confirm question): the
+        desk decides what it means; False when it means nothing (stale, forged)."""
+        if action.action != "pick" or action.index is None or not action.ref.isdigit():
+            return False
+        outcome = await self._run(update, self._desk.press, visitor, int(action.ref), action.index)
+        return isinstance(outcome, DeskOutcome) and not outcome.stale
 
     async def _question(self, ref: str, visitor: Visitor) -> OutboxRecord | None:
         """The question a button refers to, if it is still open and was sent to this chat."""
