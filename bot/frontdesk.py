@@ -34,6 +34,7 @@ from .survey_chat import ChatAnswer, SurveyChat, is_prompt, prompt_key
 __all__ = [
     "MENU",
     "SLACK_COMMAND",
+    "STAFF_HELP_TEXT",
     "STAFF_MENU",
     "SURVEY_COMMAND",
     "DeskOutcome",
@@ -125,6 +126,7 @@ def staff_help_text(prefix: str) -> str:
 
 
 STRANGER_TEXT: Final = stranger_text(TELEGRAM_JOIN_HINT)
+STAFF_HELP_TEXT: Final = staff_help_text("/")
 HELP_TEXT: Final = help_text("/")
 IDLE_TEXT: Final = "You're all caught up — nothing is waiting for you right now."
 STALE_TEXT: Final = "That question is already closed — please answer the latest one."
@@ -277,7 +279,7 @@ class FrontDesk:
             person = self._identify(visitor)  # new here: linked by email where possible
             if person is None:
                 return self._stranger(visitor)
-            outcome = self._turn(person.id, visitor, inbound, event_key, question_ref)
+            return self._welcome(person, visitor, command, event_key)
         person = outcome.person
         assert person is not None  # every turn reads its person
         if outcome.stale:  # the adapter says so where the tap happened (a toast)
@@ -445,13 +447,41 @@ class FrontDesk:
         self._app.people.set_reachable(
             self._platform, visitor.workspace, reachable=True, user_id=visitor.user_id
         )
-        if self._needs_profile(person):
-            outcome = self._service_open(person, visitor, PROFILE_FLOW, event_key)
+        outcome = self._open_waiting(person, visitor, event_key)
+        if outcome.duplicate or outcome.conversation_id is not None:
             return self._after_turn(person, visitor, outcome)
         greeting = (
             f"Welcome back, {person.first_name or person.display_name}! {self._help_for(person)}"
         )
-        return self._send(person, visitor, greeting, event_key)
+        return self._send(person, visitor, greeting, None)
+
+    def _welcome(
+        self, person: PersonRecord, visitor: Visitor, command: str | None, event_key: str | None
+    ) -> DeskOutcome:
+        """The first message of someone just linked (by email, or an account on the roster):
+        whatever waits for them comes first; their message answers nothing they have seen."""
+        outcome = self._open_waiting(person, visitor, event_key)
+        if outcome.duplicate or outcome.conversation_id is not None:
+            return self._after_turn(person, visitor, outcome)
+        menu = self._help_for(person)
+        text = menu if command == "help" else f"{IDLE_TEXT}\n\n{menu}"
+        return self._send(person, visitor, text, None)
+
+    def _open_waiting(
+        self, person: PersonRecord, visitor: Visitor, event_key: str | None
+    ) -> TurnOutcome:
+        """Resume the person's open conversation here (one started for them before they could
+        be messaged, say: a survey, a scheduled check-in); else start "This is me" for a
+        student without a profile; else nothing (``conversation_id`` None)."""
+        profile = self._app.registry.get(PROFILE_FLOW) if self._needs_profile(person) else None
+        return self._app.service.open(
+            person.id,
+            None,
+            platform=self._platform,
+            address=visitor.address,
+            default_flow=profile,
+            event_key=event_key,
+        )
 
     def knows(self, visitor: Visitor) -> bool:
         """Whether the visitor is linked already (else an adapter may look up their email)."""
@@ -463,6 +493,10 @@ class FrontDesk:
     def _identify(self, visitor: Visitor) -> PersonRecord | None:
         people = self._app.people
         person = people.by_identity(self._platform, visitor.workspace, visitor.user_id)
+        if person is None and visitor.workspace:  # linked from a roster, workspace unknown
+            person = people.place_identity(
+                self._platform, visitor.workspace, visitor.user_id, visitor.address
+            )
         if person is None and visitor.email:
             person = people.link_by_email(
                 visitor.email, self._platform, visitor.workspace, visitor.user_id, visitor.address
