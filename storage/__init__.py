@@ -14,9 +14,18 @@ the environment (the URL is passed in)::
 from ._database import Database
 from ._failed import FailedInboundRecord, FailedInboundStore, Letter
 from ._invites import DEFAULT_INVITE_TTL, InviteRecord, InviteStore
-from ._outbox import OutboxStore
+from ._outbox import IMMEDIATELY, OutboxStore
 from ._people import PeopleStore
 from ._plan import PlanStore
+from ._proactive import (
+    NO_ACCOUNT,
+    UNREACHABLE,
+    Chat,
+    DueStart,
+    FollowUp,
+    Reach,
+    TimedConversation,
+)
 from ._profile import ProfileStore
 from ._records import (
     Account,
@@ -29,8 +38,21 @@ from ._records import (
     ProfileFactRecord,
     ReflectionRecord,
 )
+from ._recurrence import Occurrence, Recurrence, weekly_rule
+from ._schedules import (
+    SURVEY_OCCURRENCE,
+    WHEN_FREE,
+    Audience,
+    BreakImport,
+    BreakRecord,
+    DueClaim,
+    ScheduleRecord,
+    ScheduleStore,
+    SchoolBreak,
+    wait_until_free,
+)
 from ._tables import GOAL_STATUSES, OUTBOX_STATUSES, ROLES, metadata
-from ._turns import ConversationStore, Turn
+from ._turns import Batch, ConversationStore, Turn
 from .errors import (
     ConflictError,
     DatabaseUnavailable,
@@ -47,10 +69,20 @@ from .errors import (
 __all__ = [
     "DEFAULT_INVITE_TTL",
     "GOAL_STATUSES",
+    "IMMEDIATELY",
+    "NO_ACCOUNT",
     "OUTBOX_STATUSES",
     "ROLES",
+    "SURVEY_OCCURRENCE",
+    "UNREACHABLE",
+    "WHEN_FREE",
     "Account",
     "ArtifactRecord",
+    "Audience",
+    "Batch",
+    "BreakImport",
+    "BreakRecord",
+    "Chat",
     "CheckinGoalUpdateRecord",
     "CheckinRecord",
     "ConflictError",
@@ -58,14 +90,18 @@ __all__ = [
     "ConversationStore",
     "Database",
     "DatabaseUnavailable",
+    "DueClaim",
+    "DueStart",
     "FailedInboundRecord",
     "FailedInboundStore",
+    "FollowUp",
     "InvalidDatabaseURL",
     "InvalidInviteError",
     "InvalidValueError",
     "InviteRecord",
     "InviteStore",
     "Letter",
+    "Occurrence",
     "OutboxRecord",
     "OutboxStore",
     "PeopleStore",
@@ -73,12 +109,20 @@ __all__ = [
     "PlanStore",
     "ProfileFactRecord",
     "ProfileStore",
+    "Reach",
+    "Recurrence",
     "ReflectionRecord",
+    "ScheduleRecord",
+    "ScheduleStore",
     "SchemaError",
+    "SchoolBreak",
     "StorageError",
+    "TimedConversation",
     "Turn",
     "UnknownPersonError",
     "UnknownRecordError",
     "is_transient",
     "metadata",
+    "wait_until_free",
+    "weekly_rule",
 ]
