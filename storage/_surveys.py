@@ -22,6 +22,7 @@ from dialogues import ConversationStatus
 
 from ._database import Database
 from ._records import GroupRecord, SurveyRecord
+from ._schedules import SURVEY_OCCURRENCE
 from ._sql import CLAIM_EVENT, Sql
 from ._tables import (
     AnyRow,
@@ -38,15 +39,11 @@ from ._tables import (
 from .errors import InvalidValueError, UnknownRecordError
 
 __all__ = [
-    "SURVEY_OCCURRENCE",
     "RecentSurveyError",
     "StaleSurveyError",
     "SurveyCounts",
     "SurveyStore",
 ]
-
-SURVEY_OCCURRENCE: Final = "send"
-"""The ``due_start.occurrence`` of a survey's starts (a survey happens once)."""
 
 _UNDER_WAY: Final = (ConversationStatus.ACTIVE.value, ConversationStatus.PAUSED.value)
 _FINISHED: Final = (ConversationStatus.COMPLETED.value, ConversationStatus.EXPIRED.value)
