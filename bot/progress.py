@@ -75,6 +75,11 @@ class Progress:
         if self._bar is not None:
             self._bar.advance(self._task, steps)
 
+    def completed(self, done: int) -> None:
+        """``done`` units of the work done in all (for work that counts its own progress)."""
+        if self._bar is not None:
+            self._bar.update(self._task, completed=done)
+
     def update(self, *, description: str | None = None, total: int | None = None) -> None:
         """A new stage of the work (``description``), or its size once known (``total``)."""
         if self._bar is not None:

@@ -13,20 +13,25 @@ on the command line, a button in chat): double sends happen by accident.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from dialogues import ProfilebotError
+from dialogues import ConversationStatus, ProfilebotError
 from storage import (
+    IMMEDIATELY,
+    NO_ACCOUNT,
     GroupRecord,
     RecentSurveyError,
     SurveyCounts,
     SurveyRecord,
     SurveyStore,
+    Turn,
 )
 
 from .app import App
+from .outreach import Decision, Origin, Outreach
 from .progress import Progress
 from .roles import Action, Actor, require
 
@@ -40,6 +45,13 @@ __all__ = [
 ]
 
 REPEAT_WINDOW: Final = timedelta(days=7)
+SEND_GRACE: Final = timedelta(minutes=10)
+"""How long after a send the scheduler leaves its students alone: should the send die
+halfway, the scheduler starts whoever it had not reached (each start happens once)."""
+REMINDER: Final = "Just a reminder:"
+"""What a reminder says before it asks the waiting question again."""
+_UNANSWERED: Final = (ConversationStatus.ACTIVE, ConversationStatus.PAUSED)
+_BATCH: Final = 100  # reminders per transaction: a student's own turn waits at most that
 
 
 class RepeatSurveyError(ProfilebotError):
@@ -182,13 +194,14 @@ class Surveys:
                 not_since=None if again or repeating else now - REPEAT_WINDOW,
                 repeating=repeating,
                 event_key=event_key,
+                wake_at=now + SEND_GRACE,
             )
         except RecentSurveyError as exc:
             raise RepeatSurveyError(exc.earlier) from None
         if sent is None:
             return None
         survey, students = sent
-        return self._start_all(survey, students, now, progress)
+        return self._start_all(survey, students, progress)
 
     def latest(self, flow_id: str, group: GroupRecord) -> SurveyRecord | None:
         return self._store.latest(flow_id, group.id)
@@ -209,10 +222,67 @@ class Surveys:
         self,
         survey: SurveyRecord,
         students: list[int],
-        now: datetime,
         progress: Progress | None,
     ) -> SendReport:
-        raise NotImplementedError  # bot.outreach
+        """Start the survey's flow for each student (``bot.outreach``); a student in quiet
+        hours gets its first messages in the morning."""
+        app = self._app
+        outreach = Outreach(app)
+        if progress is not None:
+            progress.update(total=len(students))
+        starts = outreach.start_many(
+            students,
+            app.registry.get(survey.flow_id),
+            Origin.survey(survey.id),
+            not_before=outreach.quiet_hold,
+            progress=None if progress is None else progress.completed,
+        )
+        self._store.settle(survey.id)
+        decisions = Counter(start.decision for start in starts)
+        return SendReport(
+            survey,
+            started=decisions[Decision.STARTED] + decisions[Decision.DUPLICATE],
+            no_account=sum(1 for s in starts if s.started and s.reason == NO_ACCOUNT),
+            skipped=decisions[Decision.OPTED_OUT],
+            waiting=decisions[Decision.BUSY],
+        )
 
-    def _remind_all(self, survey: SurveyRecord, conversations: list[int]) -> RemindReport:
-        raise NotImplementedError  # bot.outreach
+    def _remind_all(self, survey: SurveyRecord, waiting: list[tuple[int, int]]) -> RemindReport:
+        """Ask each (person, conversation) its waiting question again, now, proactively; in
+        the student's quiet hours the reminder waits for the morning. The conversations'
+        own reminder timers are left as they are."""
+        app = self._app
+        outreach = Outreach(app)
+        reminded = held = 0
+        for first in range(0, len(waiting), _BATCH):
+            with app.service.store.batch(now=app.clock.now()) as batch:
+                for person_id, conversation_id in waiting[first : first + _BATCH]:
+                    turn = batch.turn(person_id)
+                    hold = self._remind(turn, conversation_id, outreach.quiet_hold(turn.person))
+                    if hold is not None:
+                        reminded += 1
+                        held += hold != IMMEDIATELY
+        return RemindReport(survey, reminded, held)
+
+    def _remind(self, turn: Turn, conversation_id: int, hold: datetime) -> datetime | None:
+        """One reminder in ``turn``; returns its hold, or None when there was none to send
+        (answered meanwhile, opted out, no chat to send it to)."""
+        timed = turn.timed_conversation(conversation_id)
+        if timed is None or timed.status not in _UNANSWERED or turn.person.opted_out:
+            return None
+        chat = turn.reach().chat
+        if chat is None:
+            return None
+        service = self._app.service
+        engine = service.engine_for(turn, timed.record)
+        result = engine.resume(timed.record.state, service.context(turn), REMINDER)
+        turn.save(
+            timed.record,
+            result,
+            platform=chat.platform,
+            address=chat.address,
+            follow_up=timed.follow_up,
+            not_before=hold,
+            proactive=True,
+        )
+        return hold

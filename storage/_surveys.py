@@ -126,12 +126,15 @@ class SurveyStore:
         not_since: datetime | None,
         repeating: int | None = None,
         event_key: str | None = None,
+        wake_at: datetime | None = None,
     ) -> tuple[SurveyRecord, list[int]] | None:
         """Write a survey of ``flow_id`` to ``group`` and a due start for each of its students;
         returns the survey and those students' person ids.
 
         ``event_key`` is the chat message that asked for it: claimed in the same transaction,
-        so a platform's redelivery of it sends nothing (None).
+        so a platform's redelivery of it sends nothing (None). ``wake_at`` is when the
+        scheduler starts the students this send has not (default: now): the sender starts
+        them meanwhile, then ``settle``s the rows.
 
         ``not_since``: if this flow went to this group at or after then, raise
         RecentSurveyError naming that survey (None: send regardless). ``repeating``: the
@@ -160,7 +163,7 @@ class SurveyStore:
                 literal(flow_id),
                 literal(SURVEY_OCCURRENCE),
                 literal(now, due_start.c.due_at.type),
-                literal(now, due_start.c.wake_at.type),
+                literal(wake_at or now, due_start.c.wake_at.type),
             ).where(group_member.c.group_id == group.id, _is_student(group_member.c.person_id))
             conn.execute(
                 insert(due_start).from_select(
@@ -227,31 +230,32 @@ class SurveyStore:
             row = conn.execute(stmt).one()
         return SurveyCounts(*(int(value or 0) for value in row))
 
-    def unanswered(self, survey_id: int) -> list[int]:
-        """The conversations of the survey still waiting for their student's answers (active
-        or paused, and the student has not opted out): whom a reminder is for."""
+    def unanswered(self, survey_id: int) -> list[tuple[int, int]]:
+        """The (person id, conversation id) of the survey's conversations still waiting for
+        their student's answers (active or paused, and the student has not opted out): whom
+        a reminder is for, in person id order."""
         with self._db.read() as conn:
-            return list(
-                conn.scalars(
-                    select(conversation.c.id)
-                    .join(person, person.c.id == conversation.c.person_id)
-                    .where(
-                        conversation.c.survey_id == survey_id,
-                        conversation.c.status.in_(_UNDER_WAY),
-                        person.c.opted_out.is_(False),
-                    )
-                    .order_by(conversation.c.id)
+            rows = conn.execute(
+                select(conversation.c.person_id, conversation.c.id)
+                .join(person, person.c.id == conversation.c.person_id)
+                .where(
+                    conversation.c.survey_id == survey_id,
+                    conversation.c.status.in_(_UNDER_WAY),
+                    person.c.opted_out.is_(False),
                 )
+                .order_by(conversation.c.person_id, conversation.c.id)
             )
+            return [(person_id, conversation_id) for person_id, conversation_id in rows]
 
-    def started(self, survey_id: int, person_id: int) -> None:
-        """Nothing more to do for this student of the survey (their conversation started, or
-        it never will): the scheduler stops looking at their due start."""
+    def settle(self, survey_id: int) -> None:
+        """After the sender started the survey's students: nothing more to do for any of
+        them but those waiting for their other conversation to end (the scheduler starts
+        those when it does)."""
         with self._db.begin() as conn:
             conn.execute(
                 update(due_start)
-                .where(due_start.c.survey_id == survey_id, due_start.c.person_id == person_id)
-                .values(wake_at=None, waiting=None)
+                .where(due_start.c.survey_id == survey_id, due_start.c.waiting.is_(None))
+                .values(wake_at=None)
             )
 
 

@@ -158,7 +158,10 @@ def test_unanswered_are_the_open_conversations_of_students_who_did_not_opt_out(
         handle: _start(database, people.get(handle).id, flow, survey.id, status)
         for handle, status in (("bo", "active"), ("cy", "paused"))
     }
-    assert surveys.unanswered(survey.id) == sorted(ids.values())
+    assert surveys.unanswered(survey.id) == [
+        (people.get("bo").id, ids["bo"]),
+        (people.get("cy").id, ids["cy"]),
+    ]
     _set(database, "conversation", ids["bo"], status="completed")
     _set(database, "person", people.get("cy").id, opted_out=True)
     assert surveys.unanswered(survey.id) == []
@@ -167,8 +170,8 @@ def test_unanswered_are_the_open_conversations_of_students_who_did_not_opt_out(
 def _start(database: Database, person_id: int, flow: Flow, survey_id: int, status: str) -> int:
     """A conversation of the survey for the person, in ``status``."""
     with ConversationStore(database).turn(person_id) as turn:
-        record = turn.start_conversation(flow, ConversationState(step="q1"))
-    _set(database, "conversation", record.id, survey_id=survey_id, status=status)
+        record = turn.start_conversation(flow, ConversationState(step="q1"), survey_id=survey_id)
+    _set(database, "conversation", record.id, status=status)
     return record.id
 
 
@@ -176,3 +179,72 @@ def _set(database: Database, table_name: str, row_id: int, **values: object) -> 
     table = metadata.tables[table_name]
     with database.begin() as conn:
         conn.execute(update(table).where(table.c.id == row_id).values(**values))
+
+
+def test_counts_follow_each_student_live(
+    database: Database, make_flow: Callable[..., Flow]
+) -> None:
+    roster, people, surveys = _class(database), PeopleStore(database), SurveyStore(database)
+    roster.import_people(
+        [
+            RosterEntry(2, "Dan", "student", handle="dan", groups=("8A",)),
+            RosterEntry(3, "Eve", "student", handle="eve", groups=("8A",)),
+            RosterEntry(4, "Fay", "student", handle="fay", groups=("8A",)),
+        ]
+    )
+    sent = surveys.send("weekly_checkin", roster.group("8A"), sent_by=None, now=NOW, not_since=None)
+    assert sent is not None
+    survey = sent[0]
+    assert surveys.counts(survey.id).to_json() == dict.fromkeys(
+        (
+            "started",
+            "completed",
+            "expired",
+            "in_progress",
+            "no_account",
+            "opted_out",
+            "unreachable",
+        ),
+        0,
+    )
+    flow = make_flow("weekly_checkin")
+    who = {h: people.get(h).id for h in ("bo", "cy", "dan", "eve", "fay")}
+    for handle in ("bo", "cy", "dan", "eve"):  # Fay: not started (busy, say)
+        _start(database, who[handle], flow, survey.id, "active")
+    for handle in ("bo", "dan", "fay"):
+        people.link_identity(who[handle], "telegram", None, str(who[handle]), str(who[handle]))
+    people.set_reachable("telegram", None, reachable=False, user_id=str(who["dan"]))
+    _set(database, "person", who["fay"], opted_out=True)
+    counts = surveys.counts(survey.id)
+    assert counts.to_json() == {
+        "started": 4,
+        "completed": 0,
+        "expired": 0,
+        "in_progress": 4,
+        "no_account": 2,  # Cy and Eve
+        "opted_out": 1,  # Fay
+        "unreachable": 1,  # Dan blocked the bot
+    }
+    conversation = metadata.tables["conversation"]
+    with database.read() as conn:
+        by_person = dict(
+            conn.execute(
+                select(conversation.c.person_id, conversation.c.id).where(
+                    conversation.c.survey_id == survey.id
+                )
+            ).all()
+        )
+    _set(database, "conversation", by_person[who["bo"]], status="completed")
+    _set(database, "conversation", by_person[who["cy"]], status="expired")
+    _set(database, "conversation", by_person[who["dan"]], status="completed")
+    assert surveys.counts(survey.id).to_json() == {
+        "started": 4,
+        "completed": 2,
+        "expired": 1,
+        "in_progress": 1,  # Eve, still without an account
+        "no_account": 1,
+        "opted_out": 1,
+        "unreachable": 0,  # Dan finished: nothing more to reach him for
+    }
+    with pytest.raises(UnknownRecordError, match="no survey 42"):
+        surveys.counts(42)
