@@ -36,6 +36,7 @@ __all__ = [
     "SLACK_COMMAND",
     "STAFF_HELP_TEXT",
     "STAFF_MENU",
+    "STAFF_ROLES",
     "SURVEY_COMMAND",
     "DeskOutcome",
     "FrontDesk",

@@ -37,6 +37,7 @@ from aiohttp import web
 from telegram import (
     Bot,
     BotCommand,
+    BotCommandScopeChat,
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -73,7 +74,15 @@ from ..app import App
 from ..config import Settings
 from ..delivery import DeliveryWorker, Pacer, SendResult
 from ..errors import ConfigError, PlatformError
-from ..frontdesk import MENU, STALE_TEXT, DeskOutcome, Visitor, desk_for
+from ..frontdesk import (
+    MENU,
+    STAFF_MENU,
+    STAFF_ROLES,
+    STALE_TEXT,
+    DeskOutcome,
+    Visitor,
+    desk_for,
+)
 from ..intake import MAX_ATTEMPTS
 from ..offload import StorageThreads
 from ..runtime import (
@@ -470,6 +479,7 @@ class TelegramBot:
         # next getUpdates (or the webhook's answer); awaited before the bot stops.
         self._edits: set[asyncio.Task[None]] = set()
         self._bot_id = settings.telegram_bot_token.get_secret_value().split(":", 1)[0]
+        self._staff_chats: set[str] = set()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -751,9 +761,25 @@ class TelegramBot:
             event_key=f"{PLATFORM}:{self._bot_id}:{update.update_id}",
             question_ref=question_ref,
         )
-        if isinstance(outcome, DeskOutcome) and outcome.closed is not None:
+        if not isinstance(outcome, DeskOutcome):
+            return None
+        if outcome.closed is not None:
             self._edit_later(visitor, outcome.closed)
-        return outcome if isinstance(outcome, DeskOutcome) else None
+        if outcome.person is not None and STAFF_ROLES.intersection(outcome.person.roles):
+            await self._staff_menu(visitor)
+        return outcome
+
+    async def _staff_menu(self, visitor: Visitor) -> None:
+        """Staff get the menu with their commands in their own chat (once per process)."""
+        if visitor.address in self._staff_chats:
+            return
+        self._staff_chats.add(visitor.address)
+        await _quietly(
+            self.application.bot.set_my_commands(
+                [BotCommand(c.name, c.description) for c in STAFF_MENU],
+                scope=BotCommandScopeChat(int(visitor.address)),
+            )
+        )
 
     async def _run(self, update: Update, work: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a desk call in a thread (it holds a database transaction), then deliver."""
