@@ -268,9 +268,14 @@ def people_link(
     ] = None,
 ) -> None:
     """Link a chat account an administrator already knows (a Slack export, a roster column)."""
+    from .roster import link_account
+
     bot = _open_app()
-    person = bot.roster.link_account(handle, platform, account, workspace=workspace)
-    typer.echo(f"linked {platform} account {account} to {person.display_name} ({person.handle})")
+    person, delivered = link_account(bot, handle, platform, account, workspace=workspace)
+    waiting = "; the conversation waiting for them is on its way" if delivered else ""
+    typer.echo(
+        f"linked {platform} account {account} to {person.display_name} ({person.handle}){waiting}"
+    )
 
 
 def _telegram_link(bot: App, code: str) -> str | None:

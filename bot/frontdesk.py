@@ -277,10 +277,13 @@ class FrontDesk:
         try:  # the usual case, an answer: the turn itself finds who is writing
             outcome = self._turn(self._account(visitor), visitor, inbound, event_key, question_ref)
         except UnknownPersonError:
-            person = self._identify(visitor)  # new here: linked by email where possible
-            if person is None:
-                return self._stranger(visitor)
-            return self._welcome(person, visitor, command, event_key)
+            placed = self._place(visitor)  # on the roster already: messages may have reached it
+            if placed is None:
+                person = self._identify(visitor)  # new here: linked by email where possible
+                if person is None:
+                    return self._stranger(visitor)
+                return self._welcome(person, visitor, command, event_key)
+            outcome = self._turn(placed.id, visitor, inbound, event_key, question_ref)
         person = outcome.person
         assert person is not None  # every turn reads its person
         if outcome.stale:  # the adapter says so where the tap happened (a toast)
@@ -494,10 +497,8 @@ class FrontDesk:
     def _identify(self, visitor: Visitor) -> PersonRecord | None:
         people = self._app.people
         person = people.by_identity(self._platform, visitor.workspace, visitor.user_id)
-        if person is None and visitor.workspace:  # linked from a roster, workspace unknown
-            person = people.place_identity(
-                self._platform, visitor.workspace, visitor.user_id, visitor.address
-            )
+        if person is None:
+            person = self._place(visitor)
         if person is None and visitor.email:
             person = people.link_by_email(
                 visitor.email, self._platform, visitor.workspace, visitor.user_id, visitor.address
@@ -505,6 +506,15 @@ class FrontDesk:
             if person is not None:
                 log.info("%s user linked to person %s by email", self._platform, person.id)
         return person
+
+    def _place(self, visitor: Visitor) -> PersonRecord | None:
+        """The person of an account linked from a roster before its workspace was known,
+        now placed in the workspace it writes from."""
+        if not visitor.workspace:
+            return None
+        return self._app.people.place_identity(
+            self._platform, visitor.workspace, visitor.user_id, visitor.address
+        )
 
     def _needs_profile(self, person: PersonRecord) -> bool:
         """A student whose profile is empty: the "This is me" interview comes first."""

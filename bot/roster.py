@@ -10,17 +10,36 @@ found in an editor.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final, Protocol
 
-from dialogues import ProfilebotError
-from storage import ImportCounts, RosterEntry, RosterError, RosterStore
+from dialogues import START, ProfilebotError
+from storage import (
+    Chat,
+    FollowUp,
+    ImportCounts,
+    PersonRecord,
+    RosterEntry,
+    RosterError,
+    RosterStore,
+)
 
+from .app import App
+from .outreach import Outreach
 from .progress import Progress
 
-__all__ = ["COLUMNS", "REQUIRED", "RosterFileError", "import_roster", "read_roster"]
+__all__ = [
+    "COLUMNS",
+    "REQUIRED",
+    "RosterFileError",
+    "deliver_waiting",
+    "import_roster",
+    "link_account",
+    "read_roster",
+]
 
 REQUIRED: Final = ("name", "role")
 OPTIONAL: Final = ("handle", "group", "advisor", "timezone", "email", "telegram_id", "slack_id")
@@ -66,6 +85,42 @@ def import_roster(
         return roster.import_people(entries)
     except RosterError as exc:
         raise RosterFileError(f"{path.name}: {exc}") from None
+
+
+def link_account(
+    app: App, handle: str, platform: str, account: str, *, workspace: str | None = None
+) -> tuple[PersonRecord, bool]:
+    """Link an account an administrator knows; a conversation that waited for the person to
+    have one (a survey, a scheduled check-in) is then sent there. Returns the person and
+    whether one was."""
+    person = app.roster.link_account(handle, platform, account, workspace=workspace)
+    return person, deliver_waiting(app, person, Chat(platform, account))
+
+
+def deliver_waiting(app: App, person: PersonRecord, chat: Chat) -> bool:
+    """Begin the person's open conversation in ``chat`` if it has not begun yet (it was
+    started while they could not be messaged): its intro and first question are queued, on
+    the bot's initiative (quiet hours hold them for the morning). False when none waits."""
+    service = app.service
+    hold = Outreach(app).quiet_hold(person)
+    with service.store.turn(person.id) as turn:
+        record = turn.open_conversation()
+        timed = None if record is None else turn.timed_conversation(record.id)
+        if timed is None or timed.record.state.step != START:
+            return False
+        engine = service.engine_for(turn, timed.record)
+        result = engine.resume(timed.record.state, service.context(turn))
+        reminders = FollowUp.after_activity(engine.flow.settings, result.state.status, turn.now)
+        turn.save(
+            timed.record,
+            result,
+            platform=chat.platform,
+            address=chat.address,
+            follow_up=dataclasses.replace(timed.follow_up, remind_at=reminders.remind_at),
+            not_before=hold,
+            proactive=True,
+        )
+    return True
 
 
 class _Bad(Exception):

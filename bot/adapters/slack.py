@@ -512,7 +512,10 @@ class SlackBot:
         record = None
         if action.ref.isdigit():
             record = await self._offload(self._app.outbox.open_question, int(action.ref))
-        if record is None or record.platform != PLATFORM or record.address != visitor.address:
+        # A message the bot began a conversation with may have gone to the user id (Slack
+        # delivers that to the DM) rather than to the DM channel a click comes from.
+        sent_here = record is not None and record.address in (visitor.address, visitor.user_id)
+        if record is None or record.platform != PLATFORM or not sent_here:
             if not await self._press_prompt(visitor, action, body):
                 await self._stale(visitor, body)
             return

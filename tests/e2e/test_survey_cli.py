@@ -174,3 +174,20 @@ def test_mistakes_in_status_and_remind_are_one_line(school: Profilebot) -> None:
     assert not any(m.startswith("Just a reminder") for m in _messages(school, "dee"))
     result = school.run("survey", "status", "1", "--as", "ana")
     assert result.returncode == 1 and "Sorry" in _one_line(result.stderr)
+
+
+def test_linking_an_account_sends_the_conversation_that_waited(school: Profilebot) -> None:
+    school("survey", "send", "--flow", "weekly_checkin", "--group", "7B")
+    assert _messages(school, "bo") == []
+    out = school("people", "link", "bo", "--platform", "telegram", "--account", "1002")
+    assert out.strip() == (
+        "linked telegram account 1002 to Bo Chen (bo); the conversation waiting for them is "
+        "on its way"
+    )
+    texts = _messages(school, "bo")
+    assert "Time for your weekly check-in" in texts[0]
+    assert texts[-1] == "How have you been feeling this week?"
+    assert school.json("survey", "status", "1")["counts"]["no_account"] == 0
+    out = school("people", "link", "bo", "--platform", "slack", "--account", "U0BO")
+    assert out.strip() == "linked slack account U0BO to Bo Chen (bo)"  # nothing waits now
+    assert _messages(school, "bo") == texts

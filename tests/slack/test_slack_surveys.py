@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.app import App
+from bot.surveys import Surveys
 from storage import RosterEntry, metadata
 from tests.slack.harness import Running, Student, slack_bot
 
@@ -132,3 +133,45 @@ async def test_students_and_other_teachers_are_refused_politely_in_slack(
         assert usage.startswith("To send a survey to a class: /profilebot survey FLOW GROUP")
         assert _surveys(bot.app) == []
         assert all(r.conversation_id is None for r in bot.app.outbox.for_person(ana.person_id))
+
+
+async def test_accounts_from_the_roster_or_by_email_get_the_survey_that_waited(
+    tmp_path: Path,
+) -> None:
+    async with slack_bot(tmp_path, quiet_hours="off") as bot:
+        fake, app = bot.fake, bot.app
+        fake.add_user("U0KIM", email="kim@school.example", real_name="Kim Lee")
+        fake.add_user("U0LEO", email="leo@school.example", real_name="Leo Ng")
+        app.roster.import_people(
+            [
+                RosterEntry(2, "Tina Park", "teacher", handle="tina", groups=("7B",)),
+                # a Slack export gave Kim's user id, not the workspace
+                RosterEntry(
+                    3, "Kim Lee", "student", handle="kim", groups=("7B",), slack_id="U0KIM"
+                ),
+                # Leo has no account yet: he joins by his email when he first writes
+                RosterEntry(
+                    4, "Leo Ng", "student", handle="leo", groups=("7B",), email="leo@school.example"
+                ),
+            ]
+        )
+        report = Surveys(app).send("weekly_checkin", "7B", actor=None)
+        assert report is not None and (report.started, report.no_account) == (2, 1)
+        bot.bot.worker.wake()
+
+        kim = Student("U0KIM", fake.dm_channel("U0KIM"), app.people.get("kim").id, "")
+        mood = await bot.next_question(kim)
+        assert bot.step_of(kim, mood) == "mood"
+        energy = await bot.tap(kim, mood, "4")  # the click counts: it is her question
+        assert bot.step_of(kim, energy) == "energy"
+        placed = app.people.by_identity("slack", "T0PROFILE", "U0KIM")
+        assert placed is not None and placed.handle == "kim"
+
+        leo = Student("U0LEO", fake.dm_channel("U0LEO"), app.people.get("leo").id, "")
+        await bot.say(leo, "hi")
+        hello = await bot.next_message(leo)
+        assert hello["text"].startswith("Hi Leo! 👋 Time for your weekly check-in")
+        assert bot.step_of(leo, await bot.next_question(leo)) == "mood"  # "hi" answered nothing
+        counts = Surveys(app).status(report.survey.id, actor=None).counts
+        assert (counts.in_progress, counts.no_account) == (2, 0)
+        assert fake.errors == []
