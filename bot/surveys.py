@@ -89,7 +89,8 @@ class SendReport:
     def line(self) -> str:
         parts = [f"{self.started} started"]
         if self.no_account:
-            parts.append(f"{self.no_account} of them wait for a chat account")
+            verb = "waits" if self.no_account == 1 else "wait"
+            parts.append(f"{self.no_account} of them {verb} for a chat account")
         if self.waiting:
             parts.append(f"{self.waiting} busy (they get it when they finish what they're doing)")
         if self.skipped:

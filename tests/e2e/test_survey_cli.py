@@ -109,7 +109,7 @@ def test_output_is_one_summary_line_or_one_json_document(school: Profilebot) -> 
     assert result.stderr == ""
     out = school("survey", "send", "--flow", "goal_setting", "--group", "7B")
     assert out == (
-        "sent goal_setting to 7B (survey 2): 2 started, 1 of them wait for a chat account, "
+        "sent goal_setting to 7B (survey 2): 2 started, 1 of them waits for a chat account, "
         "1 skipped (opted out)\n"
     )
 

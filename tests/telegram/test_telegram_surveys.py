@@ -53,7 +53,7 @@ async def test_a_teacher_sends_a_survey_and_follows_it(tmp_path: Path) -> None:
 
             [sent] = await _say(bot, tina, "/survey weekly_checkin 7B")
             assert sent == (
-                "Sent weekly_checkin to 7B (survey 1): 2 started, 1 of them wait for a chat "
+                "Sent weekly_checkin to 7B (survey 1): 2 started, 1 of them waits for a chat "
                 "account. See how it's going with /survey status 1."
             )
             question = await bot.next_question(ana)
