@@ -16,6 +16,7 @@ from storage import (
     PersonRecord,
     PlanStore,
     ProfileStore,
+    ScheduleStore,
 )
 
 from .cards import option_labels, plan_card, profile_card
@@ -41,6 +42,7 @@ class App:
     outbox: OutboxStore
     invites: InviteStore
     failed: FailedInboundStore
+    schedules: ScheduleStore
 
     @classmethod
     def create(
@@ -80,6 +82,7 @@ class App:
             outbox=OutboxStore(db),
             invites=InviteStore(db),
             failed=FailedInboundStore(db),
+            schedules=ScheduleStore(db),
         )
 
     def load_flow(self, flow_id: str | None = None, path: Path | None = None) -> Flow:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dialogues.errors import ProfilebotError
 
-__all__ = ["ConfigError", "PlatformError", "ReplayError"]
+__all__ = ["CalendarError", "ConfigError", "InputError", "PlatformError", "ReplayError"]
 
 
 class ConfigError(ProfilebotError):
@@ -17,3 +17,11 @@ class PlatformError(ProfilebotError):
 
 class ReplayError(ProfilebotError):
     """A parked message could not be replayed: it failed again, or was replayed already."""
+
+
+class CalendarError(ProfilebotError):
+    """A school calendar file could not be read as iCalendar."""
+
+
+class InputError(ProfilebotError):
+    """A command was given options that do not go together, or a value it cannot read."""
