@@ -17,6 +17,7 @@ from storage import (
     PlanStore,
     ProfileStore,
     RosterStore,
+    ScheduleStore,
 )
 
 from .cards import option_labels, plan_card, profile_card
@@ -43,6 +44,7 @@ class App:
     invites: InviteStore
     failed: FailedInboundStore
     roster: RosterStore
+    schedules: ScheduleStore
 
     @classmethod
     def create(
@@ -83,6 +85,7 @@ class App:
             invites=InviteStore(db),
             failed=FailedInboundStore(db),
             roster=RosterStore(db),
+            schedules=ScheduleStore(db),
         )
 
     def load_flow(self, flow_id: str | None = None, path: Path | None = None) -> Flow:

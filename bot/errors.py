@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dialogues.errors import ProfilebotError
 
-__all__ = ["ConfigError", "NotAllowedError", "PlatformError", "ReplayError"]
+__all__ = [
+    "CalendarError",
+    "ConfigError",
+    "InputError",
+    "NotAllowedError",
+    "PlatformError",
+    "ReplayError",
+]
 
 
 class ConfigError(ProfilebotError):
@@ -21,3 +28,11 @@ class PlatformError(ProfilebotError):
 
 class ReplayError(ProfilebotError):
     """A parked message could not be replayed: it failed again, or was replayed already."""
+
+
+class CalendarError(ProfilebotError):
+    """A school calendar file could not be read as iCalendar."""
+
+
+class InputError(ProfilebotError):
+    """A command was given options that do not go together, or a value it cannot read."""

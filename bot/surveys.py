@@ -34,6 +34,7 @@ from .app import App
 from .outreach import Decision, Origin, Outreach
 from .progress import Progress
 from .roles import Action, Actor, require
+from .scheduler import REMINDER
 
 __all__ = [
     "REPEAT_WINDOW",
@@ -48,8 +49,6 @@ REPEAT_WINDOW: Final = timedelta(days=7)
 SEND_GRACE: Final = timedelta(minutes=10)
 """How long after a send the scheduler leaves its students alone: should the send die
 halfway, the scheduler starts whoever it had not reached (each start happens once)."""
-REMINDER: Final = "Just a reminder:"
-"""What a reminder says before it asks the waiting question again."""
 _UNANSWERED: Final = (ConversationStatus.ACTIVE, ConversationStatus.PAUSED)
 _BATCH: Final = 100  # reminders per transaction: a student's own turn waits at most that
 

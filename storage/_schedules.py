@@ -21,6 +21,7 @@ a while: a scheduler run at a future instant (``run-due --now``) leaves no claim
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from sqlalchemy.sql import Select
 from dialogues import FlowSettings
 
 from ._database import Database
+from ._people import normalise_handle
 from ._proactive import DueStart
 from ._recurrence import Occurrence, Recurrence, instant_of
 from ._sql import statement, utc_value
@@ -234,6 +236,9 @@ class ScheduleStore:
         The rule is anchored on today in ``default_zone``. Unknown groups or people, or a
         rule that is not one, raise before anything is written.
         """
+        audience = dataclasses.replace(
+            audience, people=tuple(dict.fromkeys(normalise_handle(h) for h in audience.people))
+        )
         normal = Recurrence.normalise(rule)
         starts_on = now.astimezone(_zone(None, default_zone)).date()
         recurrence = Recurrence(normal, starts_on)
@@ -681,7 +686,7 @@ def _retime(
     for key, timezone, earliest, latest in groups:
         zone = _zone(timezone, default_zone)
         expected = instant_of(key, zone)
-        upcoming = recurrence.first_from(now, zone)
+        upcoming = recurrence.first_after(now, zone)
         target: Occurrence | None = None
         if upcoming is not None and expected > upcoming.at:
             target = recurrence.first_from(now - grace, zone)

@@ -317,6 +317,10 @@ CHATS = statement(
     "SELECT platform, chat_id, platform_user_id, unreachable FROM channel_identity "
     "WHERE person_id = :person_id ORDER BY created_at DESC, id DESC"
 )
+SET_FOLLOW_UP = statement(
+    "UPDATE conversation SET remind_at = :remind_at, expires_at = :expires_at, "
+    "reminders_sent = :reminders_sent WHERE id = :id AND person_id = :person_id"
+)
 TIMED_CONVERSATION = statement(
     f"SELECT {_CONVERSATION_COLUMNS}, c.status, c.remind_at, c.expires_at, c.reminders_sent, "
     "c.schedule_id, c.survey_id "

@@ -196,6 +196,22 @@ class Turn:
         source = self._sql.scalar(q.FLOW_SOURCE, {"content_hash": content_hash})
         return None if source is None else str(source)
 
+    def set_follow_up(self, conversation_id: int, follow_up: FollowUp) -> None:
+        """Change when a conversation is reminded and expires, leaving its state alone (a
+        reminder held back, or given up)."""
+        sql = self._sql
+        remind_at, expires_at = follow_up.remind_at, follow_up.expires_at
+        sql.execute(
+            q.SET_FOLLOW_UP,
+            {
+                "id": conversation_id,
+                "person_id": self.person.id,
+                "remind_at": None if remind_at is None else sql.time(remind_at),
+                "expires_at": None if expires_at is None else sql.time(expires_at),
+                "reminders_sent": follow_up.reminders_sent,
+            },
+        )
+
     def start_conversation(
         self,
         flow: Flow,
@@ -491,6 +507,20 @@ class Batch:
                 self._sql, person_id, self._fixed_now, self._read_with_lock
             )
         return turn
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A part of the batch that may fail alone: on an error its writes are undone, the
+        error is raised, and the rest of the batch carries on (turns are taken afresh)."""
+        nested = self._sql.conn.begin_nested()
+        try:
+            yield
+        except BaseException:
+            nested.rollback()
+            self.close()
+            self._turns.clear()
+            raise
+        nested.commit()
 
     def _fixed_now(self) -> datetime:
         return self.now
