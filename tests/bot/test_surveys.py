@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -14,6 +15,7 @@ from bot.app import App
 from bot.clock import FrozenClock
 from bot.config import load_settings
 from bot.outreach import Outreach
+from bot.scheduler import Scheduler
 from bot.surveys import SEND_GRACE, RepeatSurveyError, Surveys
 from dialogues import Inbound
 from storage import IMMEDIATELY, WHEN_FREE, Database, RosterEntry, metadata
@@ -159,3 +161,45 @@ def test_a_send_that_dies_halfway_leaves_its_students_to_the_scheduler(
     assert wakes == {EVENING_IN_BERLIN + SEND_GRACE}
     with pytest.raises(RepeatSurveyError):  # the survey itself was sent
         Surveys(app).send("club", "7B", actor=None)
+
+
+def test_the_scheduler_gives_a_busy_student_the_survey_once_they_are_free(
+    app: App, clock: FrozenClock
+) -> None:
+    clock.set(datetime(2026, 6, 3, 12, 0, tzinfo=UTC))  # daytime in Berlin and New York
+    ana = app.people.get("ana")
+    app.service.open(ana.id, app.registry.get("this_is_me"), platform="telegram", address="1001")
+    report = Surveys(app).send("club", "7B", actor=None)
+    assert report is not None and report.waiting == 1
+    scheduler = Scheduler(app)
+    assert scheduler.tick(clock.now()).started == []  # still busy
+    app.service.handle(ana.id, Inbound.of_text("/pause"), platform="telegram", address="1001")
+    later = clock.advance(timedelta(minutes=5))
+    started = scheduler.tick(later).started
+    assert [(i.person, i.survey) for i in started] == [("ana", report.survey.id)]
+    assert _pending(app, "ana")[-1][0] == "Favourite sport?"
+    assert scheduler.tick(clock.advance(timedelta(minutes=5))).started == []
+    counts = Surveys(app).status(report.survey.id, actor=None).counts
+    assert (counts.started, counts.in_progress) == (2, 2)
+
+
+def test_after_a_send_that_died_the_scheduler_starts_each_student_once(
+    app: App, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock.set(datetime(2026, 6, 3, 12, 0, tzinfo=UTC))  # daytime in Berlin and New York
+    real = Outreach.start_many
+
+    def dies_after_the_first(self: Outreach, ids: list[int], *args: Any, **kwargs: Any) -> Any:
+        real(self, sorted(ids)[:1], *args, **kwargs)  # Ana started, then the process died
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Outreach, "start_many", dies_after_the_first)
+    with pytest.raises(KeyboardInterrupt):
+        Surveys(app).send("club", "7B", actor=None)
+    monkeypatch.undo()
+    scheduler = Scheduler(app)
+    assert scheduler.tick(clock.now()).started == []  # the sender's grace: left alone
+    report = scheduler.tick(clock.advance(SEND_GRACE))
+    assert [i.person for i in report.started] == ["bo"]  # Ana's start was not repeated
+    assert [text for text, _ in _pending(app, "ana")].count("Favourite sport?") == 1
+    assert scheduler.tick(clock.advance(timedelta(minutes=1))).started == []
