@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Final
 
 from dialogues import Option, ProfilebotError, Reply, ReplyKind
-from storage import OutboxRecord, PersonRecord, StaleSurveyError, SurveyStore, is_transient
+from storage import OutboxRecord, PersonRecord, StaleSurveyError, is_transient
 
 from .app import App
 from .roles import Actor
@@ -92,7 +92,7 @@ class SurveyChat:
             return ChatAnswer(stale=True)
         key = prompt_key(prompt.id)
         try:
-            asked_about = SurveyStore(self._app.db).get(int(earlier))
+            asked_about = self._surveys.survey(int(earlier))
             return self._send(
                 self._actor(person),
                 asked_about.flow_id,
