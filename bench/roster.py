@@ -42,7 +42,8 @@ from typing import Any
 # Run as a script, this file's folder comes first on sys.path: put the repository root first.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError
 
 from bench import _common as common
 from storage import Database, PeopleStore
@@ -119,9 +120,22 @@ def fresh_database(backend: str, workdir: Path, postgres: str | None) -> Iterato
         db.dispose()
         yield url
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        _drop(admin, name)
         admin.dispose()
+
+
+def _drop(admin: Engine, name: str) -> None:
+    """Drop a benchmark database; an autovacuum worker on it (which FORCE may not end) is
+    waited out."""
+    for attempt in range(10):
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            return
+        except DBAPIError:
+            if attempt == 9:
+                raise
+            time.sleep(0.5)
 
 
 def run_import(url: str, roster: Path, workdir: Path) -> tuple[float, dict[str, int]]:
