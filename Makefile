@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: chat test lint bench bench-cli bench-console bench-telegram bench-slack setup clean
+.PHONY: chat test lint bench bench-cli bench-console bench-telegram bench-slack bench-roster setup clean
 
 $(BIN)/profilebot: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ bench-slack: setup
 ## path, and a turn's cost early and late in 50-, 400- and 800-step flows.
 bench-console: setup
 	$(BIN)/python bench/console.py
+
+## `people import` of a 10,000-row school (add --postgres URL to measure PostgreSQL too).
+bench-roster: setup
+	$(BIN)/python bench/roster.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

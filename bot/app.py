@@ -16,6 +16,8 @@ from storage import (
     PersonRecord,
     PlanStore,
     ProfileStore,
+    RosterStore,
+    ScheduleStore,
 )
 
 from .cards import option_labels, plan_card, profile_card
@@ -41,6 +43,8 @@ class App:
     outbox: OutboxStore
     invites: InviteStore
     failed: FailedInboundStore
+    roster: RosterStore
+    schedules: ScheduleStore
 
     @classmethod
     def create(
@@ -80,6 +84,8 @@ class App:
             outbox=OutboxStore(db),
             invites=InviteStore(db),
             failed=FailedInboundStore(db),
+            roster=RosterStore(db),
+            schedules=ScheduleStore(db),
         )
 
     def load_flow(self, flow_id: str | None = None, path: Path | None = None) -> Flow:

@@ -21,9 +21,12 @@ import typer
 from dialogues import ProfilebotError
 
 if TYPE_CHECKING:
-    from storage import Database, FailedInboundRecord
+    from datetime import datetime
+
+    from storage import Database, FailedInboundRecord, ScheduleRecord
 
     from .app import App
+    from .clock import Clock
 
 __all__ = ["app", "main"]
 
@@ -39,15 +42,26 @@ people_app = typer.Typer(help="Manage the roster.", no_args_is_help=True)
 profile_app = typer.Typer(help="Learner profiles.", no_args_is_help=True)
 plan_app = typer.Typer(help="Learning plans.", no_args_is_help=True)
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
+survey_app = typer.Typer(
+    help="Surveys: a flow sent to every student of a class.", no_args_is_help=True
+)
 inbound_app = typer.Typer(
     help="Messages whose turn kept failing, set aside (parked).", no_args_is_help=True
 )
+schedule_app = typer.Typer(
+    help="Flows that start on their own: weekly check-ins, or any RFC 5545 rule.",
+    no_args_is_help=True,
+)
+calendar_app = typer.Typer(help="The school calendar: days without school.", no_args_is_help=True)
 app.add_typer(flows_app, name="flows")
 app.add_typer(people_app, name="people")
 app.add_typer(profile_app, name="profile")
 app.add_typer(plan_app, name="plan")
+app.add_typer(survey_app, name="survey")
 app.add_typer(db_app, name="db")
 app.add_typer(inbound_app, name="inbound")
+app.add_typer(schedule_app, name="schedule")
+app.add_typer(calendar_app, name="calendar")
 
 
 # The databases commands opened in a process `main` runs, which closes them at the end; None
@@ -55,12 +69,13 @@ app.add_typer(inbound_app, name="inbound")
 _to_close: list[Database] | None = None
 
 
-def _open_app(*, upgrade: bool = True, flows: bool = False) -> App:
+def _open_app(*, upgrade: bool = True, flows: bool = False, clock: Clock | None = None) -> App:
     """The app a command works with: settings, the database (migrated when behind) and the
-    flows (read now with ``flows=True``, else when one is first used)."""
+    flows (read now with ``flows=True``, else when one is first used); ``clock`` as in
+    ``App.create``."""
     from .app import App
 
-    bot = App.create(upgrade=upgrade, read_flows=flows)
+    bot = App.create(upgrade=upgrade, read_flows=flows, clock=clock)
     if _to_close is not None:
         _to_close.append(bot.db)
     return bot
@@ -227,6 +242,53 @@ def people_add(
             typer.echo(f"Telegram: {link}")
 
 
+@people_app.command("import")
+def people_import(
+    file: Annotated[Path, typer.Argument(metavar="FILE.csv", help="The roster, as CSV.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Add or update many people at once from a CSV file, all or nothing.
+
+    Columns: name, role (required); handle, group (several separated by ';'), advisor,
+    timezone, email, telegram_id, slack_id (optional). Importing a file again changes nothing.
+    """
+    from .progress import Progress, summary
+    from .roster import import_roster
+
+    bot = _open_app()
+    with Progress(f"Reading {file.name}") as bar:
+        counts = import_roster(bot.roster, file, progress=bar)
+    if as_json:
+        _print_json(counts.to_json())
+    summary(
+        f"imported {file.name}: {counts.added} added, {counts.updated} updated, "
+        f"{counts.unchanged} unchanged",
+        as_json=as_json,
+    )
+
+
+@people_app.command("link")
+def people_link(
+    handle: Annotated[str, typer.Argument(help="The person's handle.")],
+    platform: Annotated[str, typer.Option("--platform", help="telegram or slack")],
+    account: Annotated[
+        str, typer.Option("--account", help="Their user id there (Telegram: digits; Slack: U…).")
+    ],
+    workspace: Annotated[
+        str | None, typer.Option("--workspace", help="The Slack workspace (team) id, if known.")
+    ] = None,
+) -> None:
+    """Link a chat account an administrator already knows (a Slack export, a roster column)."""
+    from .roster import link_account
+
+    bot = _open_app()
+    person, delivered = link_account(bot, handle, platform, account, workspace=workspace)
+    waiting = "; the conversation waiting for them is on its way" if delivered else ""
+    typer.echo(
+        f"linked {platform} account {account} to {person.display_name} ({person.handle}){waiting}"
+    )
+
+
 def _telegram_link(bot: App, code: str) -> str | None:
     """``https://t.me/<bot>?start=<code>`` when a Telegram token is configured and works."""
     if bot.settings.telegram_bot_token is None:
@@ -290,6 +352,64 @@ def plan_show(handle: str, as_json: Annotated[bool, typer.Option("--json")] = Fa
     typer.echo(bot.plan_card(person))
 
 
+_AS_HELP = "Act as this person, with their permissions (default: the administrator)."
+
+
+@survey_app.command("send")
+def survey_send(
+    flow_id: Annotated[str, typer.Option("--flow", help="The flow to send.")],
+    group: Annotated[str, typer.Option("--group", help="The class or group to send it to.")],
+    handle: Annotated[str | None, typer.Option("--as", help=_AS_HELP)] = None,
+    again: Annotated[
+        bool, typer.Option("--again", help="Send it even though it went to them this week.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Start a flow for every student of a group (a teacher: only groups they teach)."""
+    from .progress import Progress, summary
+    from .surveys import Surveys
+
+    bot = _open_app()
+    surveys = Surveys(bot)
+    actor = surveys.actor(handle)
+    with Progress(f"Sending {flow_id} to {group}") as bar:
+        report = surveys.send(flow_id, group, actor=actor, again=again, progress=bar)
+    assert report is not None  # only a chat message's redelivery sends nothing
+    if as_json:
+        _print_json(report.to_json())
+    summary(report.line(), as_json=as_json)
+
+
+@survey_app.command("status")
+def survey_status(
+    survey_id: Annotated[int, typer.Argument(metavar="ID", help="The survey's id.")],
+    handle: Annotated[str | None, typer.Option("--as", help=_AS_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """How far a survey has got: conversations started, completed, expired, under way, and who
+    cannot be reached."""
+    from .surveys import Surveys
+
+    surveys = Surveys(_open_app())
+    status = surveys.status(survey_id, actor=surveys.actor(handle))
+    if as_json:
+        _print_json(status.to_json())
+    else:
+        typer.echo(status.text())
+
+
+@survey_app.command("remind")
+def survey_remind(
+    survey_id: Annotated[int, typer.Argument(metavar="ID", help="The survey's id.")],
+    handle: Annotated[str | None, typer.Option("--as", help=_AS_HELP)] = None,
+) -> None:
+    """Remind the students who have not finished a survey, now (quiet hours wait for morning)."""
+    from .surveys import Surveys
+
+    surveys = Surveys(_open_app())
+    typer.echo(surveys.remind(survey_id, actor=surveys.actor(handle)).line())
+
+
 @inbound_app.command("failed")
 def inbound_failed(
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -346,6 +466,237 @@ def inbound_retry(
     typer.echo(
         f"replayed message {failed_id}: its turn went through; replies are queued for {platform}"
     )
+
+
+@schedule_app.command("add")
+def schedule_add(
+    flow_id: Annotated[str, typer.Option("--flow", help="The flow to start, e.g. weekly_checkin.")],
+    everyone: Annotated[bool, typer.Option("--everyone", help="Every student.")] = False,
+    groups: Annotated[
+        list[str] | None, typer.Option("--group", help="The students of a group (repeatable).")
+    ] = None,
+    people: Annotated[
+        list[str] | None, typer.Option("--person", help="A person, by handle (repeatable).")
+    ] = None,
+    on: Annotated[
+        str | None, typer.Option("--on", help="Days, comma-separated: mon,tue,...,sun.")
+    ] = None,
+    at: Annotated[str | None, typer.Option("--at", help="HH:MM, local to each student.")] = None,
+    rrule: Annotated[
+        str | None,
+        typer.Option(
+            "--rrule", help="An RFC 5545 rule, e.g. FREQ=WEEKLY;INTERVAL=2;BYDAY=WE;BYHOUR=10"
+        ),
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="A name to know it by.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Start a flow on a schedule, at each student's own local time."""
+    from storage import Audience, Recurrence, weekly_rule
+
+    from .errors import InputError
+
+    audience = _audience(everyone, groups or [], people or [])
+    if rrule is not None and (on is not None or at is not None):
+        raise InputError("give --on and --at, or --rrule, not both")
+    if rrule is None:
+        if on is None or at is None:
+            raise InputError(
+                "say when: --on DAYS --at HH:MM (like --on wed --at 10:00), or --rrule"
+            )
+        rule = weekly_rule(on, at)
+    else:
+        rule = Recurrence.normalise(rrule)
+    bot = _open_app()
+    flow = bot.registry.get(flow_id)
+    record = bot.schedules.add(
+        flow.id,
+        rule,
+        Audience(audience[0], tuple(audience[1]), tuple(audience[2])),
+        now=bot.clock.now(),
+        default_zone=bot.settings.default_timezone,
+        name=name,
+    )
+    if as_json:
+        _print_json({"id": record.id})
+        return
+    count = bot.schedules.recipients(record.id)
+    following = bot.schedules.next_occurrences().get(record.id)
+    first = f"; first: {following.replace('T', ' ')} local time" if following else ""
+    typer.echo(
+        f"added schedule {record.id}: {record.flow_id} for {record.audience}, "
+        f"{record.rule} ({count} {'person' if count == 1 else 'people'}{first})"
+    )
+
+
+def _audience(
+    everyone: bool, groups: list[str], people: list[str]
+) -> tuple[bool, list[str], list[str]]:
+    from .errors import InputError
+
+    if everyone and (groups or people):
+        raise InputError("--everyone already means every student: leave out --group and --person")
+    if not (everyone or groups or people):
+        raise InputError("say for whom: --everyone, --group G or --person HANDLE")
+    cleaned = [" ".join(g.split()) for g in groups]
+    return everyone, [g for g in cleaned if g], [h.strip() for h in people if h.strip()]
+
+
+@schedule_app.command("list")
+def schedule_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show every schedule: its flow, audience, rule and next occurrence."""
+    bot = _open_app()
+    records = bot.schedules.schedules()
+    following = bot.schedules.next_occurrences()
+    if as_json:
+        _print_json([{**r.to_json(), "next": following.get(r.id)} for r in records])
+        return
+    if not records:
+        typer.echo("no schedules yet: add one with `profilebot schedule add`")
+        return
+    for record in records:
+        typer.echo(_schedule_line(record, following.get(record.id)))
+
+
+def _schedule_line(record: ScheduleRecord, following: str | None) -> str:
+    named = f"  [{record.name}]" if record.name else ""
+    upcoming = f"next {following.replace('T', ' ')}" if following else "nothing upcoming"
+    return (
+        f"{record.id:>4}  {record.status:<6}  {record.flow_id:<16} {record.audience}  "
+        f"{record.rule}  ({upcoming}){named}"
+    )
+
+
+@schedule_app.command("remove")
+def schedule_remove(schedule_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Delete a schedule (conversations it started go on)."""
+    record = _open_app().schedules.remove(schedule_id)
+    typer.echo(f"removed schedule {record.id} ({record.flow_id} for {record.audience})")
+
+
+@schedule_app.command("pause")
+def schedule_pause(schedule_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Start nothing of a schedule until it is resumed."""
+    record = _open_app().schedules.pause(schedule_id)
+    typer.echo(f"paused schedule {record.id} ({record.flow_id} for {record.audience})")
+
+
+@schedule_app.command("resume")
+def schedule_resume(schedule_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+    """Run a paused schedule again, from its next occurrence (nothing missed is caught up)."""
+    bot = _open_app()
+    record = bot.schedules.resume(
+        schedule_id, now=bot.clock.now(), default_zone=bot.settings.default_timezone
+    )
+    typer.echo(f"resumed schedule {record.id} ({record.flow_id} for {record.audience})")
+
+
+@schedule_app.command("run-due")
+def schedule_run_due(
+    now: Annotated[
+        str | None,
+        typer.Option(
+            "--now",
+            help="Act as if it were this instant (ISO 8601; without an offset, in "
+            "DEFAULT_TIMEZONE). Default: now.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Do what the running bot does at this instant: start, remind, expire (once)."""
+    from .clock import FrozenClock
+    from .config import load_settings
+    from .scheduler import Scheduler
+
+    clock = None if now is None else FrozenClock(_instant(now, load_settings().default_timezone))
+    bot = _open_app(flows=True, clock=clock)
+    report = Scheduler(bot).tick(bot.clock.now())
+    if as_json:
+        _print_json(report.to_json())
+        return
+    typer.echo(f"{report.now.isoformat()}: {report.summary()}")
+
+
+def _instant(text: str, default_zone: str) -> datetime:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from .errors import InputError
+
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(
+            f"--now {text!r} is not an ISO 8601 time: use like 2026-12-09T10:05 or "
+            "2026-12-09T10:05:00+01:00"
+        ) from None
+    return moment.replace(tzinfo=ZoneInfo(default_zone)) if moment.tzinfo is None else moment
+
+
+@calendar_app.command("add-break")
+def calendar_add_break(
+    first: Annotated[str, typer.Option("--from", help="First day without school (YYYY-MM-DD).")],
+    last: Annotated[str, typer.Option("--to", help="Last day without school, inclusive.")],
+    name: Annotated[str, typer.Option("--name", help="What it is called.")] = "Break",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Add days without school: nothing scheduled starts on them; reminders wait."""
+    from storage import SchoolBreak
+
+    record = _open_app().schedules.add_break(
+        SchoolBreak(name, _day("--from", first), _day("--to", last))
+    )
+    if as_json:
+        _print_json(record.to_json())
+        return
+    typer.echo(f"added break {record.name!r}: {record.starts_on} to {record.ends_on}")
+
+
+def _day(option: str, text: str) -> Any:
+    from datetime import date
+
+    from .errors import InputError
+
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(f"{option} {text!r} is not a date: use YYYY-MM-DD") from None
+
+
+@calendar_app.command("import")
+def calendar_import(
+    file: Annotated[Path, typer.Argument(metavar="FILE.ics", help="The school's calendar.")],
+) -> None:
+    """Import a school's iCalendar file: its all-day events become breaks (again: no change)."""
+    from .school_calendar import read_breaks
+
+    found = read_breaks(file)
+    result = _open_app().schedules.import_breaks(found.breaks)
+    left_out = []
+    if found.timed:
+        left_out.append(f"{found.timed} timed event{'s' if found.timed != 1 else ''}")
+    if found.recurring:
+        left_out.append(f"{found.recurring} recurring event{'s' if found.recurring != 1 else ''}")
+    note = f"; left out {' and '.join(left_out)}" if left_out else ""
+    total = len(found.breaks)
+    typer.echo(
+        f"imported {file.name}: {total} break{'s' if total != 1 else ''} ({result.added} new, "
+        f"{result.updated} updated, {result.unchanged} unchanged){note}"
+    )
+
+
+@calendar_app.command("list")
+def calendar_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show the days without school."""
+    breaks = _open_app().schedules.breaks()
+    if as_json:
+        _print_json([b.to_json() for b in breaks])
+        return
+    if not breaks:
+        typer.echo("no breaks yet: add them with `profilebot calendar add-break` or `import`")
+        return
+    for record in breaks:
+        typer.echo(f"{record.starts_on} – {record.ends_on}  {record.name}")
 
 
 @db_app.command("upgrade")

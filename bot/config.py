@@ -9,6 +9,7 @@ from pydantic import SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError
+from .quiet_hours import DEFAULT_QUIET_HOURS, QuietHours
 
 __all__ = ["Settings", "load_settings"]
 
@@ -22,6 +23,7 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///profilebot.db"
     default_timezone: str = "UTC"
+    quiet_hours: str = DEFAULT_QUIET_HOURS
     profilebot_flows_dir: Path | None = None
     log_level: str = "WARNING"
 
@@ -46,6 +48,11 @@ class Settings(BaseSettings):
             ) from None
         return value
 
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours_range(cls, value: str) -> str:
+        return str(QuietHours.parse(value))
+
     @field_validator("profilebot_flows_dir")
     @classmethod
     def _existing_folder(cls, value: Path | None) -> Path | None:
@@ -61,6 +68,11 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("use DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return level
+
+    @property
+    def quiet(self) -> QuietHours:
+        """``QUIET_HOURS`` as a value (validated when the settings were read)."""
+        return QuietHours.parse(self.quiet_hours)
 
     @property
     def flow_dirs(self) -> list[Path]:

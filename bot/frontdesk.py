@@ -23,15 +23,21 @@ from storage import (
     Letter,
     PersonRecord,
     UnknownPersonError,
+    UnknownRecordError,
 )
 
 from .app import App
 from .intake import Intake, sorry_text
 from .service import ClosedQuestion, TurnOutcome
+from .survey_chat import ChatAnswer, SurveyChat, is_prompt, prompt_key
 
 __all__ = [
     "MENU",
     "SLACK_COMMAND",
+    "STAFF_HELP_TEXT",
+    "STAFF_MENU",
+    "STAFF_ROLES",
+    "SURVEY_COMMAND",
     "DeskOutcome",
     "FrontDesk",
     "MenuCommand",
@@ -65,8 +71,16 @@ MENU: Final = (
 PROFILE_FLOW: Final = "this_is_me"
 STARTERS: Final = {"checkin": "weekly_checkin", "newgoal": "goal_setting"}
 """Menu commands that start a conversation, and its flow."""
-DESK_COMMANDS: Final = frozenset({"profile", "goals", *STARTERS})
+SURVEY_COMMAND: Final = "survey"
+"""Staff: ``survey FLOW GROUP`` sends a survey, ``survey status ID`` shows how it is going."""
+DESK_COMMANDS: Final = frozenset({"profile", "goals", SURVEY_COMMAND, *STARTERS})
 """Menu commands the desk answers itself, outside any conversation's turn."""
+STAFF_MENU: Final = (
+    *MENU[:-1],
+    MenuCommand(SURVEY_COMMAND, "Send a survey to a class, or see how one is going"),
+    MENU[-1],
+)
+"""The menu staff get (Telegram sets it for their chat once they have joined)."""
 
 
 TELEGRAM_JOIN_HINT: Final = (
@@ -101,7 +115,19 @@ def help_text(prefix: str) -> str:
     )
 
 
+def staff_help_text(prefix: str) -> str:
+    """The menu for teachers, advisors and admins: the student commands, then the staff ones."""
+    return (
+        f"{help_text(prefix)}\n\n"
+        "For staff:\n"
+        f"{prefix}survey FLOW GROUP – send a survey to a class (e.g. {prefix}survey "
+        "weekly_checkin 7B)\n"
+        f"{prefix}survey status ID – see how a survey is going"
+    )
+
+
 STRANGER_TEXT: Final = stranger_text(TELEGRAM_JOIN_HINT)
+STAFF_HELP_TEXT: Final = staff_help_text("/")
 HELP_TEXT: Final = help_text("/")
 IDLE_TEXT: Final = "You're all caught up — nothing is waiting for you right now."
 STALE_TEXT: Final = "That question is already closed — please answer the latest one."
@@ -116,8 +142,9 @@ NO_GOALS_HINT: Final = no_goals_hint("/")
 JOIN_COMMANDS: Final = frozenset({"start", "link"})
 STAFF_ROLES: Final = frozenset({"advisor", "teacher", "admin"})
 STAFF_HOME_TEXT: Final = (
-    "You're set up as staff. Your students' summaries and surveys will appear here as they "
-    "arrive; for now you can try everything a student sees."
+    "You're set up as staff. You can send your classes surveys and follow how they are going; "
+    "your students' summaries will appear here as they arrive, and you can try everything a "
+    "student sees."
 )
 _COMMAND_RE: Final = re.compile(r"/(\w+)(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
 
@@ -191,6 +218,8 @@ class FrontDesk:
         self._app = app
         self._platform = platform
         self.help_text = help_text(command_prefix)
+        self.staff_help_text = staff_help_text(command_prefix)
+        self._surveys = SurveyChat(app, command_prefix)
         self.stranger_text = stranger_text(join_hint)
         self._no_goals_hint = no_goals_hint(command_prefix)
         self._intake = Intake(app.failed, apology=sorry_text(command_prefix))
@@ -244,14 +273,17 @@ class FrontDesk:
             person = self._identify(visitor)
             if person is None:
                 return self._stranger(visitor)
-            return self._command(person, visitor, command, event_key)
+            return self._command(person, visitor, command, argument, event_key)
         try:  # the usual case, an answer: the turn itself finds who is writing
             outcome = self._turn(self._account(visitor), visitor, inbound, event_key, question_ref)
         except UnknownPersonError:
-            person = self._identify(visitor)  # new here: linked by email where possible
-            if person is None:
-                return self._stranger(visitor)
-            outcome = self._turn(person.id, visitor, inbound, event_key, question_ref)
+            placed = self._place(visitor)  # on the roster already: messages may have reached it
+            if placed is None:
+                person = self._identify(visitor)  # new here: linked by email where possible
+                if person is None:
+                    return self._stranger(visitor)
+                return self._welcome(person, visitor, command, event_key)
+            outcome = self._turn(placed.id, visitor, inbound, event_key, question_ref)
         person = outcome.person
         assert person is not None  # every turn reads its person
         if outcome.stale:  # the adapter says so where the tap happened (a toast)
@@ -260,14 +292,25 @@ class FrontDesk:
             if self._needs_profile(person):  # joined without /start: Slack, by email
                 outcome = self._service_open(person, visitor, PROFILE_FLOW, None)
                 return self._after_turn(person, visitor, outcome)
-            text = self.help_text if command == "help" else f"{IDLE_TEXT}\n\n{self.help_text}"
+            menu = self._help_for(person)
+            text = menu if command == "help" else f"{IDLE_TEXT}\n\n{menu}"
             return self._send(person, visitor, text, None)
         return self._after_turn(person, visitor, outcome)
 
     def _command(
-        self, person: PersonRecord, visitor: Visitor, command: str | None, event_key: str | None
+        self,
+        person: PersonRecord,
+        visitor: Visitor,
+        command: str | None,
+        argument: str,
+        event_key: str | None,
     ) -> DeskOutcome:
-        """A menu command the desk answers itself (a card, help) or that starts a flow."""
+        """A menu command the desk answers itself (a card, help, a survey) or that starts a
+        flow."""
+        if command == SURVEY_COMMAND:
+            return self._answer(
+                person, visitor, self._surveys.command(person, argument, event_key), event_key
+            )
         if command == "profile":
             return self._send(person, visitor, self._app.profile_card(person), event_key)
         if command == "goals":
@@ -277,7 +320,60 @@ class FrontDesk:
                 person, visitor, STARTERS[command], event_key, busy_greeting=BUSY_TEXT
             )
             return self._after_turn(person, visitor, outcome)
-        return self._send(person, visitor, self.help_text, event_key)
+        return self._send(person, visitor, self._help_for(person), event_key)
+
+    def _help_for(self, person: PersonRecord) -> str:
+        return self.staff_help_text if STAFF_ROLES.intersection(person.roles) else self.help_text
+
+    def press(self, visitor: Visitor, message_id: int, index: int) -> DeskOutcome:
+        """A button pressed on a message the desk sent outside any conversation (a confirm
+        question): honoured once, and only on a message that was sent to this visitor's
+        person; anything else is ``stale`` and changes nothing."""
+        person = self._app.people.by_identity(self._platform, visitor.workspace, visitor.user_id)
+        if person is None:
+            return DeskOutcome(stale=True)
+        try:
+            prompt = self._app.outbox.get(message_id)
+        except UnknownRecordError:
+            return DeskOutcome(person=person, stale=True)
+        if (
+            prompt.platform != self._platform
+            or prompt.person_id != person.id
+            or prompt.conversation_id is not None
+            or not is_prompt(prompt.reply)
+        ):
+            return DeskOutcome(person=person, stale=True)
+        answer = self._surveys.press(person, prompt, index)
+        return self._answer(person, visitor, answer, prompt_key(prompt.id), pressed=True)
+
+    def _answer(
+        self,
+        person: PersonRecord,
+        visitor: Visitor,
+        answer: ChatAnswer,
+        event_key: str | None,
+        *,
+        pressed: bool = False,
+    ) -> DeskOutcome:
+        """Queue what a survey command or press answered (its event key claimed with it,
+        unless the survey's own transaction claimed it). A press whose key was spent already
+        answered the question before: ``stale``."""
+        if answer.stale or answer.duplicate:
+            stale = answer.stale or pressed
+            return DeskOutcome(person=person, stale=stale, duplicate=answer.duplicate)
+        outcome = self._app.service.send(
+            person.id,
+            answer.replies,
+            platform=self._platform,
+            address=visitor.reply_to or visitor.address,
+            event_key=None if answer.claimed else event_key,
+        )
+        return DeskOutcome(
+            outbox_ids=outcome.outbox_ids,
+            person=person,
+            duplicate=outcome.duplicate,
+            stale=pressed and outcome.duplicate,
+        )
 
     def _turn(
         self,
@@ -312,7 +408,7 @@ class FrontDesk:
         if "student" in person.roles:
             sections += [self._app.profile_card(person), self._plan_card(person)]
         if STAFF_ROLES.intersection(person.roles):
-            sections.append(f"{STAFF_HOME_TEXT}\n\n{self.help_text}")
+            sections.append(f"{STAFF_HOME_TEXT}\n\n{self.staff_help_text}")
         else:
             sections.append(self.help_text)
         return sections
@@ -355,11 +451,41 @@ class FrontDesk:
         self._app.people.set_reachable(
             self._platform, visitor.workspace, reachable=True, user_id=visitor.user_id
         )
-        if self._needs_profile(person):
-            outcome = self._service_open(person, visitor, PROFILE_FLOW, event_key)
+        outcome = self._open_waiting(person, visitor, event_key)
+        if outcome.duplicate or outcome.conversation_id is not None:
             return self._after_turn(person, visitor, outcome)
-        greeting = f"Welcome back, {person.first_name or person.display_name}! {self.help_text}"
-        return self._send(person, visitor, greeting, event_key)
+        greeting = (
+            f"Welcome back, {person.first_name or person.display_name}! {self._help_for(person)}"
+        )
+        return self._send(person, visitor, greeting, None)
+
+    def _welcome(
+        self, person: PersonRecord, visitor: Visitor, command: str | None, event_key: str | None
+    ) -> DeskOutcome:
+        """The first message of someone just linked (by email, or an account on the roster):
+        whatever waits for them comes first; their message answers nothing they have seen."""
+        outcome = self._open_waiting(person, visitor, event_key)
+        if outcome.duplicate or outcome.conversation_id is not None:
+            return self._after_turn(person, visitor, outcome)
+        menu = self._help_for(person)
+        text = menu if command == "help" else f"{IDLE_TEXT}\n\n{menu}"
+        return self._send(person, visitor, text, None)
+
+    def _open_waiting(
+        self, person: PersonRecord, visitor: Visitor, event_key: str | None
+    ) -> TurnOutcome:
+        """Resume the person's open conversation here (one started for them before they could
+        be messaged, say: a survey, a scheduled check-in); else start "This is me" for a
+        student without a profile; else nothing (``conversation_id`` None)."""
+        profile = self._app.registry.get(PROFILE_FLOW) if self._needs_profile(person) else None
+        return self._app.service.open(
+            person.id,
+            None,
+            platform=self._platform,
+            address=visitor.address,
+            default_flow=profile,
+            event_key=event_key,
+        )
 
     def knows(self, visitor: Visitor) -> bool:
         """Whether the visitor is linked already (else an adapter may look up their email)."""
@@ -371,6 +497,8 @@ class FrontDesk:
     def _identify(self, visitor: Visitor) -> PersonRecord | None:
         people = self._app.people
         person = people.by_identity(self._platform, visitor.workspace, visitor.user_id)
+        if person is None:
+            person = self._place(visitor)
         if person is None and visitor.email:
             person = people.link_by_email(
                 visitor.email, self._platform, visitor.workspace, visitor.user_id, visitor.address
@@ -378,6 +506,15 @@ class FrontDesk:
             if person is not None:
                 log.info("%s user linked to person %s by email", self._platform, person.id)
         return person
+
+    def _place(self, visitor: Visitor) -> PersonRecord | None:
+        """The person of an account linked from a roster before its workspace was known,
+        now placed in the workspace it writes from."""
+        if not visitor.workspace:
+            return None
+        return self._app.people.place_identity(
+            self._platform, visitor.workspace, visitor.user_id, visitor.address
+        )
 
     def _needs_profile(self, person: PersonRecord) -> bool:
         """A student whose profile is empty: the "This is me" interview comes first."""

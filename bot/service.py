@@ -28,6 +28,7 @@ from storage import (
     ConversationRecord,
     ConversationStore,
     Database,
+    FollowUp,
     OutboxRecord,
     PersonRecord,
     Turn,
@@ -99,6 +100,11 @@ class ConversationService:
     @property
     def registry(self) -> FlowRegistry:
         return self._registry
+
+    @property
+    def store(self) -> ConversationStore:
+        """The turns this service runs in (for work that spans several people's turns)."""
+        return self._store
 
     def open(
         self,
@@ -239,7 +245,8 @@ class ConversationService:
         platform: str,
         address: str,
     ) -> TurnOutcome:
-        ids = turn.save(record, result, platform=platform, address=address)
+        follow_up = FollowUp.after_activity(flow.settings, result.state.status, turn.now)
+        ids = turn.save(record, result, platform=platform, address=address, follow_up=follow_up)
         return TurnOutcome(
             replies=result.replies,
             outbox_ids=ids,
@@ -249,6 +256,14 @@ class ConversationService:
             flow=flow,
             conversation_id=record.id,
         )
+
+    def engine_for(self, turn: Turn, record: ConversationRecord) -> Engine:
+        """The engine of the flow content ``record`` is pinned to (read in ``turn``)."""
+        return self._engine(turn, record)
+
+    def context(self, turn: Turn) -> TurnContext:
+        """What the engine may ask about the turn's person (their profile, plan, today)."""
+        return self._context(turn)
 
     def _engine(self, turn: Turn, record: ConversationRecord) -> Engine:
         cached = self._registry.cached_engine(record.content_hash)

@@ -63,6 +63,7 @@ from ._schema import (
 )
 from ._state import (
     RECENT_MAX,
+    START,
     Answers,
     Archive,
     ConversationState,
@@ -100,6 +101,7 @@ __all__ = [
     "GOAL_STATUSES",
     "RECENT_MAX",
     "REPLACEMENT_CHARACTER",
+    "START",
     "WELCOME_BACK",
     "AddActionSteps",
     "AnswerRecord",

@@ -24,11 +24,10 @@ from transitions import EventData, Machine
 
 from ._messages import Option
 from ._schema import END, Flow, Loop, Step
+from ._state import START
 from ._templates import Expression, Template, compile_expression, compile_template
 
 __all__ = ["START", "CompiledFlow", "compile_flow", "machines_built"]
-
-START = "__start__"
 
 _lock = threading.Lock()
 _cache: dict[str, CompiledFlow] = {}

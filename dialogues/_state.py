@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 __all__ = [
     "RECENT_MAX",
+    "START",
     "Answers",
     "Archive",
     "ConversationState",
@@ -31,6 +32,10 @@ __all__ = [
 RECENT_MAX = 16
 """Answers (and history frames) a state keeps itself; past that, the oldest are archived."""
 _RECENT_KEPT = RECENT_MAX // 2  # what archiving leaves: an archive write every few turns
+
+START = "__start__"
+"""The step of a conversation that has not begun: resuming it begins it (intro, first
+question). A conversation started for someone who cannot be messaged yet waits there."""
 
 
 class ConversationStatus(StrEnum):

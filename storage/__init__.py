@@ -14,9 +14,18 @@ the environment (the URL is passed in)::
 from ._database import Database
 from ._failed import FailedInboundRecord, FailedInboundStore, Letter
 from ._invites import DEFAULT_INVITE_TTL, InviteRecord, InviteStore
-from ._outbox import OutboxStore
+from ._outbox import IMMEDIATELY, OutboxStore
 from ._people import PeopleStore
 from ._plan import PlanStore
+from ._proactive import (
+    NO_ACCOUNT,
+    UNREACHABLE,
+    Chat,
+    DueStart,
+    FollowUp,
+    Reach,
+    TimedConversation,
+)
 from ._profile import ProfileStore
 from ._records import (
     Account,
@@ -24,13 +33,30 @@ from ._records import (
     CheckinGoalUpdateRecord,
     CheckinRecord,
     ConversationRecord,
+    GroupRecord,
     OutboxRecord,
     PersonRecord,
     ProfileFactRecord,
     ReflectionRecord,
+    SurveyRecord,
 )
+from ._recurrence import Occurrence, Recurrence, weekly_rule
+from ._roster import PLATFORMS, ImportCounts, RosterEntry, RosterError, RosterStore
+from ._schedules import (
+    SURVEY_OCCURRENCE,
+    WHEN_FREE,
+    Audience,
+    BreakImport,
+    BreakRecord,
+    DueClaim,
+    ScheduleRecord,
+    ScheduleStore,
+    SchoolBreak,
+    wait_until_free,
+)
+from ._surveys import RecentSurveyError, StaleSurveyError, SurveyCounts, SurveyStore
 from ._tables import GOAL_STATUSES, OUTBOX_STATUSES, ROLES, metadata
-from ._turns import ConversationStore, Turn
+from ._turns import Batch, ConversationStore, Turn
 from .errors import (
     ConflictError,
     DatabaseUnavailable,
@@ -47,10 +73,21 @@ from .errors import (
 __all__ = [
     "DEFAULT_INVITE_TTL",
     "GOAL_STATUSES",
+    "IMMEDIATELY",
+    "NO_ACCOUNT",
     "OUTBOX_STATUSES",
+    "PLATFORMS",
     "ROLES",
+    "SURVEY_OCCURRENCE",
+    "UNREACHABLE",
+    "WHEN_FREE",
     "Account",
     "ArtifactRecord",
+    "Audience",
+    "Batch",
+    "BreakImport",
+    "BreakRecord",
+    "Chat",
     "CheckinGoalUpdateRecord",
     "CheckinRecord",
     "ConflictError",
@@ -58,14 +95,20 @@ __all__ = [
     "ConversationStore",
     "Database",
     "DatabaseUnavailable",
+    "DueClaim",
+    "DueStart",
     "FailedInboundRecord",
     "FailedInboundStore",
+    "FollowUp",
+    "GroupRecord",
+    "ImportCounts",
     "InvalidDatabaseURL",
     "InvalidInviteError",
     "InvalidValueError",
     "InviteRecord",
     "InviteStore",
     "Letter",
+    "Occurrence",
     "OutboxRecord",
     "OutboxStore",
     "PeopleStore",
@@ -73,12 +116,28 @@ __all__ = [
     "PlanStore",
     "ProfileFactRecord",
     "ProfileStore",
+    "Reach",
+    "RecentSurveyError",
+    "Recurrence",
     "ReflectionRecord",
+    "RosterEntry",
+    "RosterError",
+    "RosterStore",
+    "ScheduleRecord",
+    "ScheduleStore",
     "SchemaError",
+    "SchoolBreak",
+    "StaleSurveyError",
     "StorageError",
+    "SurveyCounts",
+    "SurveyRecord",
+    "SurveyStore",
+    "TimedConversation",
     "Turn",
     "UnknownPersonError",
     "UnknownRecordError",
     "is_transient",
     "metadata",
+    "wait_until_free",
+    "weekly_rule",
 ]

@@ -7,8 +7,8 @@ A message stays ``pending`` until it is sent; a failed attempt keeps it pending 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Final
 
 from sqlalchemy import select, update
 
@@ -21,6 +21,7 @@ from ._sql import (
     MARK_SENT,
     OPEN_ANY,
     OUTBOX_COLUMNS,
+    PROACTIVE_OUTBOX_COLUMNS,
     RECENT_OUTBOX,
     Sql,
     utc_value,
@@ -28,9 +29,15 @@ from ._sql import (
 from ._tables import AnyRow, dumps, loads, outbox, utcnow
 from .errors import UnknownRecordError
 
-__all__ = ["OutboxStore", "latest_question", "queue_replies"]
+__all__ = ["IMMEDIATELY", "OutboxStore", "latest_question", "queue_replies"]
 
 _MAX_ERROR = 2000
+
+IMMEDIATELY: Final = datetime(2000, 1, 1, tzinfo=UTC)
+"""A ``not_before`` that every clock has passed: "deliver as soon as you can".
+
+What the scheduler queues for now must not wait for the instant it ran at: `run-due --now`
+may have run it far in the future, and delivery runs on the real clock."""
 
 
 def queue_replies(
@@ -42,18 +49,28 @@ def queue_replies(
     platform: str,
     address: str,
     now: datetime,
+    not_before: datetime | None = None,
+    proactive: bool = False,
 ) -> list[int]:
-    """Queue one pending row per reply, in one statement; returns their ids in reply order."""
+    """Queue one pending row per reply, in one statement; returns their ids in reply order.
+
+    ``not_before`` holds them until then (default ``now``); ``proactive`` marks messages sent
+    on the bot's own initiative (a scheduled start, a reminder, a survey).
+    """
     if not replies:
         return []
     at = sql.time(now)
-    rows = [
-        (person_id, conversation_id, platform, address, dumps(r.to_json()), "pending", 0, at, at)
-        for r in replies
-    ]
+    due = at if not_before is None else sql.time(not_before)
+    head = (person_id, conversation_id, platform, address)
+    rows: list[tuple[Any, ...]]
+    if proactive:
+        rows = [(*head, dumps(r.to_json()), "pending", 0, due, at, True) for r in replies]
+    else:
+        rows = [(*head, dumps(r.to_json()), "pending", 0, due, at) for r in replies]
+    columns = PROACTIVE_OUTBOX_COLUMNS if proactive else OUTBOX_COLUMNS
     # RETURNING's row order is not promised, but ids are drawn in VALUES order (SQLite's next
     # rowid, PostgreSQL's sequence), so ascending ids are the replies' order.
-    return sorted(int(row[0]) for row in sql.insert("outbox", OUTBOX_COLUMNS, rows, returning="id"))
+    return sorted(int(row[0]) for row in sql.insert("outbox", columns, rows, returning="id"))
 
 
 _QUESTION_LOOKBACKS = (3, 20)  # a turn queues a few replies; its question is among the last

@@ -210,6 +210,25 @@ class PeopleStore:
             link_identity(conn, person_id, platform, workspace, user_id, chat_id)
             return load_person(conn, person_id)
 
+    def place_identity(
+        self, platform: str, workspace: str, user_id: str, chat_id: str | None
+    ) -> PersonRecord | None:
+        """The person an account was linked to before its workspace was known (a roster's
+        Slack user id), now placed in ``workspace`` where it wrote from; None if there is
+        no such account."""
+        with self._db.begin() as conn:
+            person_id = conn.execute(
+                update(channel_identity)
+                .where(
+                    channel_identity.c.platform == platform,
+                    channel_identity.c.workspace == "",
+                    channel_identity.c.platform_user_id == user_id,
+                )
+                .values(workspace=workspace, chat_id=chat_id)
+                .returning(channel_identity.c.person_id)
+            ).scalar()
+            return None if person_id is None else load_person(conn, person_id)
+
     def link_identity(
         self,
         person_id: int,

@@ -14,10 +14,12 @@ __all__ = [
     "CheckinGoalUpdateRecord",
     "CheckinRecord",
     "ConversationRecord",
+    "GroupRecord",
     "OutboxRecord",
     "PersonRecord",
     "ProfileFactRecord",
     "ReflectionRecord",
+    "SurveyRecord",
 ]
 
 
@@ -60,6 +62,26 @@ class PersonRecord:
             "roles": list(self.roles),
             "opted_out": self.opted_out,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRecord:
+    """A class or group of the roster: its students, and the teachers who teach it."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyRecord:
+    """A flow a teacher (or an admin) sent to one group once; ``sent_by`` None: the command
+    line's administrator."""
+
+    id: int
+    flow_id: str
+    group: GroupRecord
+    sent_by: int | None
+    sent_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -275,6 +275,7 @@ OPEN_FOR_FLOW = statement(_LATEST_OPEN.format("AND c.flow_id = :flow_id"))
 CLAIM_EVENT = statement(
     "INSERT INTO inbound_event (key, received_at) VALUES (:key, :now) ON CONFLICT (key) DO NOTHING"
 )
+EVENT_SEEN = statement("SELECT 1 FROM inbound_event WHERE key = :key")
 FLOW_SOURCE = statement("SELECT source FROM flow_version WHERE content_hash = :content_hash")
 FLOW_VERSION_ID = statement("SELECT id FROM flow_version WHERE content_hash = :content_hash")
 CLAIM_FLOW_VERSION = statement(
@@ -288,10 +289,43 @@ INSERT_CONVERSATION = statement(
     "VALUES (:person_id, :flow_version_id, :flow_id, :step, :status, :state, 0, 0, :now, :now) "
     "RETURNING id"
 )
-# optimistic: no row when the version moved since it was read
+# optimistic: no row when the version moved since it was read; the reminder and expiry times
+# are rewritten with every state (see FollowUp)
 WRITE_STATE = statement(
     "UPDATE conversation SET state = :state, step = :step, status = :status, "
-    "version = version + 1, updated_at = :now WHERE id = :id AND version = :expected"
+    "version = version + 1, updated_at = :now, remind_at = :remind_at, "
+    "expires_at = :expires_at, reminders_sent = :reminders_sent "
+    "WHERE id = :id AND version = :expected"
+)
+# A turn that leaves a conversation not active frees its person for the starts that waited.
+# PostgreSQL skips a row a scheduler holds: that scheduler waits for this turn's person lock,
+# then sees the person free itself.
+WAKE_BUSY = statement(
+    "UPDATE due_start SET wake_at = :now WHERE person_id = :person_id AND waiting = 'busy'",
+    postgresql="UPDATE due_start SET wake_at = :now WHERE id IN (SELECT id FROM due_start "
+    "WHERE person_id = :person_id AND waiting = 'busy' FOR UPDATE SKIP LOCKED)",
+)
+# Busy: another conversation of the person's is under way (paused and stopped ones are not).
+ACTIVE_CONVERSATION = statement(
+    "SELECT id FROM conversation WHERE person_id = :person_id AND status = 'active' LIMIT 1"
+)
+LINK_CONVERSATION = statement(
+    "UPDATE conversation SET schedule_id = :schedule_id, survey_id = :survey_id WHERE id = :id"
+)
+# A person's chat accounts, the most recently linked first.
+CHATS = statement(
+    "SELECT platform, chat_id, platform_user_id, unreachable FROM channel_identity "
+    "WHERE person_id = :person_id ORDER BY created_at DESC, id DESC"
+)
+SET_FOLLOW_UP = statement(
+    "UPDATE conversation SET remind_at = :remind_at, expires_at = :expires_at, "
+    "reminders_sent = :reminders_sent WHERE id = :id AND person_id = :person_id"
+)
+TIMED_CONVERSATION = statement(
+    f"SELECT {_CONVERSATION_COLUMNS}, c.status, c.remind_at, c.expires_at, c.reminders_sent, "
+    "c.schedule_id, c.survey_id "
+    "FROM conversation c JOIN flow_version fv ON fv.id = c.flow_version_id "
+    "WHERE c.id = :id AND c.person_id = :person_id"
 )
 # A conversation's archive: the answers and `/back` history frames its state no longer holds
 # itself (see dialogues' ConversationState.changes).
@@ -358,6 +392,7 @@ OUTBOX_COLUMNS = (
     *("person_id", "conversation_id", "platform", "address", "payload", "status"),
     *("attempts", "not_before", "created_at"),
 )
+PROACTIVE_OUTBOX_COLUMNS = (*OUTBOX_COLUMNS, "proactive")
 
 # --- effects (see _apply.py) ---
 

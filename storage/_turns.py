@@ -38,13 +38,14 @@ from ._database import Database
 from ._outbox import latest_question, queue_replies
 from ._people import person_from_rows
 from ._plan import load_plan
+from ._proactive import NEVER, NO_ACCOUNT, UNREACHABLE, Chat, FollowUp, Reach, TimedConversation
 from ._profile import current_profile
 from ._records import Account, ConversationRecord, OutboxRecord, PersonRecord
-from ._sql import Sql
+from ._sql import Sql, utc_value
 from ._tables import dumps, loads, utcnow
 from .errors import ConflictError, UnknownPersonError, UnknownRecordError
 
-__all__ = ["ConversationStore", "Turn"]
+__all__ = ["Batch", "ConversationStore", "Turn"]
 
 log = logging.getLogger("profilebot.storage")
 
@@ -86,6 +87,10 @@ class Turn:
         """
         return self._sql.execute(q.CLAIM_EVENT, {"key": key, "now": self._now}) == 1
 
+    def event_seen(self, key: str) -> bool:
+        """Whether an event with this key was claimed already (claims nothing)."""
+        return self._sql.first(q.EVENT_SEEN, {"key": key}) is not None
+
     def open_conversation(self, flow_id: str | None = None) -> ConversationRecord | None:
         """The person's most recently updated active, paused or stopped conversation."""
         if self._latest_known:
@@ -104,7 +109,7 @@ class Turn:
     def _record(self, row: Sequence[Any] | None) -> ConversationRecord | None:
         if row is None:
             return None
-        conversation_id, flow_id, state, version, flow_version, content_hash = row
+        conversation_id, flow_id, state, version, flow_version, content_hash = row[:6]
         self._versions[conversation_id] = (version, version)
         return ConversationRecord(
             id=conversation_id,
@@ -123,8 +128,17 @@ class Turn:
         """The conversation's latest question message: the only one whose buttons count."""
         return latest_question(self._sql, conversation_id)
 
-    def queue(self, replies: Sequence[Reply], *, platform: str, address: str) -> list[int]:
-        """Queue replies outside any conversation, in this turn's transaction."""
+    def queue(
+        self,
+        replies: Sequence[Reply],
+        *,
+        platform: str,
+        address: str,
+        not_before: datetime | None = None,
+        proactive: bool = False,
+    ) -> list[int]:
+        """Queue replies outside any conversation, in this turn's transaction (``not_before``
+        and ``proactive`` as in ``save``)."""
         return queue_replies(
             self._sql,
             replies,
@@ -133,6 +147,41 @@ class Turn:
             platform=platform,
             address=address,
             now=self.now,
+            not_before=not_before,
+            proactive=proactive,
+        )
+
+    def busy(self) -> bool:
+        """Whether a conversation of the person's is under way (active: not paused, stopped
+        or ended). A flow started on the bot's initiative waits for it: never two at once."""
+        params = {"person_id": self.person.id}
+        return self._sql.first(q.ACTIVE_CONVERSATION, params) is not None
+
+    def reach(self) -> Reach:
+        """Where the bot can message the person on its own initiative: their most recently
+        linked chat account that is not unreachable (its chat, else the user id, which both
+        Telegram and Slack accept as a destination)."""
+        rows = self._sql.rows(q.CHATS, {"person_id": self.person.id})
+        for platform, chat_id, user_id, unreachable in rows:
+            if not unreachable:
+                return Reach(Chat(platform, chat_id or user_id))
+        return Reach(None, UNREACHABLE if rows else NO_ACCOUNT)
+
+    def timed_conversation(self, conversation_id: int) -> TimedConversation | None:
+        """One of the person's conversations, with its reminder and expiry times."""
+        params = {"id": conversation_id, "person_id": self.person.id}
+        row = self._sql.first(q.TIMED_CONVERSATION, params)
+        record = self._record(row)
+        if row is None or record is None:
+            return None
+        status, remind_at, expires_at, reminders_sent, schedule_id, survey_id = row[6:]
+        follow_up = FollowUp(
+            None if remind_at is None else utc_value(remind_at),
+            None if expires_at is None else utc_value(expires_at),
+            int(reminders_sent),
+        )
+        return TimedConversation(
+            record, ConversationStatus(status), follow_up, schedule_id, survey_id
         )
 
     def mark_sent(self, message_ids: Sequence[int]) -> None:
@@ -147,8 +196,32 @@ class Turn:
         source = self._sql.scalar(q.FLOW_SOURCE, {"content_hash": content_hash})
         return None if source is None else str(source)
 
-    def start_conversation(self, flow: Flow, state: ConversationState) -> ConversationRecord:
-        """A new conversation pinned to this content of the flow (stored once per hash)."""
+    def set_follow_up(self, conversation_id: int, follow_up: FollowUp) -> None:
+        """Change when a conversation is reminded and expires, leaving its state alone (a
+        reminder held back, or given up)."""
+        sql = self._sql
+        remind_at, expires_at = follow_up.remind_at, follow_up.expires_at
+        sql.execute(
+            q.SET_FOLLOW_UP,
+            {
+                "id": conversation_id,
+                "person_id": self.person.id,
+                "remind_at": None if remind_at is None else sql.time(remind_at),
+                "expires_at": None if expires_at is None else sql.time(expires_at),
+                "reminders_sent": follow_up.reminders_sent,
+            },
+        )
+
+    def start_conversation(
+        self,
+        flow: Flow,
+        state: ConversationState,
+        *,
+        schedule_id: int | None = None,
+        survey_id: int | None = None,
+    ) -> ConversationRecord:
+        """A new conversation pinned to this content of the flow (stored once per hash),
+        linked to the schedule or survey that started it, if any."""
         content_hash = _content_hash(flow)
         self._latest_known = False
         changes = state.changes()
@@ -167,6 +240,9 @@ class Turn:
         self._write_archive(conversation_id, changes, new=True)
         state.mark_saved(changes)
         self._versions[conversation_id] = (0, 0)
+        if schedule_id is not None or survey_id is not None:
+            params = {"id": conversation_id, "schedule_id": schedule_id, "survey_id": survey_id}
+            self._sql.execute(q.LINK_CONVERSATION, params)
         return ConversationRecord(
             id=conversation_id,
             person_id=self.person.id,
@@ -202,7 +278,7 @@ class Turn:
         """Close a conversation as completed, expired... (its state's status changes too)."""
         status = ConversationStatus(status)
         self._check_owner(record)
-        self._write_state(record, dataclasses.replace(record.state, status=status))
+        self._write_state(record, dataclasses.replace(record.state, status=status), NEVER)
 
     def load_profile(self) -> dict[str, Any]:
         """The current profile, private fields included (for the engine's templates)."""
@@ -213,11 +289,22 @@ class Turn:
         return load_plan(self._sql.conn, self.person.id)
 
     def save(
-        self, record: ConversationRecord, result: TurnResult, *, platform: str, address: str
+        self,
+        record: ConversationRecord,
+        result: TurnResult,
+        *,
+        platform: str,
+        address: str,
+        follow_up: FollowUp = NEVER,
+        not_before: datetime | None = None,
+        proactive: bool = False,
     ) -> list[int]:
         """Persist what the engine did: answers, effects, the new state, queued replies.
 
-        Returns the outbox ids of the replies, in order, for delivery after commit.
+        ``follow_up`` is when to remind the conversation and when it expires from now on
+        (``FollowUp.after_activity`` for a turn of the student's; default: never). The
+        replies wait until ``not_before`` (default now); ``proactive`` marks them sent on the
+        bot's own initiative. Returns their outbox ids, in order, for delivery after commit.
         """
         self._check_owner(record)
         if result.answers:
@@ -234,7 +321,7 @@ class Turn:
                 self.person.id, record.id, record.flow_id, record.flow_version, self.now
             )
             EffectWriter(self._sql, prov).apply(result.effects)
-        self._write_state(record, result.state)
+        self._write_state(record, result.state, follow_up)
         ids = queue_replies(
             self._sql,
             result.replies,
@@ -243,6 +330,8 @@ class Turn:
             platform=platform,
             address=address,
             now=self.now,
+            not_before=not_before,
+            proactive=proactive,
         )
         log.debug(
             "saved turn of conversation %s: %d answers, %d effects, %d replies",
@@ -260,13 +349,17 @@ class Turn:
                 f"not to person {self.person.id} whose turn this is"
             )
 
-    def _write_state(self, record: ConversationRecord, state: ConversationState) -> None:
+    def _write_state(
+        self, record: ConversationRecord, state: ConversationState, follow_up: FollowUp
+    ) -> None:
         loaded, expected = self._versions.get(record.id, (record.version, record.version))
         if record.version != loaded:  # not the record this turn loaded: check its own version
             loaded = expected = record.version
         self._latest_known = False
         changes = state.changes()
-        updated = self._sql.execute(
+        sql = self._sql
+        remind_at, expires_at = follow_up.remind_at, follow_up.expires_at
+        updated = sql.execute(
             q.WRITE_STATE,
             {
                 "id": record.id,
@@ -275,6 +368,9 @@ class Turn:
                 "step": state.step,
                 "status": state.status.value,
                 "now": self._now,
+                "remind_at": None if remind_at is None else sql.time(remind_at),
+                "expires_at": None if expires_at is None else sql.time(expires_at),
+                "reminders_sent": follow_up.reminders_sent,
             },
         )
         if updated != 1:
@@ -282,6 +378,8 @@ class Turn:
                 f"conversation {record.id} changed since version {expected} was read; "
                 "read it inside the same turn"
             )
+        if state.status is not ConversationStatus.ACTIVE:
+            sql.execute(q.WAKE_BUSY, {"person_id": self.person.id, "now": self._now})
         self._write_archive(record.id, changes, new=False)
         state.mark_saved(changes)
         self._versions[record.id] = (loaded, expected + 1)
@@ -369,37 +467,95 @@ class ConversationStore:
         linked to nobody): then finding the person costs no transaction of its own.
         """
         with self._db.begin() as conn:
-            sql = Sql(conn)
-            rows = self._lock(sql, who)
-            if not rows:
-                raise UnknownPersonError(
-                    f"no person with id {who}"
-                    if isinstance(who, int)
-                    else f"no person linked to that {who.platform} account"
-                )
-            turn = Turn(sql, person_from_rows(rows), self._now())
-            if self._read_with_lock:
-                latest = rows[0][_PERSON_WIDTH:]
-                turn._set_latest_open(None if latest[0] is None else latest)
+            turn = open_turn(Sql(conn), who, self._now, self._read_with_lock)
             try:
                 yield turn
             finally:
                 turn._over = True
 
-    def _lock(self, sql: Sql, who: int | Account) -> list[Sequence[Any]]:
-        """The turn's first statement: the person's rows, locked (SQLite: with the latest open
-        conversation, since BEGIN IMMEDIATE already holds the lock)."""
-        if isinstance(who, int):
-            params: dict[str, Any] = {"person_id": who}
-        else:
-            params = {"platform": who.platform, "workspace": who.workspace, "user_id": who.user_id}
-        if self._read_with_lock:
-            return sql.rows(
-                q.PERSON_AND_OPEN if isinstance(who, int) else q.ACCOUNT_AND_OPEN, params
+    @contextmanager
+    def batch(self, *, now: datetime | None = None) -> Iterator[Batch]:
+        """One transaction for the turns of many people (a fan-out): commit on exit, roll
+        back on error. ``now`` is the turns' time (default: the store's clock)."""
+        with self._db.begin() as conn:
+            batch = Batch(Sql(conn), self._now() if now is None else now, self._read_with_lock)
+            try:
+                yield batch
+            finally:
+                batch.close()
+
+
+class Batch:
+    """Several people's turns in one transaction: each person's lock is taken when their turn
+    is first asked for and held until the transaction ends.
+
+    Take the turns in ascending person id order: two batches that lock people in one order
+    never wait for each other in a circle (PostgreSQL).
+    """
+
+    def __init__(self, sql: Sql, now: datetime, read_with_lock: bool) -> None:
+        self.now = now
+        self._sql = sql
+        self._read_with_lock = read_with_lock
+        self._turns: dict[int, Turn] = {}
+
+    def turn(self, person_id: int) -> Turn:
+        """The person's turn in this transaction (UnknownPersonError: nobody has that id)."""
+        turn = self._turns.get(person_id)
+        if turn is None:
+            turn = self._turns[person_id] = open_turn(
+                self._sql, person_id, self._fixed_now, self._read_with_lock
             )
-        if not isinstance(who, int):
-            person_id = sql.scalar(q.PERSON_ID_BY_ACCOUNT, params)
-            if person_id is None:
-                return []
-            params = {"person_id": person_id}
-        return sql.rows(q.LOCK_PERSON, params)
+        return turn
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A part of the batch that may fail alone: on an error its writes are undone, the
+        error is raised, and the rest of the batch carries on (turns are taken afresh)."""
+        nested = self._sql.conn.begin_nested()
+        try:
+            yield
+        except BaseException:
+            nested.rollback()
+            self.close()
+            self._turns.clear()
+            raise
+        nested.commit()
+
+    def _fixed_now(self) -> datetime:
+        return self.now
+
+    def close(self) -> None:
+        for turn in self._turns.values():
+            turn._over = True
+
+
+def open_turn(
+    sql: Sql, who: int | Account, now: Callable[[], datetime], read_with_lock: bool
+) -> Turn:
+    """The turn's first statement, in ``sql``'s transaction: the person's rows, locked
+    (SQLite: with the latest open conversation, since BEGIN IMMEDIATE already holds the
+    lock); UnknownPersonError when there is no such person. The turn's time is read once
+    the lock is held, so turns of one person are stamped in the order they ran."""
+    if isinstance(who, int):
+        params: dict[str, Any] = {"person_id": who}
+    else:
+        params = {"platform": who.platform, "workspace": who.workspace, "user_id": who.user_id}
+    if read_with_lock:
+        rows = sql.rows(q.PERSON_AND_OPEN if isinstance(who, int) else q.ACCOUNT_AND_OPEN, params)
+    elif isinstance(who, int):
+        rows = sql.rows(q.LOCK_PERSON, params)
+    else:
+        person_id = sql.scalar(q.PERSON_ID_BY_ACCOUNT, params)
+        rows = [] if person_id is None else sql.rows(q.LOCK_PERSON, {"person_id": person_id})
+    if not rows:
+        raise UnknownPersonError(
+            f"no person with id {who}"
+            if isinstance(who, int)
+            else f"no person linked to that {who.platform} account"
+        )
+    turn = Turn(sql, person_from_rows(rows), now())
+    if read_with_lock:
+        latest = rows[0][_PERSON_WIDTH:]
+        turn._set_latest_open(None if latest[0] is None else latest)
+    return turn

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import re
@@ -34,7 +35,7 @@ from storage import OutboxRecord
 from ..app import App
 from ..delivery import DeliveryWorker, Pacer, SendResult
 from ..errors import ConfigError
-from ..frontdesk import MENU, SLACK_COMMAND, STALE_TEXT, DeskOutcome, Visitor, desk_for
+from ..frontdesk import SLACK_COMMAND, STAFF_MENU, STALE_TEXT, DeskOutcome, Visitor, desk_for
 from ..offload import StorageThreads
 from ..runtime import SHUTDOWN_GRACE, run_until_stopped, stop_on_signals, tune_for_serving
 from ..service import ClosedQuestion
@@ -76,8 +77,9 @@ _BOLT_LOG.addFilter(_ClientWins())
 _GONE = frozenset(
     {"channel_not_found", "is_archived", "account_inactive", "user_disabled", "not_in_channel"}
 )
-# What ``/profilebot <word>`` may ask for: the desk's menu and the conversation commands.
-_COMMAND_WORDS = frozenset({c.name for c in MENU} | {Command.RESTART.value, "link"})
+# What ``/profilebot <word>`` may ask for: the desk's menu (staff's, which has every command)
+# and the conversation commands.
+_COMMAND_WORDS = frozenset({c.name for c in STAFF_MENU} | {Command.RESTART.value, "link"})
 
 
 # ----------------------------------------------------------------------------------------------
@@ -510,8 +512,12 @@ class SlackBot:
         record = None
         if action.ref.isdigit():
             record = await self._offload(self._app.outbox.open_question, int(action.ref))
-        if record is None or record.platform != PLATFORM or record.address != visitor.address:
-            await self._stale(visitor, body)
+        # A message the bot began a conversation with may have gone to the user id (Slack
+        # delivers that to the DM) rather than to the DM channel a click comes from.
+        sent_here = record is not None and record.address in (visitor.address, visitor.user_id)
+        if record is None or record.platform != PLATFORM or not sent_here:
+            if not await self._press_prompt(visitor, action, body):
+                await self._stale(visitor, body)
             return
         selected = selected_indexes((body.get("state") or {}).get("values"))
         inbound = inbound_for_action(action, record.reply, selected)
@@ -524,6 +530,31 @@ class SlackBot:
             raise
         if outcome.stale:
             await self._stale(visitor, body)
+
+    async def _press_prompt(
+        self, visitor: Visitor, action: SlackAction, body: Mapping[str, Any]
+    ) -> bool:
+        """A click on a button of a message outside any conversation (a confirm question):
+        the desk decides what it means, and answers where the click happened; False when it
+        means nothing (stale, forged)."""
+        if action.action != "pick" or action.index is None:
+            return False
+        response_url = body.get("response_url")
+        if isinstance(response_url, str) and response_url:
+            visitor = dataclasses.replace(visitor, reply_to=response_url)
+        outcome = await self._offload(self._desk.press, visitor, int(action.ref), action.index)
+        self.worker.wake()
+        if outcome.stale:
+            return False
+        message = body.get("message")
+        if not isinstance(message, Mapping):  # an ephemeral message: it fades on its own
+            return True
+        ts = message.get("ts")
+        if isinstance(ts, str):  # a message in the DM: its buttons go
+            await self.sender.update(
+                visitor.address, ts, closed_message(_section_text(message), None)
+            )
+        return True
 
     async def _stale(self, visitor: Visitor, body: Mapping[str, Any]) -> None:
         """An old button: say so to the presser only, and take that message's buttons away."""

@@ -37,6 +37,7 @@ from aiohttp import web
 from telegram import (
     Bot,
     BotCommand,
+    BotCommandScopeChat,
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -73,7 +74,15 @@ from ..app import App
 from ..config import Settings
 from ..delivery import DeliveryWorker, Pacer, SendResult
 from ..errors import ConfigError, PlatformError
-from ..frontdesk import MENU, STALE_TEXT, DeskOutcome, Visitor, desk_for
+from ..frontdesk import (
+    MENU,
+    STAFF_MENU,
+    STAFF_ROLES,
+    STALE_TEXT,
+    DeskOutcome,
+    Visitor,
+    desk_for,
+)
 from ..intake import MAX_ATTEMPTS
 from ..offload import StorageThreads
 from ..runtime import (
@@ -470,6 +479,7 @@ class TelegramBot:
         # next getUpdates (or the webhook's answer); awaited before the bot stops.
         self._edits: set[asyncio.Task[None]] = set()
         self._bot_id = settings.telegram_bot_token.get_secret_value().split(":", 1)[0]
+        self._staff_chats: set[str] = set()
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -699,8 +709,9 @@ class TelegramBot:
             return None
         record = await self._question(action.ref, visitor)
         if record is None:
+            answered = await self._press(update, visitor, action)
             await _drop_buttons(message)
-            return STALE_TEXT
+            return None if answered else STALE_TEXT
         reply = record.reply
         if action.action == "toggle" and action.index is not None:
             chosen = toggled(selected_from_markup(message.reply_markup), action.index)
@@ -716,6 +727,14 @@ class TelegramBot:
             await _drop_buttons(message)
             return STALE_TEXT
         return None
+
+    async def _press(self, update: Update, visitor: Visitor, action: CallbackAction) -> bool:
+        """A tap on a button of a message outside any conversation (a confirm question): the
+        desk decides what it means; False when it means nothing (stale, forged)."""
+        if action.action != "pick" or action.index is None or not action.ref.isdigit():
+            return False
+        outcome = await self._run(update, self._desk.press, visitor, int(action.ref), action.index)
+        return isinstance(outcome, DeskOutcome) and not outcome.stale
 
     async def _question(self, ref: str, visitor: Visitor) -> OutboxRecord | None:
         """The question a button refers to, if it is still open and was sent to this chat."""
@@ -742,9 +761,25 @@ class TelegramBot:
             event_key=f"{PLATFORM}:{self._bot_id}:{update.update_id}",
             question_ref=question_ref,
         )
-        if isinstance(outcome, DeskOutcome) and outcome.closed is not None:
+        if not isinstance(outcome, DeskOutcome):
+            return None
+        if outcome.closed is not None:
             self._edit_later(visitor, outcome.closed)
-        return outcome if isinstance(outcome, DeskOutcome) else None
+        if outcome.person is not None and STAFF_ROLES.intersection(outcome.person.roles):
+            await self._staff_menu(visitor)
+        return outcome
+
+    async def _staff_menu(self, visitor: Visitor) -> None:
+        """Staff get the menu with their commands in their own chat (once per process)."""
+        if visitor.address in self._staff_chats:
+            return
+        self._staff_chats.add(visitor.address)
+        await _quietly(
+            self.application.bot.set_my_commands(
+                [BotCommand(c.name, c.description) for c in STAFF_MENU],
+                scope=BotCommandScopeChat(int(visitor.address)),
+            )
+        )
 
     async def _run(self, update: Update, work: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a desk call in a thread (it holds a database transaction), then deliver."""

@@ -15,6 +15,7 @@ from bot.frontdesk import (
     HELP_TEXT,
     IDLE_TEXT,
     NO_GOALS_HINT,
+    STAFF_HELP_TEXT,
     STRANGER_TEXT,
     FrontDesk,
     Visitor,
@@ -127,6 +128,7 @@ def test_a_student_with_a_profile_and_staff_are_greeted_with_the_menu(
     [greeting] = texts(app, "2002")
     assert greeting.startswith("Welcome back, Sam!") and "/checkin" in greeting
     assert HELP_TEXT in greeting
+    assert greeting.endswith(STAFF_HELP_TEXT) and "/survey FLOW GROUP" in greeting
 
 
 def test_menu_commands_answer_with_cards_and_help(app: App, desk: FrontDesk) -> None:
@@ -139,8 +141,9 @@ def test_menu_commands_answer_with_cards_and_help(app: App, desk: FrontDesk) -> 
     profile, goals, help_text, idle = texts(app)[before:]
     assert profile == app.profile_card(person)
     assert goals == f"{app.plan_card(person)}\n\n{NO_GOALS_HINT}"
-    assert help_text == HELP_TEXT
-    assert idle.startswith(IDLE_TEXT) and idle.endswith(HELP_TEXT)
+    assert help_text == STAFF_HELP_TEXT  # an advisor: the student menu, then the staff one
+    assert help_text.startswith(HELP_TEXT)
+    assert idle.startswith(IDLE_TEXT) and idle.endswith(STAFF_HELP_TEXT)
 
 
 def test_a_repeated_menu_command_is_answered_once(app: App, desk: FrontDesk) -> None:

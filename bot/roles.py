@@ -1,0 +1,107 @@
+"""Who may do what: the one place every command and chat view asks.
+
+``can(actor, action, subject)`` answers; ``require`` raises ``NotAllowedError`` with a polite
+line for the person refused. An ``Actor`` is a person with what their permissions depend on
+(their roles, the groups they belong to: a teacher's are the groups they teach); ``None`` is
+the command line without ``--as``, the administrator running it, who may do everything.
+
+Each ``Action`` has one rule and one refusal. A new view (an advisor's summary, a survey's
+results, a student's profile) is a new action here with its rule: its command and its chat
+command ask ``can``/``require`` like the survey ones do, never a check of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final, TypeAlias
+
+from storage import GroupRecord, PersonRecord, SurveyRecord
+
+from .errors import NotAllowedError
+
+__all__ = ["Action", "Actor", "Subject", "can", "require"]
+
+ADMIN: Final = "admin"
+TEACHER: Final = "teacher"
+
+
+class Action(StrEnum):
+    SEND_SURVEY = "survey.send"
+    """Start a flow for every student of a group (subject: the group)."""
+    VIEW_SURVEY = "survey.status"
+    """See how far a survey has got (subject: the survey)."""
+    REMIND_SURVEY = "survey.remind"
+    """Remind a survey's non-responders now (subject: the survey)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """A person acting, with what their permissions depend on."""
+
+    person: PersonRecord
+    groups: frozenset[int] = frozenset()
+    """The ids of the groups they belong to (a teacher's: the groups they teach)."""
+
+    @property
+    def is_admin(self) -> bool:
+        return self.person.has_role(ADMIN)
+
+    def teaches(self, group_id: int) -> bool:
+        return self.person.has_role(TEACHER) and group_id in self.groups
+
+
+Subject: TypeAlias = GroupRecord | SurveyRecord
+"""What an action is done to."""
+
+_Rule: TypeAlias = Callable[[Actor, Subject], bool]
+
+
+def _group_of(subject: Subject) -> GroupRecord:
+    return subject if isinstance(subject, GroupRecord) else subject.group
+
+
+def _teacher_of_group(actor: Actor, subject: Subject) -> bool:
+    return actor.teaches(_group_of(subject).id)
+
+
+def _teacher_or_sender(actor: Actor, subject: Subject) -> bool:
+    sent_by = subject.sent_by if isinstance(subject, SurveyRecord) else None
+    return actor.teaches(_group_of(subject).id) or sent_by == actor.person.id
+
+
+_RULES: Final[dict[Action, _Rule]] = {
+    Action.SEND_SURVEY: _teacher_of_group,
+    Action.VIEW_SURVEY: _teacher_or_sender,
+    Action.REMIND_SURVEY: _teacher_or_sender,
+}
+"""Who besides an administrator may do each action."""
+
+_REFUSALS: Final[dict[Action, str]] = {
+    Action.SEND_SURVEY: "only a teacher of {group} or an admin can send {group} a survey",
+    Action.VIEW_SURVEY: (
+        "only a teacher of {group}, whoever sent survey {survey} or an admin can see how it "
+        "is going"
+    ),
+    Action.REMIND_SURVEY: (
+        "only a teacher of {group}, whoever sent survey {survey} or an admin can send its reminders"
+    ),
+}
+
+
+def can(actor: Actor | None, action: Action, subject: Subject) -> bool:
+    """Whether ``actor`` (None: the command line's administrator) may do ``action`` to
+    ``subject``."""
+    if actor is None or actor.is_admin:
+        return True
+    return _RULES[action](actor, subject)
+
+
+def require(actor: Actor | None, action: Action, subject: Subject) -> None:
+    """Raise ``NotAllowedError`` (one polite line) unless ``actor`` may do ``action``."""
+    if can(actor, action, subject):
+        return
+    survey = subject.id if isinstance(subject, SurveyRecord) else ""
+    reason = _REFUSALS[action].format(group=_group_of(subject).name, survey=survey)
+    raise NotAllowedError(f"Sorry, {reason}.")

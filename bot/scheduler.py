@@ -1,0 +1,454 @@
+"""The scheduler: starts what is due, reminds, expires, every few seconds on the app's clock.
+
+A tick (``Scheduler.tick(now)``) is what the running bot does at ``now``, and what
+``profilebot schedule run-due --now`` does once:
+
+1. conversations whose expiry has come end as ``expired``; those whose reminder has come get
+   the waiting question again ("Just a reminder: ..."), unless quiet hours or a school break
+   hold it back (it comes when they end), the student said /stop, or no chat can reach them;
+2. due starts (``storage.ScheduleStore.claim_due``): an occurrence older than the catch-up
+   grace is reported ``missed`` once and the schedule moves on to its first occurrence within
+   the grace (so downtime is caught up once, never multiplied); one on a school break day
+   (the recipient's date) is skipped; inside quiet hours it waits for their end; then
+   ``Outreach.start_in`` decides (started, busy: waits for the other conversation, opted
+   out: skipped) and the schedule moves on to its next occurrence.
+
+Every decision writes the row it took forward, so a second tick at the same instant finds
+nothing to do. Each person's work runs in a savepoint of its batch: one that fails is
+logged (its type, never student text), skipped (``failed``) and does not hold up others.
+
+With nothing due, a tick reads three indexes (due starts' ``wake_at``, conversations'
+``remind_at`` and ``expires_at``) and writes nothing. The roster is reconciled with the due
+rows when the scheduler starts and every ``reconcile_every`` ticks (about a minute).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from typing import TYPE_CHECKING, Any, Final
+from zoneinfo import ZoneInfo
+
+from dialogues import ConversationStatus, UnknownFlowError
+from storage import (
+    IMMEDIATELY,
+    BreakRecord,
+    DueClaim,
+    DueStart,
+    FollowUp,
+    Recurrence,
+    ScheduleRecord,
+    Turn,
+    UnknownRecordError,
+)
+
+from .offload import Offload
+from .outreach import Decision, Origin, Outreach
+from .quiet_hours import recipient_zone
+
+if TYPE_CHECKING:
+    from .app import App
+
+__all__ = [
+    "DEFAULT_GRACE",
+    "REMINDER",
+    "TICK_INTERVAL",
+    "RunItem",
+    "RunReport",
+    "Scheduler",
+]
+
+log = logging.getLogger("profilebot.scheduler")
+
+REMINDER: Final = "Just a reminder:"
+"""What a reminder says before the question it repeats."""
+DEFAULT_GRACE: Final = timedelta(hours=12)
+"""How late an occurrence may still start (the bot was down); older ones are ``missed``."""
+TICK_INTERVAL: Final = 5.0
+"""Seconds between ticks of a running scheduler."""
+_RECONCILE_EVERY: Final = 12
+_BATCH: Final = 100
+_MAX_VISITS: Final = 3  # a row is taken at most this often per tick (missed, then caught up)
+
+MISSED: Final = "missed"
+BREAK: Final = "break"
+QUIET_HOURS: Final = "quiet_hours"
+FAILED: Final = "failed"
+UNKNOWN_FLOW: Final = "unknown_flow"
+
+
+@dataclass(frozen=True, slots=True)
+class RunItem:
+    """One person's part of a tick, as ``schedule run-due --json`` prints it."""
+
+    person: str
+    flow: str
+    schedule: int | None
+    survey: int | None
+    reason: str | None = None
+
+    def because(self, reason: str | None) -> RunItem:
+        return dataclasses.replace(self, reason=reason)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "person": self.person,
+            "flow": self.flow,
+            "schedule": self.schedule,
+            "survey": self.survey,
+            "reason": self.reason,
+        }
+
+
+@dataclass(slots=True)
+class RunReport:
+    """What a tick did: started, reminded, expired, waiting (held back), skipped."""
+
+    now: datetime
+    started: list[RunItem] = field(default_factory=list)
+    reminded: list[RunItem] = field(default_factory=list)
+    expired: list[RunItem] = field(default_factory=list)
+    waiting: list[RunItem] = field(default_factory=list)
+    skipped: list[RunItem] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return any((self.started, self.reminded, self.expired, self.waiting, self.skipped))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "now": self.now.isoformat(),
+            "started": [i.to_json() for i in self.started],
+            "reminded": [i.to_json() for i in self.reminded],
+            "expired": [i.to_json() for i in self.expired],
+            "waiting": [i.to_json() for i in self.waiting],
+            "skipped": [i.to_json() for i in self.skipped],
+        }
+
+    def summary(self) -> str:
+        """One line: how many of each, and why where there is a why."""
+        if not self:
+            return "nothing due"
+        parts = []
+        for name, items in (
+            ("started", self.started),
+            ("reminded", self.reminded),
+            ("expired", self.expired),
+            ("waiting", self.waiting),
+            ("skipped", self.skipped),
+        ):
+            reasons: dict[str, int] = {}
+            for item in items:
+                if item.reason is not None:
+                    reasons[item.reason] = reasons.get(item.reason, 0) + 1
+            why = ", ".join(f"{reason.replace('_', ' ')} {n}" for reason, n in reasons.items())
+            parts.append(f"{name} {len(items)}" + (f" ({why})" if why else ""))
+        return ", ".join(parts)
+
+
+class _Tick:
+    """What one tick reads once and reuses: schedules, their rules, the school breaks."""
+
+    def __init__(self, app: App, now: datetime) -> None:
+        self.now = now
+        self._app = app
+        self._schedules: dict[int, tuple[ScheduleRecord, Recurrence] | None] = {}
+        self._breaks: list[BreakRecord] | None = None
+
+    def schedule(self, schedule_id: int) -> tuple[ScheduleRecord, Recurrence] | None:
+        if schedule_id not in self._schedules:
+            try:
+                record = self._app.schedules.get(schedule_id)
+                self._schedules[schedule_id] = (record, record.recurrence)
+            except UnknownRecordError:  # removed meanwhile
+                self._schedules[schedule_id] = None
+        return self._schedules[schedule_id]
+
+    def on_break(self, moment: datetime, zone: ZoneInfo) -> BreakRecord | None:
+        if self._breaks is None:
+            self._breaks = self._app.schedules.breaks()
+        day = moment.astimezone(zone).date()
+        return next((b for b in self._breaks if b.covers(day)), None)
+
+
+class Scheduler:
+    """Starts, reminds and expires proactive conversations (see the module docstring).
+
+    Shaped like ``DeliveryWorker``: ``tick(now)`` does one round and ``run(stop)`` ticks every
+    ``interval`` seconds on ``app.clock`` until ``stop`` is set. Several schedulers (processes)
+    may run against one PostgreSQL database: due rows are claimed with SKIP LOCKED and every
+    change is made under the person's turn lock, re-read there.
+    """
+
+    def __init__(
+        self,
+        app: App,
+        *,
+        grace: timedelta = DEFAULT_GRACE,
+        interval: float = TICK_INTERVAL,
+        batch: int = _BATCH,
+        reconcile_every: int = _RECONCILE_EVERY,
+        offload: Offload = asyncio.to_thread,
+    ) -> None:
+        if batch < 1 or reconcile_every < 1:
+            raise ValueError("batch and reconcile_every must be at least 1")
+        self._app = app
+        self._outreach = Outreach(app)
+        self._grace = grace
+        self._interval = interval
+        self._batch = batch
+        self._reconcile_every = reconcile_every
+        self._offload = offload
+        self._ticks = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Tick until ``stop`` is set; a failed tick (the database briefly away) is logged
+        and the next one tries again."""
+        while not stop.is_set():
+            try:
+                report = await self._offload(self.tick, self._app.clock.now())
+                if report:
+                    log.info("scheduler: %s", report.summary())
+            except Exception as exc:  # type only: database errors can quote parameters
+                log.error("scheduler tick failed: %s", type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self._interval)
+
+    def tick(
+        self, now: datetime | None = None, *, progress: Callable[[int], None] | None = None
+    ) -> RunReport:
+        """Do everything due at ``now`` (default: the app's clock). ``progress`` hears how
+        many people have been handled so far, after each batch."""
+        now = (now or self._app.clock.now()).astimezone(UTC)
+        if self._ticks % self._reconcile_every == 0:
+            self.reconcile(now)
+        self._ticks += 1
+        tick = _Tick(self._app, now)
+        report = RunReport(now)
+        self._follow_ups(tick, report, progress)
+        self._starts(tick, report, progress)
+        return report
+
+    def reconcile(self, now: datetime) -> int:
+        """Due rows in line with the roster and the clock (``ScheduleStore.reconcile``)."""
+        app = self._app
+        return app.schedules.reconcile(
+            now=now,
+            default_zone=app.settings.default_timezone,
+            grace=self._grace,
+            flow_settings={f.id: f.settings for f in app.registry.flows()},
+        )
+
+    # -- reminders and expiry --------------------------------------------------------------
+
+    def _follow_ups(
+        self, tick: _Tick, report: RunReport, progress: Callable[[int], None] | None
+    ) -> None:
+        handled: set[int] = set()
+        store, schedules = self._app.service.store, self._app.schedules
+        while True:
+            with store.batch(now=tick.now) as batch:
+                due = schedules.follow_ups(batch, limit=self._batch)
+                due = [(p, c) for p, c in due if c not in handled]
+                if not due:
+                    return
+                for person_id, conversation_id in due:
+                    handled.add(conversation_id)
+                    try:
+                        with batch.savepoint():
+                            self._follow_up(batch.turn(person_id), conversation_id, tick, report)
+                    except Exception as exc:
+                        _log_failure("a reminder or expiry", person_id, exc)
+                        with batch.savepoint():
+                            self._stop_reminding(batch.turn(person_id), conversation_id)
+            if progress is not None:
+                progress(len(handled))
+
+    def _stop_reminding(self, turn: Turn, conversation_id: int) -> None:
+        """After a failed reminder: no more of them (expiry still comes)."""
+        timed = turn.timed_conversation(conversation_id)
+        if timed is not None:
+            timers = dataclasses.replace(timed.follow_up, remind_at=None)
+            turn.set_follow_up(conversation_id, timers)
+
+    def _follow_up(self, turn: Turn, conversation_id: int, tick: _Tick, report: RunReport) -> None:
+        timed = turn.timed_conversation(conversation_id)
+        if timed is None:
+            return
+        now, record, timers = tick.now, timed.record, timed.follow_up
+        item = RunItem(turn.person.handle, record.flow_id, timed.schedule_id, timed.survey_id)
+        if not timed.status.is_open:
+            turn.set_follow_up(record.id, FollowUp())
+            return
+        if timers.expires_at is not None and timers.expires_at <= now:
+            turn.end_conversation(record, ConversationStatus.EXPIRED)
+            report.expired.append(item)
+            return
+        if timers.remind_at is None or timers.remind_at > now:
+            return  # a turn of the student's moved it meanwhile
+        engine = self._app.service.engine_for(turn, record)
+        settings = engine.flow.settings
+        no_more = dataclasses.replace(timers, remind_at=None)
+        chat = turn.reach().chat
+        if (
+            timed.status is ConversationStatus.STOPPED
+            or turn.person.opted_out
+            or settings.remind_after_s is None
+            or timers.reminders_sent >= settings.max_reminders
+            or chat is None
+        ):
+            turn.set_follow_up(record.id, no_more)
+            return
+        zone = self._zone(turn)
+        allowed, reason = self._allowed_from(tick, zone)
+        if allowed > now:
+            held = allowed if timers.expires_at is None or allowed < timers.expires_at else None
+            turn.set_follow_up(record.id, dataclasses.replace(timers, remind_at=held))
+            if held is not None:
+                report.waiting.append(item.because(reason))
+            return
+        result = engine.resume(record.state, self._app.service.context(turn), REMINDER)
+        sent = timers.reminders_sent + 1
+        following: datetime | None = now + timedelta(seconds=settings.remind_after_s)
+        if sent >= settings.max_reminders or (
+            timers.expires_at is not None
+            and following is not None
+            and following >= timers.expires_at
+        ):
+            following = None
+        turn.save(
+            record,
+            result,
+            platform=chat.platform,
+            address=chat.address,
+            follow_up=FollowUp(following, timers.expires_at, sent),
+            not_before=IMMEDIATELY,
+            proactive=True,
+        )
+        report.reminded.append(item)
+
+    def _allowed_from(self, tick: _Tick, zone: ZoneInfo) -> tuple[datetime, str | None]:
+        """The first instant from now that is neither in quiet hours nor on a break day."""
+        quiet = self._app.settings.quiet
+        at, reason = tick.now, None
+        while True:
+            end = quiet.ends_after(at, zone)
+            if end > at:
+                at, reason = end, reason or QUIET_HOURS
+                continue
+            school_break = tick.on_break(at, zone)
+            if school_break is None:
+                return at, reason
+            after = school_break.ends_on + timedelta(days=1)
+            at, reason = datetime.combine(after, time(), tzinfo=zone).astimezone(UTC), BREAK
+
+    # -- starts ---------------------------------------------------------------------------
+
+    def _starts(
+        self, tick: _Tick, report: RunReport, progress: Callable[[int], None] | None
+    ) -> None:
+        visits: dict[int, int] = {}
+        store, schedules = self._app.service.store, self._app.schedules
+        handled = 0
+        while True:
+            with (
+                store.batch(now=tick.now) as batch,
+                schedules.claim_due(batch, limit=self._batch) as claim,
+            ):
+                rows = [r for r in claim.rows if visits.get(r.id, 0) < _MAX_VISITS]
+                if not rows:
+                    if claim.rows:
+                        log.error("due starts %s keep falling due", [r.id for r in claim.rows])
+                    return
+                for row in rows:
+                    visits[row.id] = visits.get(row.id, 0) + 1
+                    try:
+                        with batch.savepoint():
+                            self._start(claim, row, tick, report)
+                    except Exception as exc:
+                        _log_failure("a start", row.person_id, exc)
+                        with batch.savepoint():
+                            self._give_up(claim, row, tick, report)
+            handled += len(rows)
+            if progress is not None:
+                progress(handled)
+
+    def _start(self, claim: DueClaim, row: DueStart, tick: _Tick, report: RunReport) -> None:
+        turn = claim.batch.turn(row.person_id)
+        now = tick.now
+        item = RunItem(turn.person.handle, row.flow_id, row.schedule_id, row.survey_id)
+        zone = self._zone(turn)
+        found = None if row.schedule_id is None else tick.schedule(row.schedule_id)
+        if row.schedule_id is not None and (found is None or found[0].status != "active"):
+            claim.finish(row)  # removed or paused meanwhile
+            return
+        recurrence = None if found is None else found[1]
+        if row.waiting is None and now - row.due_at > self._grace:
+            report.skipped.append(item.because(MISSED))
+            if recurrence is None:
+                claim.finish(row)
+            else:
+                claim.move(row, recurrence.first_from(now - self._grace, zone))
+            return
+        if recurrence is not None and tick.on_break(row.due_at, zone) is not None:
+            report.skipped.append(item.because(BREAK))
+            claim.move(row, recurrence.first_after(now, zone))
+            return
+        quiet_end = self._app.settings.quiet.ends_after(now, zone)
+        if quiet_end > now:
+            report.waiting.append(item.because(QUIET_HOURS))
+            claim.hold(row, QUIET_HOURS, quiet_end)
+            return
+        try:
+            flow = self._app.registry.get(row.flow_id)
+        except UnknownFlowError:
+            log.error("due start %s: no flow %r any more", row.id, row.flow_id)
+            report.skipped.append(item.because(UNKNOWN_FLOW))
+            self._move_on(claim, row, recurrence, tick, zone)
+            return
+        origin = Origin(row.schedule_id, row.survey_id, row.occurrence)
+        start = self._outreach.start_in(turn, flow, origin)
+        if start.decision is Decision.BUSY:
+            report.waiting.append(item.because(start.reason))
+            claim.wait_until_free(row)
+            return
+        if start.decision is Decision.STARTED:
+            report.started.append(item.because(start.reason))
+        elif start.decision is Decision.OPTED_OUT:
+            report.skipped.append(item.because(start.reason))
+        self._move_on(claim, row, recurrence, tick, zone)
+
+    def _move_on(
+        self,
+        claim: DueClaim,
+        row: DueStart,
+        recurrence: Recurrence | None,
+        tick: _Tick,
+        zone: ZoneInfo,
+    ) -> None:
+        """A schedule's row on to its next occurrence after now; a survey's row done."""
+        if recurrence is None:
+            claim.finish(row)
+        else:
+            claim.move(row, recurrence.first_after(tick.now, zone))
+
+    def _give_up(self, claim: DueClaim, row: DueStart, tick: _Tick, report: RunReport) -> None:
+        """After a failure: reported, and the row moves on as if skipped (holds up nobody)."""
+        found = None if row.schedule_id is None else tick.schedule(row.schedule_id)
+        recurrence = None if found is None else found[1]
+        turn = claim.batch.turn(row.person_id)
+        item = RunItem(turn.person.handle, row.flow_id, row.schedule_id, row.survey_id, FAILED)
+        report.skipped.append(item)
+        self._move_on(claim, row, recurrence, tick, self._zone(turn))
+
+    def _zone(self, turn: Turn) -> ZoneInfo:
+        return recipient_zone(turn.person.timezone, self._app.settings.default_timezone)
+
+
+def _log_failure(what: str, person_id: int, error: Exception) -> None:
+    # The type only: database and template errors can quote student text.
+    log.error("scheduler: %s for person %s failed: %s", what, person_id, type(error).__name__)

@@ -1,0 +1,119 @@
+"""Values of conversations the bot starts and keeps up on its own: when a conversation is
+reminded and expires, where a person can be reached, what a schedule's due start is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from dialogues import ConversationStatus, FlowSettings
+
+from ._records import ConversationRecord
+
+__all__ = [
+    "NEVER",
+    "NO_ACCOUNT",
+    "UNREACHABLE",
+    "Chat",
+    "DueStart",
+    "FollowUp",
+    "Reach",
+    "TimedConversation",
+]
+
+NO_ACCOUNT: Final = "no_account"
+"""Why someone cannot be messaged: no chat account is linked to them yet."""
+UNREACHABLE: Final = "unreachable"
+"""Why someone cannot be messaged: every chat account of theirs refuses messages."""
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    """When a conversation is reminded next and when it expires (None: never), and how many
+    reminders it has had since the student's last activity."""
+
+    remind_at: datetime | None = None
+    expires_at: datetime | None = None
+    reminders_sent: int = 0
+
+    @classmethod
+    def after_activity(
+        cls, settings: FlowSettings, status: ConversationStatus, now: datetime
+    ) -> FollowUp:
+        """The timers a turn of the student's (or the conversation's start) sets: both count
+        from ``now``. A closed conversation has none; a stopped one gets no reminders."""
+        if not status.is_open:
+            return NEVER
+        expires_at = None
+        if settings.expire_after_s is not None:
+            expires_at = now + timedelta(seconds=settings.expire_after_s)
+        remind_at = None
+        reminds = settings.remind_after_s is not None and settings.max_reminders > 0
+        if reminds and status is not ConversationStatus.STOPPED:
+            assert settings.remind_after_s is not None
+            remind_at = now + timedelta(seconds=settings.remind_after_s)
+        return cls(remind_at, expires_at, 0)
+
+
+NEVER: Final = FollowUp()
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    """Where a person's proactive messages go: a platform and the address on it."""
+
+    platform: str
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """How a person can be messaged: their chat, or why there is none (``NO_ACCOUNT``,
+    ``UNREACHABLE``)."""
+
+    chat: Chat | None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TimedConversation:
+    """A conversation as the scheduler reads it under its person's lock: with its timers and
+    what started it."""
+
+    record: ConversationRecord
+    status: ConversationStatus
+    follow_up: FollowUp
+    schedule_id: int | None
+    survey_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DueStart:
+    """A flow due to start for one person: a schedule's occurrence, or a survey waiting.
+
+    ``occurrence`` is the local time it names ("2026-12-09T10:00") or "send" for a survey;
+    ``due_at`` the instant it fell due; ``waiting`` why it was held back last (busy,
+    quiet_hours) or None.
+    """
+
+    id: int
+    schedule_id: int | None
+    survey_id: int | None
+    person_id: int
+    flow_id: str
+    occurrence: str
+    due_at: datetime
+    waiting: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "schedule_id": self.schedule_id,
+            "survey_id": self.survey_id,
+            "person_id": self.person_id,
+            "flow_id": self.flow_id,
+            "occurrence": self.occurrence,
+            "due_at": self.due_at.isoformat(),
+            "waiting": self.waiting,
+        }

@@ -1,0 +1,102 @@
+"""Who may do what (bot/roles.py): every action, for every kind of person."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.errors import NotAllowedError
+from bot.roles import Action, Actor, can, require
+from storage import GroupRecord, PersonRecord, SurveyRecord
+
+SEVEN_B = GroupRecord(7, "7B")
+EIGHT_A = GroupRecord(8, "8A")
+
+
+def _person(person_id: int, *roles: str) -> PersonRecord:
+    return PersonRecord(
+        id=person_id,
+        handle=f"p{person_id}",
+        display_name=f"Person {person_id}",
+        first_name="Person",
+        timezone=None,
+        language="en",
+        roles=tuple(sorted(roles)),
+        opted_out=False,
+    )
+
+
+def _survey(group: GroupRecord, sent_by: int | None) -> SurveyRecord:
+    return SurveyRecord(1, "weekly_checkin", group, sent_by, datetime(2026, 9, 1, tzinfo=UTC))
+
+
+ACTORS: dict[str, Actor | None] = {
+    "command line": None,
+    "admin": Actor(_person(1, "admin")),
+    "teacher of 7B": Actor(_person(2, "teacher"), frozenset({SEVEN_B.id})),
+    "teacher of 8A only": Actor(_person(3, "teacher"), frozenset({EIGHT_A.id})),
+    "advisor in 7B": Actor(_person(4, "advisor"), frozenset({SEVEN_B.id})),
+    "student of 7B": Actor(_person(5, "student"), frozenset({SEVEN_B.id})),
+    "nobody in particular": Actor(_person(6)),
+}
+SURVEY_OF_7B = _survey(SEVEN_B, sent_by=None)
+SENT_BY_8A_TEACHER = _survey(SEVEN_B, sent_by=3)
+
+# action, subject, who may
+EXPECTED: list[tuple[Action, GroupRecord | SurveyRecord, set[str]]] = [
+    (Action.SEND_SURVEY, SEVEN_B, {"command line", "admin", "teacher of 7B"}),
+    (Action.SEND_SURVEY, EIGHT_A, {"command line", "admin", "teacher of 8A only"}),
+    (Action.VIEW_SURVEY, SURVEY_OF_7B, {"command line", "admin", "teacher of 7B"}),
+    (
+        Action.VIEW_SURVEY,
+        SENT_BY_8A_TEACHER,  # whoever sent it may follow it, wherever they teach now
+        {"command line", "admin", "teacher of 7B", "teacher of 8A only"},
+    ),
+    (Action.REMIND_SURVEY, SURVEY_OF_7B, {"command line", "admin", "teacher of 7B"}),
+    (
+        Action.REMIND_SURVEY,
+        SENT_BY_8A_TEACHER,
+        {"command line", "admin", "teacher of 7B", "teacher of 8A only"},
+    ),
+]
+
+
+def test_every_action_is_covered_here() -> None:
+    assert {action for action, _, _ in EXPECTED} == set(Action)
+
+
+@pytest.mark.parametrize(("action", "subject", "allowed"), EXPECTED)
+@pytest.mark.parametrize("who", list(ACTORS))
+def test_who_may_do_what(
+    who: str, action: Action, subject: GroupRecord | SurveyRecord, allowed: set[str]
+) -> None:
+    actor = ACTORS[who]
+    assert can(actor, action, subject) is (who in allowed)
+    if who in allowed:
+        require(actor, action, subject)
+    else:
+        with pytest.raises(NotAllowedError) as refused:
+            require(actor, action, subject)
+        message = str(refused.value)
+        group = subject if isinstance(subject, GroupRecord) else subject.group
+        assert message.startswith(f"Sorry, only a teacher of {group.name}")
+        assert "\n" not in message and message.endswith(".")
+
+
+def test_refusals_are_polite_and_name_the_group() -> None:
+    student = ACTORS["student of 7B"]
+    with pytest.raises(NotAllowedError) as refused:
+        require(student, Action.SEND_SURVEY, SEVEN_B)
+    assert str(refused.value) == "Sorry, only a teacher of 7B or an admin can send 7B a survey."
+    with pytest.raises(NotAllowedError) as refused:
+        require(student, Action.VIEW_SURVEY, SURVEY_OF_7B)
+    assert "survey 1" in str(refused.value)
+
+
+def test_a_teacher_role_is_needed_besides_the_membership() -> None:
+    """A student who also advises is not a teacher of the class they sit in."""
+    actor = Actor(_person(9, "student", "advisor"), frozenset({SEVEN_B.id}))
+    assert not can(actor, Action.SEND_SURVEY, SEVEN_B)
+    both = Actor(_person(10, "advisor", "teacher"), frozenset({SEVEN_B.id}))
+    assert can(both, Action.SEND_SURVEY, SEVEN_B)
