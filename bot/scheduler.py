@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 from dialogues import ConversationStatus, UnknownFlowError
 from storage import (
     IMMEDIATELY,
+    Batch,
     BreakRecord,
     DueClaim,
     DueStart,
@@ -151,10 +152,12 @@ class RunReport:
 
 
 class _Tick:
-    """What one tick reads once and reuses: schedules, their rules, the school breaks."""
+    """What one tick reads once (in the transaction of the batch at hand) and reuses:
+    schedules, their rules, the school breaks."""
 
     def __init__(self, app: App, now: datetime) -> None:
         self.now = now
+        self.batch: Batch | None = None
         self._app = app
         self._schedules: dict[int, tuple[ScheduleRecord, Recurrence] | None] = {}
         self._breaks: list[BreakRecord] | None = None
@@ -162,7 +165,7 @@ class _Tick:
     def schedule(self, schedule_id: int) -> tuple[ScheduleRecord, Recurrence] | None:
         if schedule_id not in self._schedules:
             try:
-                record = self._app.schedules.get(schedule_id)
+                record = self._app.schedules.get(schedule_id, within=self.batch)
                 self._schedules[schedule_id] = (record, record.recurrence)
             except UnknownRecordError:  # removed meanwhile
                 self._schedules[schedule_id] = None
@@ -170,7 +173,7 @@ class _Tick:
 
     def on_break(self, moment: datetime, zone: ZoneInfo) -> BreakRecord | None:
         if self._breaks is None:
-            self._breaks = self._app.schedules.breaks()
+            self._breaks = self._app.schedules.breaks(within=self.batch)
         day = moment.astimezone(zone).date()
         return next((b for b in self._breaks if b.covers(day)), None)
 
@@ -252,6 +255,7 @@ class Scheduler:
         store, schedules = self._app.service.store, self._app.schedules
         while True:
             with store.batch(now=tick.now) as batch:
+                tick.batch = batch
                 due = schedules.follow_ups(batch, limit=self._batch)
                 due = [(p, c) for p, c in due if c not in handled]
                 if not due:
@@ -276,6 +280,12 @@ class Scheduler:
             turn.set_follow_up(conversation_id, timers)
 
     def _follow_up(self, turn: Turn, conversation_id: int, tick: _Tick, report: RunReport) -> None:
+        """Expire, remind, or push the conversation's timers on to when that may be due.
+
+        Both count from the student's last activity (its start or their latest answer): a
+        turn of the student's does not write the timers, so they are found here, early,
+        and moved on. Reminders since that activity are counted afresh.
+        """
         timed = turn.timed_conversation(conversation_id)
         if timed is None:
             return
@@ -284,48 +294,54 @@ class Scheduler:
         if not timed.status.is_open:
             turn.set_follow_up(record.id, FollowUp())
             return
-        if timers.expires_at is not None and timers.expires_at <= now:
-            turn.end_conversation(record, ConversationStatus.EXPIRED)
-            report.expired.append(item)
-            return
-        if timers.remind_at is None or timers.remind_at > now:
-            return  # a turn of the student's moved it meanwhile
         engine = self._app.service.engine_for(turn, record)
         settings = engine.flow.settings
-        no_more = dataclasses.replace(timers, remind_at=None)
+        activity = timed.last_activity
+        expiry = None
+        if settings.expire_after_s is not None:
+            expiry = activity + timedelta(seconds=settings.expire_after_s)
+            if expiry <= now:
+                turn.end_conversation(record, ConversationStatus.EXPIRED)
+                report.expired.append(item)
+                return
+
+        def before_expiry(at: datetime | None) -> datetime | None:
+            return None if at is None or (expiry is not None and at >= expiry) else at
+
+        remind_after = settings.remind_after_s
+        if remind_after is None or settings.max_reminders == 0:
+            turn.set_follow_up(record.id, FollowUp(None, expiry, 0))
+            return
+        every = timedelta(seconds=remind_after)
+        prompted = timed.last_prompt_at
+        sent = timers.reminders_sent if prompted is not None and activity <= prompted else 0
+        due = (prompted if sent and prompted is not None else activity) + every
+        if due > now:  # the student acted since these timers were set
+            turn.set_follow_up(record.id, FollowUp(before_expiry(due), expiry, sent))
+            return
         chat = turn.reach().chat
         if (
-            timed.status is ConversationStatus.STOPPED
+            sent >= settings.max_reminders
+            or timed.status is ConversationStatus.STOPPED
             or turn.person.opted_out
-            or settings.remind_after_s is None
-            or timers.reminders_sent >= settings.max_reminders
             or chat is None
-        ):
-            turn.set_follow_up(record.id, no_more)
+        ):  # nothing to send now; an answer (or a linked account) may change that
+            turn.set_follow_up(record.id, FollowUp(before_expiry(now + every), expiry, sent))
             return
-        zone = self._zone(turn)
-        allowed, reason = self._allowed_from(tick, zone)
+        allowed, reason = self._allowed_from(tick, self._zone(turn))
         if allowed > now:
-            held = allowed if timers.expires_at is None or allowed < timers.expires_at else None
-            turn.set_follow_up(record.id, dataclasses.replace(timers, remind_at=held))
+            held = before_expiry(allowed)
+            turn.set_follow_up(record.id, FollowUp(held, expiry, sent))
             if held is not None:
                 report.waiting.append(item.because(reason))
             return
         result = engine.resume(record.state, self._app.service.context(turn), REMINDER)
-        sent = timers.reminders_sent + 1
-        following: datetime | None = now + timedelta(seconds=settings.remind_after_s)
-        if sent >= settings.max_reminders or (
-            timers.expires_at is not None
-            and following is not None
-            and following >= timers.expires_at
-        ):
-            following = None
         turn.save(
             record,
             result,
             platform=chat.platform,
             address=chat.address,
-            follow_up=FollowUp(following, timers.expires_at, sent),
+            follow_up=FollowUp(before_expiry(now + every), expiry, sent + 1),
             not_before=IMMEDIATELY,
             proactive=True,
         )
@@ -359,6 +375,7 @@ class Scheduler:
                 store.batch(now=tick.now) as batch,
                 schedules.claim_due(batch, limit=self._batch) as claim,
             ):
+                tick.batch = batch
                 rows = [r for r in claim.rows if visits.get(r.id, 0) < _MAX_VISITS]
                 if not rows:
                     if claim.rows:

@@ -266,7 +266,11 @@ class ScheduleStore:
             rows = conn.execute(select(schedule).order_by(schedule.c.id)).all()
         return [_schedule_record(r) for r in rows]
 
-    def get(self, schedule_id: int) -> ScheduleRecord:
+    def get(self, schedule_id: int, *, within: Batch | None = None) -> ScheduleRecord:
+        """The schedule (UnknownRecordError: there is none); ``within`` reads it in that
+        batch's transaction."""
+        if within is not None:
+            return _get_schedule(within._sql.conn, schedule_id)
         with self._db.read() as conn:
             return _get_schedule(conn, schedule_id)
 
@@ -374,11 +378,14 @@ class ScheduleStore:
                     updated += 1
         return BreakImport(added, updated, unchanged)
 
-    def breaks(self) -> list[BreakRecord]:
-        """Every break, earliest first."""
-        table = break_table
-        with self._db.read() as conn:
-            rows = conn.execute(select(table).order_by(table.c.starts_on, table.c.id)).all()
+    def breaks(self, *, within: Batch | None = None) -> list[BreakRecord]:
+        """Every break, earliest first (``within``: read in that batch's transaction)."""
+        stmt = select(break_table).order_by(break_table.c.starts_on, break_table.c.id)
+        if within is not None:
+            rows = within._sql.conn.execute(stmt).all()
+        else:
+            with self._db.read() as conn:
+                rows = conn.execute(stmt).all()
         return [BreakRecord(r.id, r.name, r.starts_on, r.ends_on, r.uid) for r in rows]
 
     # -- due starts ----------------------------------------------------------------------

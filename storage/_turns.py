@@ -38,7 +38,7 @@ from ._database import Database
 from ._outbox import latest_question, queue_replies
 from ._people import person_from_rows
 from ._plan import load_plan
-from ._proactive import NEVER, NO_ACCOUNT, UNREACHABLE, Chat, FollowUp, Reach, TimedConversation
+from ._proactive import NO_ACCOUNT, UNREACHABLE, Chat, FollowUp, Reach, TimedConversation
 from ._profile import current_profile
 from ._records import Account, ConversationRecord, OutboxRecord, PersonRecord
 from ._sql import Sql, utc_value
@@ -174,14 +174,24 @@ class Turn:
         record = self._record(row)
         if row is None or record is None:
             return None
-        status, remind_at, expires_at, reminders_sent, schedule_id, survey_id = row[6:]
+        status, remind_at, expires_at, reminders_sent, schedule_id, survey_id = row[6:12]
+        created_at, answered_at, prompted_at = row[12:]
         follow_up = FollowUp(
             None if remind_at is None else utc_value(remind_at),
             None if expires_at is None else utc_value(expires_at),
             int(reminders_sent),
         )
+        activity = utc_value(created_at)
+        if answered_at is not None:
+            activity = max(activity, utc_value(answered_at))
         return TimedConversation(
-            record, ConversationStatus(status), follow_up, schedule_id, survey_id
+            record,
+            ConversationStatus(status),
+            follow_up,
+            schedule_id,
+            survey_id,
+            last_activity=activity,
+            last_prompt_at=None if prompted_at is None else utc_value(prompted_at),
         )
 
     def mark_sent(self, message_ids: Sequence[int]) -> None:
@@ -219,13 +229,17 @@ class Turn:
         *,
         schedule_id: int | None = None,
         survey_id: int | None = None,
+        follow_up: FollowUp | None = None,
     ) -> ConversationRecord:
         """A new conversation pinned to this content of the flow (stored once per hash),
-        linked to the schedule or survey that started it, if any."""
+        linked to the schedule or survey that started it, if any. It is reminded and expires
+        as ``follow_up`` says (default: from the flow's settings, counted from now)."""
         content_hash = _content_hash(flow)
         self._latest_known = False
         changes = state.changes()
-        conversation_id = self._sql.scalar(
+        timers = follow_up or FollowUp.from_start(flow.settings, self.now)
+        sql = self._sql
+        conversation_id = sql.scalar(
             q.INSERT_CONVERSATION,
             {
                 "person_id": self.person.id,
@@ -235,6 +249,8 @@ class Turn:
                 "status": state.status.value,
                 "state": dumps(changes.head),
                 "now": self._now,
+                "remind_at": None if timers.remind_at is None else sql.time(timers.remind_at),
+                "expires_at": None if timers.expires_at is None else sql.time(timers.expires_at),
             },
         )
         self._write_archive(conversation_id, changes, new=True)
@@ -278,7 +294,7 @@ class Turn:
         """Close a conversation as completed, expired... (its state's status changes too)."""
         status = ConversationStatus(status)
         self._check_owner(record)
-        self._write_state(record, dataclasses.replace(record.state, status=status), NEVER)
+        self._write_state(record, dataclasses.replace(record.state, status=status))
 
     def load_profile(self) -> dict[str, Any]:
         """The current profile, private fields included (for the engine's templates)."""
@@ -295,16 +311,17 @@ class Turn:
         *,
         platform: str,
         address: str,
-        follow_up: FollowUp = NEVER,
+        follow_up: FollowUp | None = None,
         not_before: datetime | None = None,
         proactive: bool = False,
     ) -> list[int]:
         """Persist what the engine did: answers, effects, the new state, queued replies.
 
-        ``follow_up`` is when to remind the conversation and when it expires from now on
-        (``FollowUp.after_activity`` for a turn of the student's; default: never). The
-        replies wait until ``not_before`` (default now); ``proactive`` marks them sent on the
-        bot's own initiative. Returns their outbox ids, in order, for delivery after commit.
+        The conversation's reminder and expiry times stay as they are (a turn of the
+        student's leaves them to the scheduler, which counts from the latest answer), unless
+        ``follow_up`` sets them, or the conversation ends (no more of either). The replies
+        wait until ``not_before`` (default now); ``proactive`` marks them sent on the bot's
+        own initiative. Returns their outbox ids, in order, for delivery after commit.
         """
         self._check_owner(record)
         if result.answers:
@@ -321,7 +338,9 @@ class Turn:
                 self.person.id, record.id, record.flow_id, record.flow_version, self.now
             )
             EffectWriter(self._sql, prov).apply(result.effects)
-        self._write_state(record, result.state, follow_up)
+        self._write_state(record, result.state)
+        if follow_up is not None and result.state.status.is_open:
+            self.set_follow_up(record.id, follow_up)
         ids = queue_replies(
             self._sql,
             result.replies,
@@ -349,28 +368,23 @@ class Turn:
                 f"not to person {self.person.id} whose turn this is"
             )
 
-    def _write_state(
-        self, record: ConversationRecord, state: ConversationState, follow_up: FollowUp
-    ) -> None:
+    def _write_state(self, record: ConversationRecord, state: ConversationState) -> None:
         loaded, expected = self._versions.get(record.id, (record.version, record.version))
         if record.version != loaded:  # not the record this turn loaded: check its own version
             loaded = expected = record.version
         self._latest_known = False
         changes = state.changes()
         sql = self._sql
-        remind_at, expires_at = follow_up.remind_at, follow_up.expires_at
+        status = state.status
         updated = sql.execute(
-            q.WRITE_STATE,
+            q.WRITE_STATE if status.is_open else q.WRITE_CLOSED_STATE,
             {
                 "id": record.id,
                 "expected": expected,
                 "state": dumps(changes.head),
                 "step": state.step,
-                "status": state.status.value,
+                "status": status.value,
                 "now": self._now,
-                "remind_at": None if remind_at is None else sql.time(remind_at),
-                "expires_at": None if expires_at is None else sql.time(expires_at),
-                "reminders_sent": follow_up.reminders_sent,
             },
         )
         if updated != 1:
@@ -378,7 +392,7 @@ class Turn:
                 f"conversation {record.id} changed since version {expected} was read; "
                 "read it inside the same turn"
             )
-        if state.status is not ConversationStatus.ACTIVE:
+        if status is not ConversationStatus.ACTIVE:
             sql.execute(q.WAKE_BUSY, {"person_id": self.person.id, "now": self._now})
         self._write_archive(record.id, changes, new=False)
         state.mark_saved(changes)
