@@ -184,9 +184,10 @@ class Outreach:
         key = origin.key(person.id)
         if person.opted_out:
             return Start(person, Decision.OPTED_OUT, OPTED_OUT)
-        if turn.event_seen(key):
+        seen, busy = turn.seen_and_busy(key)
+        if seen:
             return Start(person, Decision.DUPLICATE)
-        if turn.busy():
+        if busy:
             return Start(person, Decision.BUSY, BUSY)
         turn.claim_event(key)
         reach = turn.reach()

@@ -42,6 +42,7 @@ from storage import (
     DueClaim,
     DueStart,
     FollowUp,
+    Occurrence,
     Recurrence,
     ScheduleRecord,
     Turn,
@@ -75,6 +76,7 @@ TICK_INTERVAL: Final = 5.0
 _RECONCILE_EVERY: Final = 12
 _BATCH: Final = 100
 _MAX_VISITS: Final = 3  # a row is taken at most this often per tick (missed, then caught up)
+_JUST_BEFORE: Final = timedelta(microseconds=1)  # "after" that instant includes it
 
 MISSED: Final = "missed"
 BREAK: Final = "break"
@@ -120,6 +122,10 @@ class RunReport:
     def __bool__(self) -> bool:
         return any((self.started, self.reminded, self.expired, self.waiting, self.skipped))
 
+    def extend(self, other: RunReport) -> None:
+        for name in ("started", "reminded", "expired", "waiting", "skipped"):
+            getattr(self, name).extend(getattr(other, name))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "now": self.now.isoformat(),
@@ -161,6 +167,7 @@ class _Tick:
         self._app = app
         self._schedules: dict[int, tuple[ScheduleRecord, Recurrence] | None] = {}
         self._breaks: list[BreakRecord] | None = None
+        self._next: dict[tuple[int, str, datetime], Occurrence | None] = {}
 
     def schedule(self, schedule_id: int) -> tuple[ScheduleRecord, Recurrence] | None:
         if schedule_id not in self._schedules:
@@ -170,6 +177,16 @@ class _Tick:
             except UnknownRecordError:  # removed meanwhile
                 self._schedules[schedule_id] = None
         return self._schedules[schedule_id]
+
+    def first_after(
+        self, schedule_id: int, recurrence: Recurrence, zone: ZoneInfo, instant: datetime
+    ) -> Occurrence | None:
+        """``recurrence.first_after``, once per schedule, zone and instant in a tick (every
+        recipient in one zone has the same next occurrence)."""
+        key = (schedule_id, zone.key, instant)
+        if key not in self._next:
+            self._next[key] = recurrence.first_after(instant, zone)
+        return self._next[key]
 
     def on_break(self, moment: datetime, zone: ZoneInfo) -> BreakRecord | None:
         if self._breaks is None:
@@ -252,25 +269,51 @@ class Scheduler:
         self, tick: _Tick, report: RunReport, progress: Callable[[int], None] | None
     ) -> None:
         handled: set[int] = set()
-        store, schedules = self._app.service.store, self._app.schedules
         while True:
-            with store.batch(now=tick.now) as batch:
-                tick.batch = batch
-                due = schedules.follow_ups(batch, limit=self._batch)
-                due = [(p, c) for p, c in due if c not in handled]
-                if not due:
-                    return
-                for person_id, conversation_id in due:
-                    handled.add(conversation_id)
-                    try:
-                        with batch.savepoint():
-                            self._follow_up(batch.turn(person_id), conversation_id, tick, report)
-                    except Exception as exc:
-                        _log_failure("a reminder or expiry", person_id, exc)
-                        with batch.savepoint():
-                            self._stop_reminding(batch.turn(person_id), conversation_id)
+            taken: list[tuple[int, int]] = []
+            try:
+                self._follow_up_batch(tick, report, handled, taken)
+            except Exception as exc:  # then one by one: a failure holds up nobody else
+                if not taken:
+                    raise  # not any one conversation's: the database itself, say
+                _log_failure("a batch of reminders", None, exc)
+                for person_id, conversation_id in taken:
+                    self._follow_up_alone(tick, report, person_id, conversation_id)
+            if not taken:
+                return
+            handled.update(c for _, c in taken)
             if progress is not None:
                 progress(len(handled))
+
+    def _follow_up_batch(
+        self, tick: _Tick, report: RunReport, handled: set[int], taken: list[tuple[int, int]]
+    ) -> None:
+        """One transaction: the due conversations not handled yet in this tick (into
+        ``taken``); the report hears of them once it commits."""
+        found = RunReport(tick.now)
+        with self._app.service.store.batch(now=tick.now) as batch:
+            tick.batch = batch
+            due = self._app.schedules.follow_ups(batch, limit=self._batch)
+            taken.extend((p, c) for p, c in due if c not in handled)
+            for person_id, conversation_id in taken:
+                self._follow_up(batch.turn(person_id), conversation_id, tick, found)
+        report.extend(found)
+
+    def _follow_up_alone(
+        self, tick: _Tick, report: RunReport, person_id: int, conversation_id: int
+    ) -> None:
+        store = self._app.service.store
+        found = RunReport(tick.now)
+        try:
+            with store.batch(now=tick.now) as batch:
+                tick.batch = batch
+                self._follow_up(batch.turn(person_id), conversation_id, tick, found)
+            report.extend(found)
+        except Exception as exc:
+            _log_failure("a reminder or expiry", person_id, exc)
+            with store.batch(now=tick.now) as batch:
+                tick.batch = batch
+                self._stop_reminding(batch.turn(person_id), conversation_id)
 
     def _stop_reminding(self, turn: Turn, conversation_id: int) -> None:
         """After a failed reminder: no more of them (expiry still comes)."""
@@ -368,31 +411,72 @@ class Scheduler:
         self, tick: _Tick, report: RunReport, progress: Callable[[int], None] | None
     ) -> None:
         visits: dict[int, int] = {}
-        store, schedules = self._app.service.store, self._app.schedules
         handled = 0
         while True:
-            with (
-                store.batch(now=tick.now) as batch,
-                schedules.claim_due(batch, limit=self._batch) as claim,
-            ):
-                tick.batch = batch
-                rows = [r for r in claim.rows if visits.get(r.id, 0) < _MAX_VISITS]
-                if not rows:
-                    if claim.rows:
-                        log.error("due starts %s keep falling due", [r.id for r in claim.rows])
-                    return
-                for row in rows:
-                    visits[row.id] = visits.get(row.id, 0) + 1
-                    try:
-                        with batch.savepoint():
-                            self._start(claim, row, tick, report)
-                    except Exception as exc:
-                        _log_failure("a start", row.person_id, exc)
-                        with batch.savepoint():
-                            self._give_up(claim, row, tick, report)
-            handled += len(rows)
+            taken: list[DueStart] = []
+            try:
+                count = self._start_batch(tick, report, visits, taken, limit=self._batch)
+            except Exception as exc:  # then one by one: a failure holds up nobody else
+                if not taken:
+                    raise  # not any one start's: the database itself, say
+                _log_failure("a batch of starts", None, exc)
+                count = sum(self._start_alone(tick, report, visits) for _ in taken)
+            if count == 0:
+                return
+            handled += count
             if progress is not None:
                 progress(handled)
+
+    def _start_batch(
+        self,
+        tick: _Tick,
+        report: RunReport,
+        visits: dict[int, int],
+        taken: list[DueStart],
+        *,
+        limit: int,
+        only: int | None = None,
+    ) -> int:
+        """One transaction: claim due rows (into ``taken``) and decide each; the report and
+        ``visits`` hear of them once it commits. Returns how many rows it decided."""
+        found = RunReport(tick.now)
+        store, schedules = self._app.service.store, self._app.schedules
+        with (
+            store.batch(now=tick.now) as batch,
+            schedules.claim_due(batch, limit=limit, only=only) as claim,
+        ):
+            tick.batch = batch
+            rows = [r for r in claim.rows if visits.get(r.id, 0) < _MAX_VISITS]
+            if not rows and claim.rows:
+                log.error("due starts %s keep falling due", [r.id for r in claim.rows])
+            for row in rows:
+                taken.append(row)
+                self._start(claim, row, tick, found)
+        report.extend(found)
+        for row in rows:
+            visits[row.id] = visits.get(row.id, 0) + 1
+        return len(rows)
+
+    def _start_alone(self, tick: _Tick, report: RunReport, visits: dict[int, int]) -> int:
+        """The next due row in a transaction of its own; one that fails is given up."""
+        taken: list[DueStart] = []
+        try:
+            return self._start_batch(tick, report, visits, taken, limit=1)
+        except Exception as exc:
+            if not taken:
+                raise
+            row = taken[-1]
+            _log_failure("a start", row.person_id, exc)
+        store, schedules = self._app.service.store, self._app.schedules
+        with (
+            store.batch(now=tick.now) as batch,
+            schedules.claim_due(batch, limit=1, only=row.id) as claim,
+        ):
+            tick.batch = batch
+            for claimed in claim.rows:
+                self._give_up(claim, claimed, tick, report)
+        visits[row.id] = visits.get(row.id, 0) + 1
+        return 1
 
     def _start(self, claim: DueClaim, row: DueStart, tick: _Tick, report: RunReport) -> None:
         turn = claim.batch.turn(row.person_id)
@@ -406,14 +490,15 @@ class Scheduler:
         recurrence = None if found is None else found[1]
         if row.waiting is None and now - row.due_at > self._grace:
             report.skipped.append(item.because(MISSED))
-            if recurrence is None:
+            if recurrence is None or row.schedule_id is None:
                 claim.finish(row)
-            else:
-                claim.move(row, recurrence.first_from(now - self._grace, zone))
+            else:  # on to the first occurrence within the grace, or after it
+                since = now - self._grace - _JUST_BEFORE
+                claim.move(row, tick.first_after(row.schedule_id, recurrence, zone, since))
             return
         if recurrence is not None and tick.on_break(row.due_at, zone) is not None:
             report.skipped.append(item.because(BREAK))
-            claim.move(row, recurrence.first_after(now, zone))
+            self._move_on(claim, row, recurrence, tick, zone)
             return
         quiet_end = self._app.settings.quiet.ends_after(now, zone)
         if quiet_end > now:
@@ -448,10 +533,10 @@ class Scheduler:
         zone: ZoneInfo,
     ) -> None:
         """A schedule's row on to its next occurrence after now; a survey's row done."""
-        if recurrence is None:
+        if recurrence is None or row.schedule_id is None:
             claim.finish(row)
         else:
-            claim.move(row, recurrence.first_after(tick.now, zone))
+            claim.move(row, tick.first_after(row.schedule_id, recurrence, zone, tick.now))
 
     def _give_up(self, claim: DueClaim, row: DueStart, tick: _Tick, report: RunReport) -> None:
         """After a failure: reported, and the row moves on as if skipped (holds up nobody)."""
@@ -466,6 +551,7 @@ class Scheduler:
         return recipient_zone(turn.person.timezone, self._app.settings.default_timezone)
 
 
-def _log_failure(what: str, person_id: int, error: Exception) -> None:
+def _log_failure(what: str, person_id: int | None, error: Exception) -> None:
     # The type only: database and template errors can quote student text.
-    log.error("scheduler: %s for person %s failed: %s", what, person_id, type(error).__name__)
+    whose = "" if person_id is None else f" for person {person_id}"
+    log.error("scheduler: %s%s failed: %s", what, whose, type(error).__name__)

@@ -90,21 +90,28 @@ _BUSY: Final = "busy"
 
 _ROW_COLUMNS = "id, schedule_id, survey_id, person_id, flow_id, occurrence, due_at, waiting"
 # The rows due now, oldest first; PostgreSQL skips rows another scheduler holds.
+_CLAIM = f"SELECT {_ROW_COLUMNS} FROM due_start WHERE wake_at <= :now{{}} ORDER BY wake_at, id "
 _CLAIM_DUE = statement(
-    f"SELECT {_ROW_COLUMNS} FROM due_start WHERE wake_at <= :now ORDER BY wake_at, id LIMIT :limit",
-    postgresql=f"SELECT {_ROW_COLUMNS} FROM due_start WHERE wake_at <= :now "
-    "ORDER BY wake_at, id LIMIT :limit FOR UPDATE SKIP LOCKED",
+    _CLAIM.format("") + "LIMIT :limit",
+    postgresql=_CLAIM.format("") + "LIMIT :limit FOR UPDATE SKIP LOCKED",
+)
+_CLAIM_ONE = statement(
+    _CLAIM.format(" AND id = :id") + "LIMIT :limit",
+    postgresql=_CLAIM.format(" AND id = :id") + "LIMIT :limit FOR UPDATE SKIP LOCKED",
 )
 _MOVE = statement(
     "UPDATE due_start SET occurrence = :occurrence, due_at = :due_at, wake_at = :wake_at, "
     "waiting = NULL WHERE id = :id"
 )
 _HOLD = statement("UPDATE due_start SET wake_at = :wake_at, waiting = :waiting WHERE id = :id")
-# Conversations whose reminder or expiry has come (two indexes, one statement each).
-_FOLLOW_UPS = statement(
-    "SELECT person_id, id FROM conversation WHERE remind_at <= :now "
-    "UNION SELECT person_id, id FROM conversation WHERE expires_at <= :now "
-    "ORDER BY 1, 2 LIMIT :limit"
+# Conversations whose reminder or expiry has come: a statement per index (ordered by the
+# index, so neither planner walks the whole table in person order instead).
+_FOLLOW_UPS = tuple(
+    statement(
+        f"SELECT person_id, id FROM conversation WHERE {column} <= :now "
+        f"ORDER BY {column} LIMIT :limit"
+    )
+    for column in ("expires_at", "remind_at")
 )
 _WAIT_BUSY = {
     key: statement(
@@ -427,11 +434,15 @@ class ScheduleStore:
         return changed
 
     @contextmanager
-    def claim_due(self, batch: Batch, *, limit: int) -> Iterator[DueClaim]:
-        """The due rows of ``batch``'s instant (oldest first, at most ``limit``), claimed in
-        its transaction, with what to write back; take the turns in the rows' order."""
+    def claim_due(self, batch: Batch, *, limit: int, only: int | None = None) -> Iterator[DueClaim]:
+        """The due rows of ``batch``'s instant (oldest first, at most ``limit``; ``only``:
+        that row, if it is due and free), claimed in its transaction, with what to write
+        back; take the turns in the rows' order."""
         sql = batch._sql
-        rows = sql.rows(_CLAIM_DUE, {"now": sql.time(batch.now), "limit": limit})
+        params: dict[str, Any] = {"now": sql.time(batch.now), "limit": limit}
+        if only is not None:
+            params["id"] = only
+        rows = sql.rows(_CLAIM_DUE if only is None else _CLAIM_ONE, params)
         due = sorted((_due_start(r) for r in rows), key=lambda d: (d.person_id, d.id))
         yield DueClaim(batch, due)
 
@@ -440,8 +451,9 @@ class ScheduleStore:
         at ``batch``'s instant, by person. Not locked: read each again under its person's
         turn (``Turn.timed_conversation``) and act only if it is still due."""
         sql = batch._sql
-        rows = sql.rows(_FOLLOW_UPS, {"now": sql.time(batch.now), "limit": limit})
-        return [(int(r[0]), int(r[1])) for r in rows]
+        params = {"now": sql.time(batch.now), "limit": limit}
+        found = {(int(r[0]), int(r[1])) for stmt in _FOLLOW_UPS for r in sql.rows(stmt, params)}
+        return sorted(found)[:limit]
 
     def due_starts(
         self, *, person_id: int | None = None, schedule_id: int | None = None

@@ -285,9 +285,9 @@ CLAIM_FLOW_VERSION = statement(
 )
 INSERT_CONVERSATION = statement(
     "INSERT INTO conversation (person_id, flow_version_id, flow_id, step, status, state, "
-    "version, reminders_sent, created_at, updated_at, remind_at, expires_at) "
-    "VALUES (:person_id, :flow_version_id, :flow_id, :step, :status, :state, 0, 0, :now, :now, "
-    ":remind_at, :expires_at) RETURNING id"
+    "version, reminders_sent, created_at, updated_at, remind_at, expires_at, schedule_id, "
+    "survey_id) VALUES (:person_id, :flow_version_id, :flow_id, :step, :status, :state, 0, 0, "
+    ":now, :now, :remind_at, :expires_at, :schedule_id, :survey_id) RETURNING id"
 )
 # optimistic: no row when the version moved since it was read
 _WRITE_STATE = (
@@ -306,11 +306,12 @@ WAKE_BUSY = statement(
     "WHERE person_id = :person_id AND waiting = 'busy' FOR UPDATE SKIP LOCKED)",
 )
 # Busy: another conversation of the person's is under way (paused and stopped ones are not).
-ACTIVE_CONVERSATION = statement(
-    "SELECT id FROM conversation WHERE person_id = :person_id AND status = 'active' LIMIT 1"
-)
-LINK_CONVERSATION = statement(
-    "UPDATE conversation SET schedule_id = :schedule_id, survey_id = :survey_id WHERE id = :id"
+_ACTIVE = "SELECT id FROM conversation WHERE person_id = :person_id AND status = 'active' LIMIT 1"
+ACTIVE_CONVERSATION = statement(_ACTIVE)
+# Before a proactive start: was its key claimed already, is the person busy (one trip).
+SEEN_AND_BUSY = statement(
+    "SELECT (SELECT count(*) FROM inbound_event WHERE key = :key), "
+    f"(SELECT count(*) FROM ({_ACTIVE}) a)"
 )
 # A person's chat accounts, the most recently linked first.
 CHATS = statement(

@@ -62,10 +62,18 @@ def _content_hash(flow: Flow) -> str:
 class Turn:
     """The inside of one turn's transaction (see the module docstring). Use via ``turn()``."""
 
-    def __init__(self, sql: Sql, person: PersonRecord, now: datetime) -> None:
+    def __init__(
+        self,
+        sql: Sql,
+        person: PersonRecord,
+        now: datetime,
+        flow_versions: dict[str, int] | None = None,
+    ) -> None:
         self.person = person
         self.now = now
         self._sql = sql
+        # content hash -> flow_version id, as found in this transaction (a batch shares one)
+        self._flow_versions = {} if flow_versions is None else flow_versions
         self._now = sql.time(now)
         # The latest open conversation as read in this turn (id, flow_id, state, version,
         # flow version, content hash): good until this turn writes a conversation.
@@ -150,6 +158,12 @@ class Turn:
             not_before=not_before,
             proactive=proactive,
         )
+
+    def seen_and_busy(self, key: str) -> tuple[bool, bool]:
+        """``event_seen(key)`` and ``busy()`` in one statement (a proactive start asks both)."""
+        row = self._sql.first(q.SEEN_AND_BUSY, {"key": key, "person_id": self.person.id})
+        assert row is not None
+        return bool(row[0]), bool(row[1])
 
     def busy(self) -> bool:
         """Whether a conversation of the person's is under way (active: not paused, stopped
@@ -251,14 +265,13 @@ class Turn:
                 "now": self._now,
                 "remind_at": None if timers.remind_at is None else sql.time(timers.remind_at),
                 "expires_at": None if timers.expires_at is None else sql.time(timers.expires_at),
+                "schedule_id": schedule_id,
+                "survey_id": survey_id,
             },
         )
         self._write_archive(conversation_id, changes, new=True)
         state.mark_saved(changes)
         self._versions[conversation_id] = (0, 0)
-        if schedule_id is not None or survey_id is not None:
-            params = {"id": conversation_id, "schedule_id": schedule_id, "survey_id": survey_id}
-            self._sql.execute(q.LINK_CONVERSATION, params)
         return ConversationRecord(
             id=conversation_id,
             person_id=self.person.id,
@@ -270,6 +283,14 @@ class Turn:
         )
 
     def _flow_version_id(self, flow: Flow, content_hash: str) -> int:
+        known = self._flow_versions.get(content_hash)
+        if known is not None:
+            return known
+        found = self._stored_flow_version_id(flow, content_hash)
+        self._flow_versions[content_hash] = found
+        return found
+
+    def _stored_flow_version_id(self, flow: Flow, content_hash: str) -> int:
         params = {"content_hash": content_hash}
         found = self._sql.scalar(q.FLOW_VERSION_ID, params)
         if found is None:  # new content: store it, unless another turn just did
@@ -512,29 +533,16 @@ class Batch:
         self._sql = sql
         self._read_with_lock = read_with_lock
         self._turns: dict[int, Turn] = {}
+        self._flow_versions: dict[str, int] = {}
 
     def turn(self, person_id: int) -> Turn:
         """The person's turn in this transaction (UnknownPersonError: nobody has that id)."""
         turn = self._turns.get(person_id)
         if turn is None:
             turn = self._turns[person_id] = open_turn(
-                self._sql, person_id, self._fixed_now, self._read_with_lock
+                self._sql, person_id, self._fixed_now, self._read_with_lock, self._flow_versions
             )
         return turn
-
-    @contextmanager
-    def savepoint(self) -> Iterator[None]:
-        """A part of the batch that may fail alone: on an error its writes are undone, the
-        error is raised, and the rest of the batch carries on (turns are taken afresh)."""
-        nested = self._sql.conn.begin_nested()
-        try:
-            yield
-        except BaseException:
-            nested.rollback()
-            self.close()
-            self._turns.clear()
-            raise
-        nested.commit()
 
     def _fixed_now(self) -> datetime:
         return self.now
@@ -545,7 +553,11 @@ class Batch:
 
 
 def open_turn(
-    sql: Sql, who: int | Account, now: Callable[[], datetime], read_with_lock: bool
+    sql: Sql,
+    who: int | Account,
+    now: Callable[[], datetime],
+    read_with_lock: bool,
+    flow_versions: dict[str, int] | None = None,
 ) -> Turn:
     """The turn's first statement, in ``sql``'s transaction: the person's rows, locked
     (SQLite: with the latest open conversation, since BEGIN IMMEDIATE already holds the
@@ -568,7 +580,7 @@ def open_turn(
             if isinstance(who, int)
             else f"no person linked to that {who.platform} account"
         )
-    turn = Turn(sql, person_from_rows(rows), now())
+    turn = Turn(sql, person_from_rows(rows), now(), flow_versions)
     if read_with_lock:
         latest = rows[0][_PERSON_WIDTH:]
         turn._set_latest_open(None if latest[0] is None else latest)

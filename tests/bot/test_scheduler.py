@@ -507,3 +507,54 @@ def test_a_jump_far_ahead_then_the_real_clock_leaves_nothing_stuck_or_doubled(
     ]
     assert [i.flow for r in later for i in r.started] == []
     assert texts(app, ana).count("Hello Ana!") == 3
+
+
+# -- failures and the running loop -------------------------------------------------------------
+
+
+def test_a_start_that_fails_is_skipped_alone_and_holds_up_nobody(
+    app: App, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    people = [student(app, f"Kid {n}") for n in range(5)]
+    broken = people[2]
+    schedule(app, "ping", "FREQ=WEEKLY;BYDAY=WE;BYHOUR=10;BYMINUTE=0")
+    scheduler = Scheduler(app, batch=3)
+    real_start = scheduler._outreach.start_in
+
+    def start_in(turn, flow, origin, **options):  # type: ignore[no-untyped-def]
+        if turn.person.id == broken.id:
+            raise RuntimeError("a bug that only this student's data shows")
+        return real_start(turn, flow, origin, **options)
+
+    monkeypatch.setattr(scheduler._outreach, "start_in", start_in)
+    at = datetime(2026, 6, 3, 8, 0, tzinfo=UTC)
+    clock.set(at)
+
+    report = scheduler.tick(at)
+
+    assert sorted(names(report.started)) == sorted((p.handle, None) for p in people if p != broken)
+    assert names(report.skipped) == [(broken.handle, "failed")]
+    assert texts(app, broken) == []
+    (due,) = app.schedules.due_starts(person_id=broken.id)
+    assert due.occurrence == "2026-06-10T10:00"  # moved on: next week is tried afresh
+    assert not scheduler.tick(at)
+
+
+async def test_run_ticks_on_the_apps_clock_until_stopped(app: App, clock: FrozenClock) -> None:
+    import asyncio
+
+    ana = student(app, "Ana Madrid")
+    schedule(app, "ping", "FREQ=WEEKLY;BYDAY=WE;BYHOUR=10;BYMINUTE=0")
+    clock.set(datetime(2026, 6, 3, 8, 0, tzinfo=UTC))
+    stop = asyncio.Event()
+    reports: list[RunReport] = []
+
+    async def offload(work, *args):  # type: ignore[no-untyped-def]
+        reports.append(work(*args))
+        stop.set()  # one tick is enough to see it
+        return reports[-1]
+
+    await Scheduler(app, offload=offload).run(stop)
+
+    assert [names(r.started) for r in reports] == [[(ana.handle, None)]]
+    assert reports[0].now == clock.now()
