@@ -558,3 +558,76 @@ async def test_run_ticks_on_the_apps_clock_until_stopped(app: App, clock: Frozen
 
     assert [names(r.started) for r in reports] == [[(ana.handle, None)]]
     assert reports[0].now == clock.now()
+
+
+# -- the roster, and several schedulers ---------------------------------------------------------
+
+
+def test_due_starts_follow_the_roster_and_time_zones(app: App, clock: FrozenClock) -> None:
+    ana, ben = student(app, "Ana Madrid"), student(app, "Ben Tokyo", "Asia/Tokyo")
+    schedule_id = schedule(app, "ping", "FREQ=WEEKLY;BYDAY=WE;BYHOUR=10;BYMINUTE=0")
+    teacher = app.people.add("Tess Teacher", "teacher", group="7B")
+
+    def due() -> dict[str, tuple[str, datetime]]:
+        handles = {p.id: p.handle for p in (ana, ben, teacher)}
+        rows = app.schedules.due_starts(schedule_id=schedule_id)
+        return {handles.get(r.person_id, "new"): (r.occurrence, r.due_at) for r in rows}
+
+    assert due() == {
+        "ana-madrid": ("2026-06-03T10:00", datetime(2026, 6, 3, 8, 0, tzinfo=UTC)),
+        "ben-tokyo": ("2026-06-03T10:00", datetime(2026, 6, 3, 1, 0, tzinfo=UTC)),
+    }  # the teacher in 7B gets no check-in
+    cy = student(app, "Cy Newcomer", "America/New_York")  # joins 7B
+    with app.db.begin() as conn:  # Ben moves to New York; Ana leaves 7B
+        conn.execute(
+            text("UPDATE person SET timezone = 'America/New_York' WHERE id = :id"), {"id": ben.id}
+        )
+        conn.execute(text("DELETE FROM group_member WHERE person_id = :id"), {"id": ana.id})
+
+    Scheduler(app).reconcile(clock.now())
+
+    new_york_ten = datetime(2026, 6, 3, 14, 0, tzinfo=UTC)
+    assert due() == {
+        "ben-tokyo": ("2026-06-03T10:00", new_york_ten),
+        "new": ("2026-06-03T10:00", new_york_ten),
+    }
+    assert [r.person_id for r in app.schedules.due_starts(schedule_id=schedule_id)] == [
+        ben.id,
+        cy.id,
+    ]
+
+
+def test_two_schedulers_at_one_instant_start_each_student_once(
+    app: App, clock: FrozenClock
+) -> None:
+    """Two processes' worth (each its own connections), ticking together: on PostgreSQL
+    they split the due rows (SKIP LOCKED); either way each student starts once."""
+    import threading
+
+    people = [student(app, f"Kid {n}") for n in range(60)]
+    schedule(app, "club", "FREQ=WEEKLY;BYDAY=WE;BYHOUR=10;BYMINUTE=0")
+    at = datetime(2026, 6, 3, 8, 0, tzinfo=UTC)
+    clock.set(at)
+    others = [App.create(app.settings, clock=FrozenClock(at)) for _ in range(2)]
+    reports: list[RunReport] = []
+    ready = threading.Barrier(2)
+
+    def run(bot: App) -> None:
+        scheduler = Scheduler(bot, batch=7)
+        scheduler.reconcile(at)
+        ready.wait()
+        reports.append(scheduler.tick(at))
+
+    threads = [threading.Thread(target=run, args=(bot,)) for bot in others]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    started = sorted(i.person for r in reports for i in r.started)
+    assert started == sorted(p.handle for p in people)
+    with app.db.begin() as conn:
+        assert conn.execute(text("SELECT count(*) FROM conversation")).scalar_one() == 60
+        assert conn.execute(text("SELECT count(*) FROM outbox")).scalar_one() == 120
+    for bot in others:
+        bot.db.dispose()
