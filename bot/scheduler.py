@@ -5,7 +5,9 @@ A tick (``Scheduler.tick(now)``) is what the running bot does at ``now``, and wh
 
 1. conversations whose expiry has come end as ``expired``; those whose reminder has come get
    the waiting question again ("Just a reminder: ..."), unless quiet hours or a school break
-   hold it back (it comes when they end), the student said /stop, or no chat can reach them;
+   hold it back (it comes when they end), the student said /stop, or no chat can reach them.
+   Both count from the student's last activity, found here (a student's turn does not
+   write these times; see ``storage.FollowUp``);
 2. due starts (``storage.ScheduleStore.claim_due``): an occurrence older than the catch-up
    grace is reported ``missed`` once and the schedule moves on to its first occurrence within
    the grace (so downtime is caught up once, never multiplied); one on a school break day
@@ -14,8 +16,10 @@ A tick (``Scheduler.tick(now)``) is what the running bot does at ``now``, and wh
    out: skipped) and the schedule moves on to its next occurrence.
 
 Every decision writes the row it took forward, so a second tick at the same instant finds
-nothing to do. Each person's work runs in a savepoint of its batch: one that fails is
-logged (its type, never student text), skipped (``failed``) and does not hold up others.
+nothing to do. Work is done a batch (a hundred people) per transaction, people in id order
+(the order their locks are taken in). A batch that fails is done again one person per
+transaction: one that fails alone is logged (its type, never student text), reported
+``failed``, moved on, and holds up nobody else.
 
 With nothing due, a tick reads three indexes (due starts' ``wake_at``, conversations'
 ``remind_at`` and ``expires_at``) and writes nothing. The roster is reconciled with the due
@@ -77,6 +81,7 @@ _RECONCILE_EVERY: Final = 12
 _BATCH: Final = 100
 _MAX_VISITS: Final = 3  # a row is taken at most this often per tick (missed, then caught up)
 _JUST_BEFORE: Final = timedelta(microseconds=1)  # "after" that instant includes it
+_RETRY_EXPIRY: Final = timedelta(days=1)  # after an expiry failed
 
 MISSED: Final = "missed"
 BREAK: Final = "break"
@@ -313,14 +318,18 @@ class Scheduler:
             _log_failure("a reminder or expiry", person_id, exc)
             with store.batch(now=tick.now) as batch:
                 tick.batch = batch
-                self._stop_reminding(batch.turn(person_id), conversation_id)
+                self._stop_reminding(batch.turn(person_id), conversation_id, tick.now)
 
-    def _stop_reminding(self, turn: Turn, conversation_id: int) -> None:
-        """After a failed reminder: no more of them (expiry still comes)."""
+    def _stop_reminding(self, turn: Turn, conversation_id: int, now: datetime) -> None:
+        """After a reminder or expiry failed: no more reminders, and the expiry is tried
+        again a day later (not at every tick)."""
         timed = turn.timed_conversation(conversation_id)
         if timed is not None:
-            timers = dataclasses.replace(timed.follow_up, remind_at=None)
-            turn.set_follow_up(conversation_id, timers)
+            expires_at = timed.follow_up.expires_at
+            retry = None if expires_at is None else max(expires_at, now + _RETRY_EXPIRY)
+            turn.set_follow_up(
+                conversation_id, FollowUp(None, retry, timed.follow_up.reminders_sent)
+            )
 
     def _follow_up(self, turn: Turn, conversation_id: int, tick: _Tick, report: RunReport) -> None:
         """Expire, remind, or push the conversation's timers on to when that may be due.

@@ -631,3 +631,27 @@ def test_two_schedulers_at_one_instant_start_each_student_once(
         assert conn.execute(text("SELECT count(*) FROM outbox")).scalar_one() == 120
     for bot in others:
         bot.db.dispose()
+
+
+def test_a_reminder_that_fails_stops_alone(
+    app: App, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    people = [student(app, f"Kid {n}") for n in range(3)]
+    broken = people[1]
+    schedule(app, "club", "FREQ=WEEKLY;BYDAY=WE;BYHOUR=10;BYMINUTE=0")
+    start = datetime(2026, 6, 3, 8, 0, tzinfo=UTC)
+    run_due(app, clock, start)
+    real_engine_for = app.service.engine_for
+
+    def engine_for(turn, record):  # type: ignore[no-untyped-def]
+        if turn.person.id == broken.id:
+            raise RuntimeError("this conversation's flow no longer compiles")
+        return real_engine_for(turn, record)
+
+    monkeypatch.setattr(app.service, "engine_for", engine_for)
+    report = run_due(app, clock, start + timedelta(days=1))
+
+    assert sorted(names(report.reminded)) == sorted((p.handle, None) for p in people if p != broken)
+    assert texts(app, broken)[-1] == "Favourite sport?"  # no reminder, and no error sent
+    later = run_due(app, clock, start + timedelta(days=2))  # the others' second reminder
+    assert sorted(names(later.reminded)) == sorted((p.handle, None) for p in people if p != broken)
