@@ -348,7 +348,8 @@ class Scheduler:
             return
         engine = self._app.service.engine_for(turn, record)
         settings = engine.flow.settings
-        activity = timed.last_activity
+        # Times after now were set by a later clock (run-due --now far ahead): not yet.
+        activity = min(timed.last_activity, now)
         expiry = None
         if settings.expire_after_s is not None:
             expiry = activity + timedelta(seconds=settings.expire_after_s)
@@ -365,7 +366,9 @@ class Scheduler:
             turn.set_follow_up(record.id, FollowUp(None, expiry, 0))
             return
         every = timedelta(seconds=remind_after)
-        prompted = timed.last_prompt_at
+        prompted = (
+            timed.last_prompt_at if timed.last_prompt_at and timed.last_prompt_at <= now else None
+        )
         sent = timers.reminders_sent if prompted is not None and activity <= prompted else 0
         due = (prompted if sent and prompted is not None else activity) + every
         if due > now:  # the student acted since these timers were set

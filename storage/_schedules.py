@@ -32,10 +32,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    case,
     delete,
     exists,
     func,
     insert,
+    literal,
     select,
     union,
     update,
@@ -51,6 +53,7 @@ from ._recurrence import Occurrence, Recurrence, instant_of
 from ._sql import statement, utc_value
 from ._tables import (
     AnyRow,
+    UtcDateTime,
     conversation,
     due_start,
     dumps,
@@ -758,24 +761,25 @@ def _wake_the_free(conn: Connection, now: datetime) -> int:
 def _bring_back_timers(
     conn: Connection, flow_id: str, settings: FlowSettings, now: datetime
 ) -> int:
-    """Reminder and expiry times no turn at ``now`` could have set (a later clock set them)
-    brought back to the latest it could have."""
+    """Reminder and expiry times no turn at ``now`` could have set brought back to the
+    latest it could have, and a start dated after ``now`` to ``now``: a later clock set them
+    (a conversation started by ``run-due --now`` far ahead must not stay open, and its
+    student busy, until the real clock gets there)."""
     changed = 0
     of_flow = conversation.c.flow_id == flow_id
-    if settings.expire_after_s is not None:
-        latest = now + timedelta(seconds=settings.expire_after_s)
+    at_now = literal(now, UtcDateTime())
+    started = case((conversation.c.created_at > now, at_now), else_=conversation.c.created_at)
+    for column, seconds in (
+        (conversation.c.expires_at, settings.expire_after_s),
+        (conversation.c.remind_at, settings.remind_after_s),
+    ):
+        if seconds is None:
+            continue
+        latest = now + timedelta(seconds=seconds)
         result = conn.execute(
             update(conversation)
-            .where(conversation.c.expires_at > latest, of_flow)
-            .values(expires_at=latest)
-        )
-        changed += int(result.rowcount)
-    if settings.remind_after_s is not None:
-        latest = now + timedelta(seconds=settings.remind_after_s)
-        result = conn.execute(
-            update(conversation)
-            .where(conversation.c.remind_at > latest, of_flow)
-            .values(remind_at=latest)
+            .where(column > latest, of_flow)
+            .values({column: latest, conversation.c.created_at: started})
         )
         changed += int(result.rowcount)
     return changed

@@ -655,3 +655,33 @@ def test_a_reminder_that_fails_stops_alone(
     assert texts(app, broken)[-1] == "Favourite sport?"  # no reminder, and no error sent
     later = run_due(app, clock, start + timedelta(days=2))  # the others' second reminder
     assert sorted(names(later.reminded)) == sorted((p.handle, None) for p in people if p != broken)
+
+
+def test_a_conversation_started_far_ahead_does_not_keep_its_student_busy_on_the_real_clock(
+    app: App, clock: FrozenClock
+) -> None:
+    ana = student(app, "Ana Madrid")
+    schedule(app, "club", "FREQ=WEEKLY;BYDAY=WE;BYHOUR=10;BYMINUTE=0")
+    ahead = run_due(app, clock, datetime(2026, 9, 2, 8, 0, tzinfo=UTC))
+    assert names(ahead.started) == [(ana.handle, None)]  # left unanswered
+
+    seen: list[tuple[str, datetime]] = []
+    for at, report in walk(
+        app, clock, MONDAY, datetime(2026, 6, 11, tzinfo=UTC), timedelta(hours=1)
+    ):
+        for kind in ("started", "expired", "reminded"):
+            seen += [(kind, local(at, "Europe/Madrid")) for _ in getattr(report, kind)]
+
+    # on the real clock it counts from when the bot first saw it (Monday 02:00 in Madrid):
+    # reminded the next morning and the one after, expired after 3 days; the real
+    # Wednesday's check-in waited for that, then came (after quiet hours)
+    assert seen == [
+        ("reminded", datetime(2026, 6, 2, 7, 0)),
+        ("reminded", datetime(2026, 6, 3, 7, 0)),
+        ("expired", datetime(2026, 6, 4, 2, 0)),
+        ("started", datetime(2026, 6, 4, 7, 0)),
+        ("reminded", datetime(2026, 6, 5, 7, 0)),
+        ("reminded", datetime(2026, 6, 6, 7, 0)),
+        ("expired", datetime(2026, 6, 7, 7, 0)),
+        ("started", datetime(2026, 6, 10, 10, 0)),
+    ]
