@@ -28,19 +28,17 @@ One transaction, the person's turn, decides and starts:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Final
 
-from dialogues import START, ConversationState, ConversationStatus, Flow, TurnResult
+from dialogues import START, ConversationState, Flow
 from storage import (
     IMMEDIATELY,
     SURVEY_OCCURRENCE,
     Chat,
-    FollowUp,
     PersonRecord,
     Turn,
     wait_until_free,
@@ -186,9 +184,10 @@ class Outreach:
         key = origin.key(person.id)
         if person.opted_out:
             return Start(person, Decision.OPTED_OUT, OPTED_OUT)
-        if turn.event_seen(key):
+        seen, busy = turn.seen_and_busy(key)
+        if seen:
             return Start(person, Decision.DUPLICATE)
-        if turn.busy():
+        if busy:
             return Start(person, Decision.BUSY, BUSY)
         turn.claim_event(key)
         reach = turn.reach()
@@ -205,7 +204,6 @@ class Outreach:
             result,
             platform=chat.platform,
             address=chat.address,
-            follow_up=FollowUp.after_activity(engine.flow.settings, result.state.status, turn.now),
             not_before=not_before,
             proactive=True,
         )
@@ -220,18 +218,11 @@ class Outreach:
         return IMMEDIATELY if end == now else end
 
     def _start_waiting(self, turn: Turn, flow: Flow, origin: Origin, reason: str | None) -> Start:
-        """A conversation not yet begun, for someone the bot cannot message yet: it expires
-        as any other, but nobody is reminded of it."""
-        state = ConversationState(step=START)
+        """A conversation not yet begun, for someone the bot cannot message yet."""
         record = turn.start_conversation(
-            flow, state, schedule_id=origin.schedule_id, survey_id=origin.survey_id
-        )
-        timers = FollowUp.after_activity(flow.settings, ConversationStatus.ACTIVE, turn.now)
-        turn.save(
-            record,
-            TurnResult(state=state),
-            platform="",
-            address="",
-            follow_up=dataclasses.replace(timers, remind_at=None),
+            flow,
+            ConversationState(step=START),
+            schedule_id=origin.schedule_id,
+            survey_id=origin.survey_id,
         )
         return Start(turn.person, Decision.STARTED, reason, record.id)

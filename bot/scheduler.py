@@ -5,7 +5,9 @@ A tick (``Scheduler.tick(now)``) is what the running bot does at ``now``, and wh
 
 1. conversations whose expiry has come end as ``expired``; those whose reminder has come get
    the waiting question again ("Just a reminder: ..."), unless quiet hours or a school break
-   hold it back (it comes when they end), the student said /stop, or no chat can reach them;
+   hold it back (it comes when they end), the student said /stop, or no chat can reach them.
+   Both count from the student's last activity, found here (a student's turn does not
+   write these times; see ``storage.FollowUp``);
 2. due starts (``storage.ScheduleStore.claim_due``): an occurrence older than the catch-up
    grace is reported ``missed`` once and the schedule moves on to its first occurrence within
    the grace (so downtime is caught up once, never multiplied); one on a school break day
@@ -14,8 +16,10 @@ A tick (``Scheduler.tick(now)``) is what the running bot does at ``now``, and wh
    out: skipped) and the schedule moves on to its next occurrence.
 
 Every decision writes the row it took forward, so a second tick at the same instant finds
-nothing to do. Each person's work runs in a savepoint of its batch: one that fails is
-logged (its type, never student text), skipped (``failed``) and does not hold up others.
+nothing to do. Work is done a batch (a hundred people) per transaction, people in id order
+(the order their locks are taken in). A batch that fails is done again one person per
+transaction: one that fails alone is logged (its type, never student text), reported
+``failed``, moved on, and holds up nobody else.
 
 With nothing due, a tick reads three indexes (due starts' ``wake_at``, conversations'
 ``remind_at`` and ``expires_at``) and writes nothing. The roster is reconciled with the due
@@ -37,10 +41,12 @@ from zoneinfo import ZoneInfo
 from dialogues import ConversationStatus, UnknownFlowError
 from storage import (
     IMMEDIATELY,
+    Batch,
     BreakRecord,
     DueClaim,
     DueStart,
     FollowUp,
+    Occurrence,
     Recurrence,
     ScheduleRecord,
     Turn,
@@ -74,6 +80,8 @@ TICK_INTERVAL: Final = 5.0
 _RECONCILE_EVERY: Final = 12
 _BATCH: Final = 100
 _MAX_VISITS: Final = 3  # a row is taken at most this often per tick (missed, then caught up)
+_JUST_BEFORE: Final = timedelta(microseconds=1)  # "after" that instant includes it
+_RETRY_EXPIRY: Final = timedelta(days=1)  # after an expiry failed
 
 MISSED: Final = "missed"
 BREAK: Final = "break"
@@ -119,6 +127,10 @@ class RunReport:
     def __bool__(self) -> bool:
         return any((self.started, self.reminded, self.expired, self.waiting, self.skipped))
 
+    def extend(self, other: RunReport) -> None:
+        for name in ("started", "reminded", "expired", "waiting", "skipped"):
+            getattr(self, name).extend(getattr(other, name))
+
     def to_json(self) -> dict[str, Any]:
         return {
             "now": self.now.isoformat(),
@@ -151,26 +163,39 @@ class RunReport:
 
 
 class _Tick:
-    """What one tick reads once and reuses: schedules, their rules, the school breaks."""
+    """What one tick reads once (in the transaction of the batch at hand) and reuses:
+    schedules, their rules, the school breaks."""
 
     def __init__(self, app: App, now: datetime) -> None:
         self.now = now
+        self.batch: Batch | None = None
         self._app = app
         self._schedules: dict[int, tuple[ScheduleRecord, Recurrence] | None] = {}
         self._breaks: list[BreakRecord] | None = None
+        self._next: dict[tuple[int, str, datetime], Occurrence | None] = {}
 
     def schedule(self, schedule_id: int) -> tuple[ScheduleRecord, Recurrence] | None:
         if schedule_id not in self._schedules:
             try:
-                record = self._app.schedules.get(schedule_id)
+                record = self._app.schedules.get(schedule_id, within=self.batch)
                 self._schedules[schedule_id] = (record, record.recurrence)
             except UnknownRecordError:  # removed meanwhile
                 self._schedules[schedule_id] = None
         return self._schedules[schedule_id]
 
+    def first_after(
+        self, schedule_id: int, recurrence: Recurrence, zone: ZoneInfo, instant: datetime
+    ) -> Occurrence | None:
+        """``recurrence.first_after``, once per schedule, zone and instant in a tick (every
+        recipient in one zone has the same next occurrence)."""
+        key = (schedule_id, zone.key, instant)
+        if key not in self._next:
+            self._next[key] = recurrence.first_after(instant, zone)
+        return self._next[key]
+
     def on_break(self, moment: datetime, zone: ZoneInfo) -> BreakRecord | None:
         if self._breaks is None:
-            self._breaks = self._app.schedules.breaks()
+            self._breaks = self._app.schedules.breaks(within=self.batch)
         day = moment.astimezone(zone).date()
         return next((b for b in self._breaks if b.covers(day)), None)
 
@@ -249,33 +274,70 @@ class Scheduler:
         self, tick: _Tick, report: RunReport, progress: Callable[[int], None] | None
     ) -> None:
         handled: set[int] = set()
-        store, schedules = self._app.service.store, self._app.schedules
         while True:
-            with store.batch(now=tick.now) as batch:
-                due = schedules.follow_ups(batch, limit=self._batch)
-                due = [(p, c) for p, c in due if c not in handled]
-                if not due:
-                    return
-                for person_id, conversation_id in due:
-                    handled.add(conversation_id)
-                    try:
-                        with batch.savepoint():
-                            self._follow_up(batch.turn(person_id), conversation_id, tick, report)
-                    except Exception as exc:
-                        _log_failure("a reminder or expiry", person_id, exc)
-                        with batch.savepoint():
-                            self._stop_reminding(batch.turn(person_id), conversation_id)
+            taken: list[tuple[int, int]] = []
+            try:
+                self._follow_up_batch(tick, report, handled, taken)
+            except Exception as exc:  # then one by one: a failure holds up nobody else
+                if not taken:
+                    raise  # not any one conversation's: the database itself, say
+                _log_failure("a batch of reminders", None, exc)
+                for person_id, conversation_id in taken:
+                    self._follow_up_alone(tick, report, person_id, conversation_id)
+            if not taken:
+                return
+            handled.update(c for _, c in taken)
             if progress is not None:
                 progress(len(handled))
 
-    def _stop_reminding(self, turn: Turn, conversation_id: int) -> None:
-        """After a failed reminder: no more of them (expiry still comes)."""
+    def _follow_up_batch(
+        self, tick: _Tick, report: RunReport, handled: set[int], taken: list[tuple[int, int]]
+    ) -> None:
+        """One transaction: the due conversations not handled yet in this tick (into
+        ``taken``); the report hears of them once it commits."""
+        found = RunReport(tick.now)
+        with self._app.service.store.batch(now=tick.now) as batch:
+            tick.batch = batch
+            due = self._app.schedules.follow_ups(batch, limit=self._batch)
+            taken.extend((p, c) for p, c in due if c not in handled)
+            for person_id, conversation_id in taken:
+                self._follow_up(batch.turn(person_id), conversation_id, tick, found)
+        report.extend(found)
+
+    def _follow_up_alone(
+        self, tick: _Tick, report: RunReport, person_id: int, conversation_id: int
+    ) -> None:
+        store = self._app.service.store
+        found = RunReport(tick.now)
+        try:
+            with store.batch(now=tick.now) as batch:
+                tick.batch = batch
+                self._follow_up(batch.turn(person_id), conversation_id, tick, found)
+            report.extend(found)
+        except Exception as exc:
+            _log_failure("a reminder or expiry", person_id, exc)
+            with store.batch(now=tick.now) as batch:
+                tick.batch = batch
+                self._stop_reminding(batch.turn(person_id), conversation_id, tick.now)
+
+    def _stop_reminding(self, turn: Turn, conversation_id: int, now: datetime) -> None:
+        """After a reminder or expiry failed: no more reminders, and the expiry is tried
+        again a day later (not at every tick)."""
         timed = turn.timed_conversation(conversation_id)
         if timed is not None:
-            timers = dataclasses.replace(timed.follow_up, remind_at=None)
-            turn.set_follow_up(conversation_id, timers)
+            expires_at = timed.follow_up.expires_at
+            retry = None if expires_at is None else max(expires_at, now + _RETRY_EXPIRY)
+            turn.set_follow_up(
+                conversation_id, FollowUp(None, retry, timed.follow_up.reminders_sent)
+            )
 
     def _follow_up(self, turn: Turn, conversation_id: int, tick: _Tick, report: RunReport) -> None:
+        """Expire, remind, or push the conversation's timers on to when that may be due.
+
+        Both count from the student's last activity (its start or their latest answer): a
+        turn of the student's does not write the timers, so they are found here, early,
+        and moved on. Reminders since that activity are counted afresh.
+        """
         timed = turn.timed_conversation(conversation_id)
         if timed is None:
             return
@@ -284,48 +346,57 @@ class Scheduler:
         if not timed.status.is_open:
             turn.set_follow_up(record.id, FollowUp())
             return
-        if timers.expires_at is not None and timers.expires_at <= now:
-            turn.end_conversation(record, ConversationStatus.EXPIRED)
-            report.expired.append(item)
-            return
-        if timers.remind_at is None or timers.remind_at > now:
-            return  # a turn of the student's moved it meanwhile
         engine = self._app.service.engine_for(turn, record)
         settings = engine.flow.settings
-        no_more = dataclasses.replace(timers, remind_at=None)
+        # Times after now were set by a later clock (run-due --now far ahead): not yet.
+        activity = min(timed.last_activity, now)
+        expiry = None
+        if settings.expire_after_s is not None:
+            expiry = activity + timedelta(seconds=settings.expire_after_s)
+            if expiry <= now:
+                turn.end_conversation(record, ConversationStatus.EXPIRED)
+                report.expired.append(item)
+                return
+
+        def before_expiry(at: datetime | None) -> datetime | None:
+            return None if at is None or (expiry is not None and at >= expiry) else at
+
+        remind_after = settings.remind_after_s
+        if remind_after is None or settings.max_reminders == 0:
+            turn.set_follow_up(record.id, FollowUp(None, expiry, 0))
+            return
+        every = timedelta(seconds=remind_after)
+        prompted = (
+            timed.last_prompt_at if timed.last_prompt_at and timed.last_prompt_at <= now else None
+        )
+        sent = timers.reminders_sent if prompted is not None and activity <= prompted else 0
+        due = (prompted if sent and prompted is not None else activity) + every
+        if due > now:  # the student acted since these timers were set
+            turn.set_follow_up(record.id, FollowUp(before_expiry(due), expiry, sent))
+            return
         chat = turn.reach().chat
         if (
-            timed.status is ConversationStatus.STOPPED
+            sent >= settings.max_reminders
+            or timed.status is ConversationStatus.STOPPED
             or turn.person.opted_out
-            or settings.remind_after_s is None
-            or timers.reminders_sent >= settings.max_reminders
             or chat is None
-        ):
-            turn.set_follow_up(record.id, no_more)
+        ):  # nothing to send now; an answer (or a linked account) may change that
+            turn.set_follow_up(record.id, FollowUp(before_expiry(now + every), expiry, sent))
             return
-        zone = self._zone(turn)
-        allowed, reason = self._allowed_from(tick, zone)
+        allowed, reason = self._allowed_from(tick, self._zone(turn))
         if allowed > now:
-            held = allowed if timers.expires_at is None or allowed < timers.expires_at else None
-            turn.set_follow_up(record.id, dataclasses.replace(timers, remind_at=held))
+            held = before_expiry(allowed)
+            turn.set_follow_up(record.id, FollowUp(held, expiry, sent))
             if held is not None:
                 report.waiting.append(item.because(reason))
             return
         result = engine.resume(record.state, self._app.service.context(turn), REMINDER)
-        sent = timers.reminders_sent + 1
-        following: datetime | None = now + timedelta(seconds=settings.remind_after_s)
-        if sent >= settings.max_reminders or (
-            timers.expires_at is not None
-            and following is not None
-            and following >= timers.expires_at
-        ):
-            following = None
         turn.save(
             record,
             result,
             platform=chat.platform,
             address=chat.address,
-            follow_up=FollowUp(following, timers.expires_at, sent),
+            follow_up=FollowUp(before_expiry(now + every), expiry, sent + 1),
             not_before=IMMEDIATELY,
             proactive=True,
         )
@@ -352,30 +423,72 @@ class Scheduler:
         self, tick: _Tick, report: RunReport, progress: Callable[[int], None] | None
     ) -> None:
         visits: dict[int, int] = {}
-        store, schedules = self._app.service.store, self._app.schedules
         handled = 0
         while True:
-            with (
-                store.batch(now=tick.now) as batch,
-                schedules.claim_due(batch, limit=self._batch) as claim,
-            ):
-                rows = [r for r in claim.rows if visits.get(r.id, 0) < _MAX_VISITS]
-                if not rows:
-                    if claim.rows:
-                        log.error("due starts %s keep falling due", [r.id for r in claim.rows])
-                    return
-                for row in rows:
-                    visits[row.id] = visits.get(row.id, 0) + 1
-                    try:
-                        with batch.savepoint():
-                            self._start(claim, row, tick, report)
-                    except Exception as exc:
-                        _log_failure("a start", row.person_id, exc)
-                        with batch.savepoint():
-                            self._give_up(claim, row, tick, report)
-            handled += len(rows)
+            taken: list[DueStart] = []
+            try:
+                count = self._start_batch(tick, report, visits, taken, limit=self._batch)
+            except Exception as exc:  # then one by one: a failure holds up nobody else
+                if not taken:
+                    raise  # not any one start's: the database itself, say
+                _log_failure("a batch of starts", None, exc)
+                count = sum(self._start_alone(tick, report, visits) for _ in taken)
+            if count == 0:
+                return
+            handled += count
             if progress is not None:
                 progress(handled)
+
+    def _start_batch(
+        self,
+        tick: _Tick,
+        report: RunReport,
+        visits: dict[int, int],
+        taken: list[DueStart],
+        *,
+        limit: int,
+        only: int | None = None,
+    ) -> int:
+        """One transaction: claim due rows (into ``taken``) and decide each; the report and
+        ``visits`` hear of them once it commits. Returns how many rows it decided."""
+        found = RunReport(tick.now)
+        store, schedules = self._app.service.store, self._app.schedules
+        with (
+            store.batch(now=tick.now) as batch,
+            schedules.claim_due(batch, limit=limit, only=only) as claim,
+        ):
+            tick.batch = batch
+            rows = [r for r in claim.rows if visits.get(r.id, 0) < _MAX_VISITS]
+            if not rows and claim.rows:
+                log.error("due starts %s keep falling due", [r.id for r in claim.rows])
+            for row in rows:
+                taken.append(row)
+                self._start(claim, row, tick, found)
+        report.extend(found)
+        for row in rows:
+            visits[row.id] = visits.get(row.id, 0) + 1
+        return len(rows)
+
+    def _start_alone(self, tick: _Tick, report: RunReport, visits: dict[int, int]) -> int:
+        """The next due row in a transaction of its own; one that fails is given up."""
+        taken: list[DueStart] = []
+        try:
+            return self._start_batch(tick, report, visits, taken, limit=1)
+        except Exception as exc:
+            if not taken:
+                raise
+            row = taken[-1]
+            _log_failure("a start", row.person_id, exc)
+        store, schedules = self._app.service.store, self._app.schedules
+        with (
+            store.batch(now=tick.now) as batch,
+            schedules.claim_due(batch, limit=1, only=row.id) as claim,
+        ):
+            tick.batch = batch
+            for claimed in claim.rows:
+                self._give_up(claim, claimed, tick, report)
+        visits[row.id] = visits.get(row.id, 0) + 1
+        return 1
 
     def _start(self, claim: DueClaim, row: DueStart, tick: _Tick, report: RunReport) -> None:
         turn = claim.batch.turn(row.person_id)
@@ -389,14 +502,15 @@ class Scheduler:
         recurrence = None if found is None else found[1]
         if row.waiting is None and now - row.due_at > self._grace:
             report.skipped.append(item.because(MISSED))
-            if recurrence is None:
+            if recurrence is None or row.schedule_id is None:
                 claim.finish(row)
-            else:
-                claim.move(row, recurrence.first_from(now - self._grace, zone))
+            else:  # on to the first occurrence within the grace, or after it
+                since = now - self._grace - _JUST_BEFORE
+                claim.move(row, tick.first_after(row.schedule_id, recurrence, zone, since))
             return
         if recurrence is not None and tick.on_break(row.due_at, zone) is not None:
             report.skipped.append(item.because(BREAK))
-            claim.move(row, recurrence.first_after(now, zone))
+            self._move_on(claim, row, recurrence, tick, zone)
             return
         quiet_end = self._app.settings.quiet.ends_after(now, zone)
         if quiet_end > now:
@@ -431,10 +545,10 @@ class Scheduler:
         zone: ZoneInfo,
     ) -> None:
         """A schedule's row on to its next occurrence after now; a survey's row done."""
-        if recurrence is None:
+        if recurrence is None or row.schedule_id is None:
             claim.finish(row)
         else:
-            claim.move(row, recurrence.first_after(tick.now, zone))
+            claim.move(row, tick.first_after(row.schedule_id, recurrence, zone, tick.now))
 
     def _give_up(self, claim: DueClaim, row: DueStart, tick: _Tick, report: RunReport) -> None:
         """After a failure: reported, and the row moves on as if skipped (holds up nobody)."""
@@ -449,6 +563,7 @@ class Scheduler:
         return recipient_zone(turn.person.timezone, self._app.settings.default_timezone)
 
 
-def _log_failure(what: str, person_id: int, error: Exception) -> None:
+def _log_failure(what: str, person_id: int | None, error: Exception) -> None:
     # The type only: database and template errors can quote student text.
-    log.error("scheduler: %s for person %s failed: %s", what, person_id, type(error).__name__)
+    whose = "" if person_id is None else f" for person {person_id}"
+    log.error("scheduler: %s%s failed: %s", what, whose, type(error).__name__)

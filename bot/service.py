@@ -28,7 +28,6 @@ from storage import (
     ConversationRecord,
     ConversationStore,
     Database,
-    FollowUp,
     OutboxRecord,
     PersonRecord,
     Turn,
@@ -245,8 +244,7 @@ class ConversationService:
         platform: str,
         address: str,
     ) -> TurnOutcome:
-        follow_up = FollowUp.after_activity(flow.settings, result.state.status, turn.now)
-        ids = turn.save(record, result, platform=platform, address=address, follow_up=follow_up)
+        ids = turn.save(record, result, platform=platform, address=address)
         return TurnOutcome(
             replies=result.replies,
             outbox_ids=ids,

@@ -61,13 +61,14 @@ def queue_replies(
         return []
     at = sql.time(now)
     due = at if not_before is None else sql.time(not_before)
-    head = (person_id, conversation_id, platform, address)
-    rows: list[tuple[Any, ...]]
+    rows: list[tuple[Any, ...]] = [
+        (person_id, conversation_id, platform, address, dumps(r.to_json()), "pending", 0, due, at)
+        for r in replies
+    ]
+    columns: tuple[str, ...] = OUTBOX_COLUMNS
     if proactive:
-        rows = [(*head, dumps(r.to_json()), "pending", 0, due, at, True) for r in replies]
-    else:
-        rows = [(*head, dumps(r.to_json()), "pending", 0, due, at) for r in replies]
-    columns = PROACTIVE_OUTBOX_COLUMNS if proactive else OUTBOX_COLUMNS
+        rows = [(*row, True) for row in rows]
+        columns = PROACTIVE_OUTBOX_COLUMNS
     # RETURNING's row order is not promised, but ids are drawn in VALUES order (SQLite's next
     # rowid, PostgreSQL's sequence), so ascending ids are the replies' order.
     return sorted(int(row[0]) for row in sql.insert("outbox", columns, rows, returning="id"))

@@ -30,29 +30,26 @@ UNREACHABLE: Final = "unreachable"
 
 @dataclass(frozen=True, slots=True)
 class FollowUp:
-    """When a conversation is reminded next and when it expires (None: never), and how many
-    reminders it has had since the student's last activity."""
+    """When the scheduler looks at a conversation next, to remind it or to expire it (None:
+    never), and how many reminders it had since the student last acted in it.
+
+    The times are kept lazily: set when the conversation starts, and pushed on by the
+    scheduler, which counts from the student's latest answer (``TimedConversation``), so a
+    turn of the student's never has to write them. They are never later than the true ones.
+    """
 
     remind_at: datetime | None = None
     expires_at: datetime | None = None
     reminders_sent: int = 0
 
     @classmethod
-    def after_activity(
-        cls, settings: FlowSettings, status: ConversationStatus, now: datetime
-    ) -> FollowUp:
-        """The timers a turn of the student's (or the conversation's start) sets: both count
-        from ``now``. A closed conversation has none; a stopped one gets no reminders."""
-        if not status.is_open:
-            return NEVER
-        expires_at = None
+    def from_start(cls, settings: FlowSettings, now: datetime) -> FollowUp:
+        """A new conversation's timers: both count from its start."""
+        remind_at = expires_at = None
+        if settings.remind_after_s is not None and settings.max_reminders > 0:
+            remind_at = now + timedelta(seconds=settings.remind_after_s)
         if settings.expire_after_s is not None:
             expires_at = now + timedelta(seconds=settings.expire_after_s)
-        remind_at = None
-        reminds = settings.remind_after_s is not None and settings.max_reminders > 0
-        if reminds and status is not ConversationStatus.STOPPED:
-            assert settings.remind_after_s is not None
-            remind_at = now + timedelta(seconds=settings.remind_after_s)
         return cls(remind_at, expires_at, 0)
 
 
@@ -86,6 +83,10 @@ class TimedConversation:
     follow_up: FollowUp
     schedule_id: int | None
     survey_id: int | None
+    last_activity: datetime
+    """Its start, or the student's latest answer in it."""
+    last_prompt_at: datetime | None
+    """When the bot last wrote to it on its own: its proactive start, or a reminder."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,10 +32,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    case,
     delete,
     exists,
     func,
     insert,
+    literal,
     select,
     union,
     update,
@@ -51,6 +53,7 @@ from ._recurrence import Occurrence, Recurrence, instant_of
 from ._sql import statement, utc_value
 from ._tables import (
     AnyRow,
+    UtcDateTime,
     conversation,
     due_start,
     dumps,
@@ -90,21 +93,28 @@ _BUSY: Final = "busy"
 
 _ROW_COLUMNS = "id, schedule_id, survey_id, person_id, flow_id, occurrence, due_at, waiting"
 # The rows due now, oldest first; PostgreSQL skips rows another scheduler holds.
+_CLAIM = f"SELECT {_ROW_COLUMNS} FROM due_start WHERE wake_at <= :now{{}} ORDER BY wake_at, id "
 _CLAIM_DUE = statement(
-    f"SELECT {_ROW_COLUMNS} FROM due_start WHERE wake_at <= :now ORDER BY wake_at, id LIMIT :limit",
-    postgresql=f"SELECT {_ROW_COLUMNS} FROM due_start WHERE wake_at <= :now "
-    "ORDER BY wake_at, id LIMIT :limit FOR UPDATE SKIP LOCKED",
+    _CLAIM.format("") + "LIMIT :limit",
+    postgresql=_CLAIM.format("") + "LIMIT :limit FOR UPDATE SKIP LOCKED",
+)
+_CLAIM_ONE = statement(
+    _CLAIM.format(" AND id = :id") + "LIMIT :limit",
+    postgresql=_CLAIM.format(" AND id = :id") + "LIMIT :limit FOR UPDATE SKIP LOCKED",
 )
 _MOVE = statement(
     "UPDATE due_start SET occurrence = :occurrence, due_at = :due_at, wake_at = :wake_at, "
     "waiting = NULL WHERE id = :id"
 )
 _HOLD = statement("UPDATE due_start SET wake_at = :wake_at, waiting = :waiting WHERE id = :id")
-# Conversations whose reminder or expiry has come (two indexes, one statement each).
-_FOLLOW_UPS = statement(
-    "SELECT person_id, id FROM conversation WHERE remind_at <= :now "
-    "UNION SELECT person_id, id FROM conversation WHERE expires_at <= :now "
-    "ORDER BY 1, 2 LIMIT :limit"
+# Conversations whose reminder or expiry has come: a statement per index (ordered by the
+# index, so neither planner walks the whole table in person order instead).
+_FOLLOW_UPS = tuple(
+    statement(
+        f"SELECT person_id, id FROM conversation WHERE {column} <= :now "
+        f"ORDER BY {column} LIMIT :limit"
+    )
+    for column in ("expires_at", "remind_at")
 )
 _WAIT_BUSY = {
     key: statement(
@@ -266,7 +276,11 @@ class ScheduleStore:
             rows = conn.execute(select(schedule).order_by(schedule.c.id)).all()
         return [_schedule_record(r) for r in rows]
 
-    def get(self, schedule_id: int) -> ScheduleRecord:
+    def get(self, schedule_id: int, *, within: Batch | None = None) -> ScheduleRecord:
+        """The schedule (UnknownRecordError: there is none); ``within`` reads it in that
+        batch's transaction."""
+        if within is not None:
+            return _get_schedule(within._sql.conn, schedule_id)
         with self._db.read() as conn:
             return _get_schedule(conn, schedule_id)
 
@@ -374,11 +388,14 @@ class ScheduleStore:
                     updated += 1
         return BreakImport(added, updated, unchanged)
 
-    def breaks(self) -> list[BreakRecord]:
-        """Every break, earliest first."""
-        table = break_table
-        with self._db.read() as conn:
-            rows = conn.execute(select(table).order_by(table.c.starts_on, table.c.id)).all()
+    def breaks(self, *, within: Batch | None = None) -> list[BreakRecord]:
+        """Every break, earliest first (``within``: read in that batch's transaction)."""
+        stmt = select(break_table).order_by(break_table.c.starts_on, break_table.c.id)
+        if within is not None:
+            rows = within._sql.conn.execute(stmt).all()
+        else:
+            with self._db.read() as conn:
+                rows = conn.execute(stmt).all()
         return [BreakRecord(r.id, r.name, r.starts_on, r.ends_on, r.uid) for r in rows]
 
     # -- due starts ----------------------------------------------------------------------
@@ -420,11 +437,15 @@ class ScheduleStore:
         return changed
 
     @contextmanager
-    def claim_due(self, batch: Batch, *, limit: int) -> Iterator[DueClaim]:
-        """The due rows of ``batch``'s instant (oldest first, at most ``limit``), claimed in
-        its transaction, with what to write back; take the turns in the rows' order."""
+    def claim_due(self, batch: Batch, *, limit: int, only: int | None = None) -> Iterator[DueClaim]:
+        """The due rows of ``batch``'s instant (oldest first, at most ``limit``; ``only``:
+        that row, if it is due and free), claimed in its transaction, with what to write
+        back; take the turns in the rows' order."""
         sql = batch._sql
-        rows = sql.rows(_CLAIM_DUE, {"now": sql.time(batch.now), "limit": limit})
+        params: dict[str, Any] = {"now": sql.time(batch.now), "limit": limit}
+        if only is not None:
+            params["id"] = only
+        rows = sql.rows(_CLAIM_DUE if only is None else _CLAIM_ONE, params)
         due = sorted((_due_start(r) for r in rows), key=lambda d: (d.person_id, d.id))
         yield DueClaim(batch, due)
 
@@ -433,8 +454,9 @@ class ScheduleStore:
         at ``batch``'s instant, by person. Not locked: read each again under its person's
         turn (``Turn.timed_conversation``) and act only if it is still due."""
         sql = batch._sql
-        rows = sql.rows(_FOLLOW_UPS, {"now": sql.time(batch.now), "limit": limit})
-        return [(int(r[0]), int(r[1])) for r in rows]
+        params = {"now": sql.time(batch.now), "limit": limit}
+        found = {(int(r[0]), int(r[1])) for stmt in _FOLLOW_UPS for r in sql.rows(stmt, params)}
+        return sorted(found)[:limit]
 
     def due_starts(
         self, *, person_id: int | None = None, schedule_id: int | None = None
@@ -739,24 +761,25 @@ def _wake_the_free(conn: Connection, now: datetime) -> int:
 def _bring_back_timers(
     conn: Connection, flow_id: str, settings: FlowSettings, now: datetime
 ) -> int:
-    """Reminder and expiry times no turn at ``now`` could have set (a later clock set them)
-    brought back to the latest it could have."""
+    """Reminder and expiry times no turn at ``now`` could have set brought back to the
+    latest it could have, and a start dated after ``now`` to ``now``: a later clock set them
+    (a conversation started by ``run-due --now`` far ahead must not stay open, and its
+    student busy, until the real clock gets there)."""
     changed = 0
     of_flow = conversation.c.flow_id == flow_id
-    if settings.expire_after_s is not None:
-        latest = now + timedelta(seconds=settings.expire_after_s)
+    at_now = literal(now, UtcDateTime())
+    started = case((conversation.c.created_at > now, at_now), else_=conversation.c.created_at)
+    for column, seconds in (
+        (conversation.c.expires_at, settings.expire_after_s),
+        (conversation.c.remind_at, settings.remind_after_s),
+    ):
+        if seconds is None:
+            continue
+        latest = now + timedelta(seconds=seconds)
         result = conn.execute(
             update(conversation)
-            .where(conversation.c.expires_at > latest, of_flow)
-            .values(expires_at=latest)
-        )
-        changed += int(result.rowcount)
-    if settings.remind_after_s is not None:
-        latest = now + timedelta(seconds=settings.remind_after_s)
-        result = conn.execute(
-            update(conversation)
-            .where(conversation.c.remind_at > latest, of_flow)
-            .values(remind_at=latest)
+            .where(column > latest, of_flow)
+            .values({column: latest, conversation.c.created_at: started})
         )
         changed += int(result.rowcount)
     return changed

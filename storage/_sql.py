@@ -285,18 +285,18 @@ CLAIM_FLOW_VERSION = statement(
 )
 INSERT_CONVERSATION = statement(
     "INSERT INTO conversation (person_id, flow_version_id, flow_id, step, status, state, "
-    "version, reminders_sent, created_at, updated_at) "
-    "VALUES (:person_id, :flow_version_id, :flow_id, :step, :status, :state, 0, 0, :now, :now) "
-    "RETURNING id"
+    "version, reminders_sent, created_at, updated_at, remind_at, expires_at, schedule_id, "
+    "survey_id) VALUES (:person_id, :flow_version_id, :flow_id, :step, :status, :state, 0, 0, "
+    ":now, :now, :remind_at, :expires_at, :schedule_id, :survey_id) RETURNING id"
 )
-# optimistic: no row when the version moved since it was read; the reminder and expiry times
-# are rewritten with every state (see FollowUp)
-WRITE_STATE = statement(
+# optimistic: no row when the version moved since it was read
+_WRITE_STATE = (
     "UPDATE conversation SET state = :state, step = :step, status = :status, "
-    "version = version + 1, updated_at = :now, remind_at = :remind_at, "
-    "expires_at = :expires_at, reminders_sent = :reminders_sent "
-    "WHERE id = :id AND version = :expected"
+    "version = version + 1, updated_at = :now{} WHERE id = :id AND version = :expected"
 )
+WRITE_STATE = statement(_WRITE_STATE.format(""))
+# A conversation that ends needs no reminder and no expiry any more.
+WRITE_CLOSED_STATE = statement(_WRITE_STATE.format(", remind_at = NULL, expires_at = NULL"))
 # A turn that leaves a conversation not active frees its person for the starts that waited.
 # PostgreSQL skips a row a scheduler holds: that scheduler waits for this turn's person lock,
 # then sees the person free itself.
@@ -306,11 +306,12 @@ WAKE_BUSY = statement(
     "WHERE person_id = :person_id AND waiting = 'busy' FOR UPDATE SKIP LOCKED)",
 )
 # Busy: another conversation of the person's is under way (paused and stopped ones are not).
-ACTIVE_CONVERSATION = statement(
-    "SELECT id FROM conversation WHERE person_id = :person_id AND status = 'active' LIMIT 1"
-)
-LINK_CONVERSATION = statement(
-    "UPDATE conversation SET schedule_id = :schedule_id, survey_id = :survey_id WHERE id = :id"
+_ACTIVE = "SELECT id FROM conversation WHERE person_id = :person_id AND status = 'active' LIMIT 1"
+ACTIVE_CONVERSATION = statement(_ACTIVE)
+# Before a proactive start: was its key claimed already, is the person busy (one trip).
+SEEN_AND_BUSY = statement(
+    "SELECT (SELECT count(*) FROM inbound_event WHERE key = :key), "
+    f"(SELECT count(*) FROM ({_ACTIVE}) a)"
 )
 # A person's chat accounts, the most recently linked first.
 CHATS = statement(
@@ -321,9 +322,13 @@ SET_FOLLOW_UP = statement(
     "UPDATE conversation SET remind_at = :remind_at, expires_at = :expires_at, "
     "reminders_sent = :reminders_sent WHERE id = :id AND person_id = :person_id"
 )
+# With its timers, what started it, and when the student last acted in it (its start or their
+# latest answer) and when the bot last wrote to it on its own (its start or a reminder).
 TIMED_CONVERSATION = statement(
     f"SELECT {_CONVERSATION_COLUMNS}, c.status, c.remind_at, c.expires_at, c.reminders_sent, "
-    "c.schedule_id, c.survey_id "
+    "c.schedule_id, c.survey_id, c.created_at, "
+    "(SELECT max(a.created_at) FROM answer a WHERE a.conversation_id = c.id), "
+    "(SELECT max(o.created_at) FROM outbox o WHERE o.conversation_id = c.id AND o.proactive) "
     "FROM conversation c JOIN flow_version fv ON fv.id = c.flow_version_id "
     "WHERE c.id = :id AND c.person_id = :person_id"
 )

@@ -38,7 +38,7 @@ from ._database import Database
 from ._outbox import latest_question, queue_replies
 from ._people import person_from_rows
 from ._plan import load_plan
-from ._proactive import NEVER, NO_ACCOUNT, UNREACHABLE, Chat, FollowUp, Reach, TimedConversation
+from ._proactive import NO_ACCOUNT, UNREACHABLE, Chat, FollowUp, Reach, TimedConversation
 from ._profile import current_profile
 from ._records import Account, ConversationRecord, OutboxRecord, PersonRecord
 from ._sql import Sql, utc_value
@@ -62,10 +62,18 @@ def _content_hash(flow: Flow) -> str:
 class Turn:
     """The inside of one turn's transaction (see the module docstring). Use via ``turn()``."""
 
-    def __init__(self, sql: Sql, person: PersonRecord, now: datetime) -> None:
+    def __init__(
+        self,
+        sql: Sql,
+        person: PersonRecord,
+        now: datetime,
+        flow_versions: dict[str, int] | None = None,
+    ) -> None:
         self.person = person
         self.now = now
         self._sql = sql
+        # content hash -> flow_version id, as found in this transaction (a batch shares one)
+        self._flow_versions = {} if flow_versions is None else flow_versions
         self._now = sql.time(now)
         # The latest open conversation as read in this turn (id, flow_id, state, version,
         # flow version, content hash): good until this turn writes a conversation.
@@ -151,6 +159,12 @@ class Turn:
             proactive=proactive,
         )
 
+    def seen_and_busy(self, key: str) -> tuple[bool, bool]:
+        """``event_seen(key)`` and ``busy()`` in one statement (a proactive start asks both)."""
+        row = self._sql.first(q.SEEN_AND_BUSY, {"key": key, "person_id": self.person.id})
+        assert row is not None
+        return bool(row[0]), bool(row[1])
+
     def busy(self) -> bool:
         """Whether a conversation of the person's is under way (active: not paused, stopped
         or ended). A flow started on the bot's initiative waits for it: never two at once."""
@@ -174,14 +188,24 @@ class Turn:
         record = self._record(row)
         if row is None or record is None:
             return None
-        status, remind_at, expires_at, reminders_sent, schedule_id, survey_id = row[6:]
+        status, remind_at, expires_at, reminders_sent, schedule_id, survey_id = row[6:12]
+        created_at, answered_at, prompted_at = row[12:]
         follow_up = FollowUp(
             None if remind_at is None else utc_value(remind_at),
             None if expires_at is None else utc_value(expires_at),
             int(reminders_sent),
         )
+        activity = utc_value(created_at)
+        if answered_at is not None:
+            activity = max(activity, utc_value(answered_at))
         return TimedConversation(
-            record, ConversationStatus(status), follow_up, schedule_id, survey_id
+            record,
+            ConversationStatus(status),
+            follow_up,
+            schedule_id,
+            survey_id,
+            last_activity=activity,
+            last_prompt_at=None if prompted_at is None else utc_value(prompted_at),
         )
 
     def mark_sent(self, message_ids: Sequence[int]) -> None:
@@ -219,13 +243,17 @@ class Turn:
         *,
         schedule_id: int | None = None,
         survey_id: int | None = None,
+        follow_up: FollowUp | None = None,
     ) -> ConversationRecord:
         """A new conversation pinned to this content of the flow (stored once per hash),
-        linked to the schedule or survey that started it, if any."""
+        linked to the schedule or survey that started it, if any. It is reminded and expires
+        as ``follow_up`` says (default: from the flow's settings, counted from now)."""
         content_hash = _content_hash(flow)
         self._latest_known = False
         changes = state.changes()
-        conversation_id = self._sql.scalar(
+        timers = follow_up or FollowUp.from_start(flow.settings, self.now)
+        sql = self._sql
+        conversation_id = sql.scalar(
             q.INSERT_CONVERSATION,
             {
                 "person_id": self.person.id,
@@ -235,14 +263,15 @@ class Turn:
                 "status": state.status.value,
                 "state": dumps(changes.head),
                 "now": self._now,
+                "remind_at": None if timers.remind_at is None else sql.time(timers.remind_at),
+                "expires_at": None if timers.expires_at is None else sql.time(timers.expires_at),
+                "schedule_id": schedule_id,
+                "survey_id": survey_id,
             },
         )
         self._write_archive(conversation_id, changes, new=True)
         state.mark_saved(changes)
         self._versions[conversation_id] = (0, 0)
-        if schedule_id is not None or survey_id is not None:
-            params = {"id": conversation_id, "schedule_id": schedule_id, "survey_id": survey_id}
-            self._sql.execute(q.LINK_CONVERSATION, params)
         return ConversationRecord(
             id=conversation_id,
             person_id=self.person.id,
@@ -254,6 +283,14 @@ class Turn:
         )
 
     def _flow_version_id(self, flow: Flow, content_hash: str) -> int:
+        known = self._flow_versions.get(content_hash)
+        if known is not None:
+            return known
+        found = self._stored_flow_version_id(flow, content_hash)
+        self._flow_versions[content_hash] = found
+        return found
+
+    def _stored_flow_version_id(self, flow: Flow, content_hash: str) -> int:
         params = {"content_hash": content_hash}
         found = self._sql.scalar(q.FLOW_VERSION_ID, params)
         if found is None:  # new content: store it, unless another turn just did
@@ -278,7 +315,7 @@ class Turn:
         """Close a conversation as completed, expired... (its state's status changes too)."""
         status = ConversationStatus(status)
         self._check_owner(record)
-        self._write_state(record, dataclasses.replace(record.state, status=status), NEVER)
+        self._write_state(record, dataclasses.replace(record.state, status=status))
 
     def load_profile(self) -> dict[str, Any]:
         """The current profile, private fields included (for the engine's templates)."""
@@ -295,16 +332,17 @@ class Turn:
         *,
         platform: str,
         address: str,
-        follow_up: FollowUp = NEVER,
+        follow_up: FollowUp | None = None,
         not_before: datetime | None = None,
         proactive: bool = False,
     ) -> list[int]:
         """Persist what the engine did: answers, effects, the new state, queued replies.
 
-        ``follow_up`` is when to remind the conversation and when it expires from now on
-        (``FollowUp.after_activity`` for a turn of the student's; default: never). The
-        replies wait until ``not_before`` (default now); ``proactive`` marks them sent on the
-        bot's own initiative. Returns their outbox ids, in order, for delivery after commit.
+        The conversation's reminder and expiry times stay as they are (a turn of the
+        student's leaves them to the scheduler, which counts from the latest answer), unless
+        ``follow_up`` sets them, or the conversation ends (no more of either). The replies
+        wait until ``not_before`` (default now); ``proactive`` marks them sent on the bot's
+        own initiative. Returns their outbox ids, in order, for delivery after commit.
         """
         self._check_owner(record)
         if result.answers:
@@ -321,7 +359,9 @@ class Turn:
                 self.person.id, record.id, record.flow_id, record.flow_version, self.now
             )
             EffectWriter(self._sql, prov).apply(result.effects)
-        self._write_state(record, result.state, follow_up)
+        self._write_state(record, result.state)
+        if follow_up is not None and result.state.status.is_open:
+            self.set_follow_up(record.id, follow_up)
         ids = queue_replies(
             self._sql,
             result.replies,
@@ -349,28 +389,23 @@ class Turn:
                 f"not to person {self.person.id} whose turn this is"
             )
 
-    def _write_state(
-        self, record: ConversationRecord, state: ConversationState, follow_up: FollowUp
-    ) -> None:
+    def _write_state(self, record: ConversationRecord, state: ConversationState) -> None:
         loaded, expected = self._versions.get(record.id, (record.version, record.version))
         if record.version != loaded:  # not the record this turn loaded: check its own version
             loaded = expected = record.version
         self._latest_known = False
         changes = state.changes()
         sql = self._sql
-        remind_at, expires_at = follow_up.remind_at, follow_up.expires_at
+        status = state.status
         updated = sql.execute(
-            q.WRITE_STATE,
+            q.WRITE_STATE if status.is_open else q.WRITE_CLOSED_STATE,
             {
                 "id": record.id,
                 "expected": expected,
                 "state": dumps(changes.head),
                 "step": state.step,
-                "status": state.status.value,
+                "status": status.value,
                 "now": self._now,
-                "remind_at": None if remind_at is None else sql.time(remind_at),
-                "expires_at": None if expires_at is None else sql.time(expires_at),
-                "reminders_sent": follow_up.reminders_sent,
             },
         )
         if updated != 1:
@@ -378,7 +413,7 @@ class Turn:
                 f"conversation {record.id} changed since version {expected} was read; "
                 "read it inside the same turn"
             )
-        if state.status is not ConversationStatus.ACTIVE:
+        if status is not ConversationStatus.ACTIVE:
             sql.execute(q.WAKE_BUSY, {"person_id": self.person.id, "now": self._now})
         self._write_archive(record.id, changes, new=False)
         state.mark_saved(changes)
@@ -498,29 +533,16 @@ class Batch:
         self._sql = sql
         self._read_with_lock = read_with_lock
         self._turns: dict[int, Turn] = {}
+        self._flow_versions: dict[str, int] = {}
 
     def turn(self, person_id: int) -> Turn:
         """The person's turn in this transaction (UnknownPersonError: nobody has that id)."""
         turn = self._turns.get(person_id)
         if turn is None:
             turn = self._turns[person_id] = open_turn(
-                self._sql, person_id, self._fixed_now, self._read_with_lock
+                self._sql, person_id, self._fixed_now, self._read_with_lock, self._flow_versions
             )
         return turn
-
-    @contextmanager
-    def savepoint(self) -> Iterator[None]:
-        """A part of the batch that may fail alone: on an error its writes are undone, the
-        error is raised, and the rest of the batch carries on (turns are taken afresh)."""
-        nested = self._sql.conn.begin_nested()
-        try:
-            yield
-        except BaseException:
-            nested.rollback()
-            self.close()
-            self._turns.clear()
-            raise
-        nested.commit()
 
     def _fixed_now(self) -> datetime:
         return self.now
@@ -531,7 +553,11 @@ class Batch:
 
 
 def open_turn(
-    sql: Sql, who: int | Account, now: Callable[[], datetime], read_with_lock: bool
+    sql: Sql,
+    who: int | Account,
+    now: Callable[[], datetime],
+    read_with_lock: bool,
+    flow_versions: dict[str, int] | None = None,
 ) -> Turn:
     """The turn's first statement, in ``sql``'s transaction: the person's rows, locked
     (SQLite: with the latest open conversation, since BEGIN IMMEDIATE already holds the
@@ -554,7 +580,7 @@ def open_turn(
             if isinstance(who, int)
             else f"no person linked to that {who.platform} account"
         )
-    turn = Turn(sql, person_from_rows(rows), now())
+    turn = Turn(sql, person_from_rows(rows), now(), flow_versions)
     if read_with_lock:
         latest = rows[0][_PERSON_WIDTH:]
         turn._set_latest_open(None if latest[0] is None else latest)

@@ -507,3 +507,181 @@ def test_a_jump_far_ahead_then_the_real_clock_leaves_nothing_stuck_or_doubled(
     ]
     assert [i.flow for r in later for i in r.started] == []
     assert texts(app, ana).count("Hello Ana!") == 3
+
+
+# -- failures and the running loop -------------------------------------------------------------
+
+
+def test_a_start_that_fails_is_skipped_alone_and_holds_up_nobody(
+    app: App, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    people = [student(app, f"Kid {n}") for n in range(5)]
+    broken = people[2]
+    schedule(app, "ping", "FREQ=WEEKLY;BYDAY=WE;BYHOUR=10;BYMINUTE=0")
+    scheduler = Scheduler(app, batch=3)
+    real_start = scheduler._outreach.start_in
+
+    def start_in(turn, flow, origin, **options):  # type: ignore[no-untyped-def]
+        if turn.person.id == broken.id:
+            raise RuntimeError("a bug that only this student's data shows")
+        return real_start(turn, flow, origin, **options)
+
+    monkeypatch.setattr(scheduler._outreach, "start_in", start_in)
+    at = datetime(2026, 6, 3, 8, 0, tzinfo=UTC)
+    clock.set(at)
+
+    report = scheduler.tick(at)
+
+    assert sorted(names(report.started)) == sorted((p.handle, None) for p in people if p != broken)
+    assert names(report.skipped) == [(broken.handle, "failed")]
+    assert texts(app, broken) == []
+    (due,) = app.schedules.due_starts(person_id=broken.id)
+    assert due.occurrence == "2026-06-10T10:00"  # moved on: next week is tried afresh
+    assert not scheduler.tick(at)
+
+
+async def test_run_ticks_on_the_apps_clock_until_stopped(app: App, clock: FrozenClock) -> None:
+    import asyncio
+
+    ana = student(app, "Ana Madrid")
+    schedule(app, "ping", "FREQ=WEEKLY;BYDAY=WE;BYHOUR=10;BYMINUTE=0")
+    clock.set(datetime(2026, 6, 3, 8, 0, tzinfo=UTC))
+    stop = asyncio.Event()
+    reports: list[RunReport] = []
+
+    async def offload(work, *args):  # type: ignore[no-untyped-def]
+        reports.append(work(*args))
+        stop.set()  # one tick is enough to see it
+        return reports[-1]
+
+    await Scheduler(app, offload=offload).run(stop)
+
+    assert [names(r.started) for r in reports] == [[(ana.handle, None)]]
+    assert reports[0].now == clock.now()
+
+
+# -- the roster, and several schedulers ---------------------------------------------------------
+
+
+def test_due_starts_follow_the_roster_and_time_zones(app: App, clock: FrozenClock) -> None:
+    ana, ben = student(app, "Ana Madrid"), student(app, "Ben Tokyo", "Asia/Tokyo")
+    schedule_id = schedule(app, "ping", "FREQ=WEEKLY;BYDAY=WE;BYHOUR=10;BYMINUTE=0")
+    teacher = app.people.add("Tess Teacher", "teacher", group="7B")
+
+    def due() -> dict[str, tuple[str, datetime]]:
+        handles = {p.id: p.handle for p in (ana, ben, teacher)}
+        rows = app.schedules.due_starts(schedule_id=schedule_id)
+        return {handles.get(r.person_id, "new"): (r.occurrence, r.due_at) for r in rows}
+
+    assert due() == {
+        "ana-madrid": ("2026-06-03T10:00", datetime(2026, 6, 3, 8, 0, tzinfo=UTC)),
+        "ben-tokyo": ("2026-06-03T10:00", datetime(2026, 6, 3, 1, 0, tzinfo=UTC)),
+    }  # the teacher in 7B gets no check-in
+    cy = student(app, "Cy Newcomer", "America/New_York")  # joins 7B
+    with app.db.begin() as conn:  # Ben moves to New York; Ana leaves 7B
+        conn.execute(
+            text("UPDATE person SET timezone = 'America/New_York' WHERE id = :id"), {"id": ben.id}
+        )
+        conn.execute(text("DELETE FROM group_member WHERE person_id = :id"), {"id": ana.id})
+
+    Scheduler(app).reconcile(clock.now())
+
+    new_york_ten = datetime(2026, 6, 3, 14, 0, tzinfo=UTC)
+    assert due() == {
+        "ben-tokyo": ("2026-06-03T10:00", new_york_ten),
+        "new": ("2026-06-03T10:00", new_york_ten),
+    }
+    assert [r.person_id for r in app.schedules.due_starts(schedule_id=schedule_id)] == [
+        ben.id,
+        cy.id,
+    ]
+
+
+def test_two_schedulers_at_one_instant_start_each_student_once(
+    app: App, clock: FrozenClock
+) -> None:
+    """Two processes' worth (each its own connections), ticking together: on PostgreSQL
+    they split the due rows (SKIP LOCKED); either way each student starts once."""
+    import threading
+
+    people = [student(app, f"Kid {n}") for n in range(60)]
+    schedule(app, "club", "FREQ=WEEKLY;BYDAY=WE;BYHOUR=10;BYMINUTE=0")
+    at = datetime(2026, 6, 3, 8, 0, tzinfo=UTC)
+    clock.set(at)
+    others = [App.create(app.settings, clock=FrozenClock(at)) for _ in range(2)]
+    reports: list[RunReport] = []
+    ready = threading.Barrier(2)
+
+    def run(bot: App) -> None:
+        scheduler = Scheduler(bot, batch=7)
+        scheduler.reconcile(at)
+        ready.wait()
+        reports.append(scheduler.tick(at))
+
+    threads = [threading.Thread(target=run, args=(bot,)) for bot in others]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    started = sorted(i.person for r in reports for i in r.started)
+    assert started == sorted(p.handle for p in people)
+    with app.db.begin() as conn:
+        assert conn.execute(text("SELECT count(*) FROM conversation")).scalar_one() == 60
+        assert conn.execute(text("SELECT count(*) FROM outbox")).scalar_one() == 120
+    for bot in others:
+        bot.db.dispose()
+
+
+def test_a_reminder_that_fails_stops_alone(
+    app: App, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    people = [student(app, f"Kid {n}") for n in range(3)]
+    broken = people[1]
+    schedule(app, "club", "FREQ=WEEKLY;BYDAY=WE;BYHOUR=10;BYMINUTE=0")
+    start = datetime(2026, 6, 3, 8, 0, tzinfo=UTC)
+    run_due(app, clock, start)
+    real_engine_for = app.service.engine_for
+
+    def engine_for(turn, record):  # type: ignore[no-untyped-def]
+        if turn.person.id == broken.id:
+            raise RuntimeError("this conversation's flow no longer compiles")
+        return real_engine_for(turn, record)
+
+    monkeypatch.setattr(app.service, "engine_for", engine_for)
+    report = run_due(app, clock, start + timedelta(days=1))
+
+    assert sorted(names(report.reminded)) == sorted((p.handle, None) for p in people if p != broken)
+    assert texts(app, broken)[-1] == "Favourite sport?"  # no reminder, and no error sent
+    later = run_due(app, clock, start + timedelta(days=2))  # the others' second reminder
+    assert sorted(names(later.reminded)) == sorted((p.handle, None) for p in people if p != broken)
+
+
+def test_a_conversation_started_far_ahead_does_not_keep_its_student_busy_on_the_real_clock(
+    app: App, clock: FrozenClock
+) -> None:
+    ana = student(app, "Ana Madrid")
+    schedule(app, "club", "FREQ=WEEKLY;BYDAY=WE;BYHOUR=10;BYMINUTE=0")
+    ahead = run_due(app, clock, datetime(2026, 9, 2, 8, 0, tzinfo=UTC))
+    assert names(ahead.started) == [(ana.handle, None)]  # left unanswered
+
+    seen: list[tuple[str, datetime]] = []
+    for at, report in walk(
+        app, clock, MONDAY, datetime(2026, 6, 11, tzinfo=UTC), timedelta(hours=1)
+    ):
+        for kind in ("started", "expired", "reminded"):
+            seen += [(kind, local(at, "Europe/Madrid")) for _ in getattr(report, kind)]
+
+    # on the real clock it counts from when the bot first saw it (Monday 02:00 in Madrid):
+    # reminded the next morning and the one after, expired after 3 days; the real
+    # Wednesday's check-in waited for that, then came (after quiet hours)
+    assert seen == [
+        ("reminded", datetime(2026, 6, 2, 7, 0)),
+        ("reminded", datetime(2026, 6, 3, 7, 0)),
+        ("expired", datetime(2026, 6, 4, 2, 0)),
+        ("started", datetime(2026, 6, 4, 7, 0)),
+        ("reminded", datetime(2026, 6, 5, 7, 0)),
+        ("reminded", datetime(2026, 6, 6, 7, 0)),
+        ("expired", datetime(2026, 6, 7, 7, 0)),
+        ("started", datetime(2026, 6, 10, 10, 0)),
+    ]
