@@ -606,15 +606,16 @@ def schedule_run_due(
     """Do what the running bot does at this instant: start, remind, expire (once)."""
     from .clock import FrozenClock
     from .config import load_settings
+    from .progress import Progress, summary
     from .scheduler import Scheduler
 
     clock = None if now is None else FrozenClock(_instant(now, load_settings().default_timezone))
     bot = _open_app(flows=True, clock=clock)
-    report = Scheduler(bot).tick(bot.clock.now())
+    with Progress("Running what is due") as bar:
+        report = Scheduler(bot).tick(bot.clock.now(), progress=bar.completed)
     if as_json:
         _print_json(report.to_json())
-        return
-    typer.echo(f"{report.now.isoformat()}: {report.summary()}")
+    summary(f"{report.now.isoformat()}: {report.summary()}", as_json=as_json)
 
 
 def _instant(text: str, default_zone: str) -> datetime:
