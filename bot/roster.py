@@ -110,7 +110,7 @@ def deliver_waiting(app: App, person: PersonRecord, chat: Chat) -> bool:
             return False
         engine = service.engine_for(turn, timed.record)
         result = engine.resume(timed.record.state, service.context(turn))
-        reminders = FollowUp.after_activity(engine.flow.settings, result.state.status, turn.now)
+        reminders = FollowUp.from_start(engine.flow.settings, turn.now)
         turn.save(
             timed.record,
             result,
