@@ -14,7 +14,7 @@ the environment (the URL is passed in)::
 from ._database import Database
 from ._failed import FailedInboundRecord, FailedInboundStore, Letter
 from ._invites import DEFAULT_INVITE_TTL, InviteRecord, InviteStore
-from ._outbox import OutboxStore
+from ._outbox import IMMEDIATELY, OPTED_OUT, UNREACHABLE, OutboxClaim, OutboxStore
 from ._people import PeopleStore
 from ._plan import PlanStore
 from ._profile import ProfileStore
@@ -47,8 +47,11 @@ from .errors import (
 __all__ = [
     "DEFAULT_INVITE_TTL",
     "GOAL_STATUSES",
+    "IMMEDIATELY",
+    "OPTED_OUT",
     "OUTBOX_STATUSES",
     "ROLES",
+    "UNREACHABLE",
     "Account",
     "ArtifactRecord",
     "CheckinGoalUpdateRecord",
@@ -66,6 +69,7 @@ __all__ = [
     "InviteRecord",
     "InviteStore",
     "Letter",
+    "OutboxClaim",
     "OutboxRecord",
     "OutboxStore",
     "PeopleStore",

@@ -2,12 +2,21 @@
 
 A message stays ``pending`` until it is sent; a failed attempt keeps it pending with a later
 ``not_before``; ``dead`` is given up. Errors are stored for adults, never message text.
+
+Several processes may deliver at once: each ``claim``s the rows it is about to send (held
+until ``claimed_until``, a lease on the wall clock, so rows a crashed process held go to
+another once it runs out) and reserves their send slots in the platform's shared budget
+(``delivery_pace``). A claim never splits one address's messages between processes, and
+gives up at once (``dead``) on proactive messages to someone who sent /stop and on anything
+to an identity known to be unreachable.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -17,20 +26,45 @@ from dialogues import Reply
 from ._database import Database
 from ._records import OutboxRecord
 from ._sql import (
-    DUE_OUTBOX,
+    BURY_OUTBOX,
+    CLAIMABLE_OUTBOX,
     MARK_SENT,
+    NEW_PACE,
     OPEN_ANY,
     OUTBOX_COLUMNS,
+    PACE,
     RECENT_OUTBOX,
+    SET_PACE,
     Sql,
+    Statement,
+    claim_rows,
+    release_rows,
     utc_value,
 )
 from ._tables import AnyRow, dumps, loads, outbox, utcnow
 from .errors import UnknownRecordError
 
-__all__ = ["OutboxStore", "latest_question", "queue_replies"]
+__all__ = [
+    "IMMEDIATELY",
+    "OPTED_OUT",
+    "UNREACHABLE",
+    "OutboxClaim",
+    "OutboxStore",
+    "latest_question",
+    "queue_replies",
+]
 
 _MAX_ERROR = 2000
+_IDS_PER_STATEMENT = 100
+
+IMMEDIATELY = datetime(2000, 1, 1, tzinfo=UTC)
+"""A ``not_before`` that is due whatever any clock says: for messages queued to go at once by
+code running on a moved clock (``schedule run-due --now`` in the future), which must not wait
+for that instant on the real one."""
+OPTED_OUT = "opted_out"
+"""``last_error`` of a proactive message given up because its person sent /stop."""
+UNREACHABLE = "unreachable"
+"""``last_error`` of a message given up because the identity it goes to is unreachable."""
 
 
 def queue_replies(
@@ -42,13 +76,23 @@ def queue_replies(
     platform: str,
     address: str,
     now: datetime,
+    not_before: datetime | None = None,
+    proactive: bool = False,
 ) -> list[int]:
-    """Queue one pending row per reply, in one statement; returns their ids in reply order."""
+    """Queue one pending row per reply, in one statement; returns their ids in reply order.
+
+    They are due from ``not_before`` (default ``now``). ``proactive``: sent on the bot's own
+    initiative (a scheduled start, a reminder, a survey), so never to someone who sent /stop.
+    """
     if not replies:
         return []
     at = sql.time(now)
+    due = at if not_before is None else sql.time(not_before)
     rows = [
-        (person_id, conversation_id, platform, address, dumps(r.to_json()), "pending", 0, at, at)
+        (
+            *(person_id, conversation_id, platform, address, dumps(r.to_json()), "pending", 0),
+            *(due, at, proactive),
+        )
         for r in replies
     ]
     # RETURNING's row order is not promised, but ids are drawn in VALUES order (SQLite's next
@@ -82,7 +126,7 @@ def latest_question(sql: Sql, conversation_id: int) -> OutboxRecord | None:
 def _raw_record(row: Sequence[Any], payload: dict[str, Any]) -> OutboxRecord:
     """A record from a row of ``OUTBOX_RECORD_COLUMNS`` read with ``Sql``."""
     (id_, person_id, conversation_id, platform, address, _, status, attempts) = row[:8]
-    not_before, last_error, platform_message_id, created_at, sent_at = row[8:13]
+    not_before, last_error, platform_message_id, created_at, sent_at, proactive = row[8:14]
     return OutboxRecord(
         id=id_,
         person_id=person_id,
@@ -97,7 +141,89 @@ def _raw_record(row: Sequence[Any], payload: dict[str, Any]) -> OutboxRecord:
         platform_message_id=platform_message_id,
         created_at=utc_value(created_at),
         sent_at=None if sent_at is None else utc_value(sent_at),
+        proactive=bool(proactive),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxClaim:
+    """What ``OutboxStore.claim`` took: the messages this process now holds, and those it gave
+    up instead (id, reason)."""
+
+    messages: list[OutboxRecord]
+    buried: list[tuple[int, str]]
+    start: datetime
+    """Wall-clock time the first message may go (the shared budget's next free slot)."""
+    full: bool
+    """As many rows were taken as the limit and the budget allowed: more may be waiting."""
+    next_claim_at: datetime | None
+    """With a budget: the wall-clock time from which the next claim gets a useful share."""
+    until: datetime
+    """The messages are held until then (``release`` needs it)."""
+
+
+class _Budget:
+    """A platform's shared send budget (``delivery_pace``), read and locked in a claim's
+    transaction, so that the claims of one platform take turns (on SQLite every write
+    transaction does). With a ``rate``, a claim takes at most ``ahead`` seconds' worth of it
+    past now, and nothing unless half of that (or all it asked for) is free."""
+
+    def __init__(
+        self, platform: str, start: datetime, wall: datetime, rate: float | None, ahead: float
+    ) -> None:
+        self.platform = platform
+        self.start = start
+        self._wall = wall
+        self._rate = rate
+        self._ahead = ahead
+        self._next_at = start
+
+    @classmethod
+    def read(
+        cls, sql: Sql, platform: str, wall: datetime, rate: float | None, ahead: float
+    ) -> _Budget:
+        if rate is not None and (not math.isfinite(rate) or rate <= 0 or ahead <= 0):
+            raise ValueError(f"a budget needs a positive rate and horizon, not {rate}, {ahead}")
+        next_at = sql.scalar(PACE, {"platform": platform})
+        if next_at is None:
+            sql.execute(NEW_PACE, {"platform": platform, "next_at": sql.time(wall)})
+            next_at = sql.scalar(PACE, {"platform": platform})
+        start = wall if rate is None else max(utc_value(next_at), wall)
+        return cls(platform, start, wall, rate, ahead)
+
+    def _chunk(self, limit: int, rate: float) -> int:
+        return min(limit, max(1, math.floor(self._ahead * rate / 2)))
+
+    def room(self, limit: int) -> int:
+        """How many rows may be claimed now (0 while less than a useful chunk is free)."""
+        if self._rate is None:
+            return limit
+        free = ((self._wall - self.start).total_seconds() + self._ahead) * self._rate
+        room = min(limit, math.floor(free + 1e-9))
+        return room if room >= self._chunk(limit, self._rate) else 0
+
+    def take(self, sql: Sql, count: int) -> None:
+        """Reserve ``count`` send slots from ``start`` on."""
+        if self._rate is None:
+            return
+        self._next_at = self.start + timedelta(seconds=count / self._rate)
+        sql.execute(SET_PACE, {"platform": self.platform, "next_at": sql.time(self._next_at)})
+
+    def next_claim_at(self, limit: int) -> datetime | None:
+        """From when the next claim gets a useful share (None: no budget, at any time)."""
+        if self._rate is None:
+            return None
+        ahead = timedelta(seconds=self._ahead - self._chunk(limit, self._rate) / self._rate)
+        return max(self._next_at - ahead, self._wall)
+
+
+def _for_ids(
+    sql: Sql, build: Callable[[int], Statement], ids: list[int], params: dict[str, Any]
+) -> None:
+    """Run ``build(n)``'s statement over ``ids``, at most ``_IDS_PER_STATEMENT`` at a time."""
+    for begin in range(0, len(ids), _IDS_PER_STATEMENT):
+        chunk = ids[begin : begin + _IDS_PER_STATEMENT]
+        sql.execute(build(len(chunk)), {**params, **{f"id_{n}": i for n, i in enumerate(chunk)}})
 
 
 def _record(row: AnyRow) -> OutboxRecord:
@@ -115,6 +241,7 @@ def _record(row: AnyRow) -> OutboxRecord:
         platform_message_id=row.platform_message_id,
         created_at=row.created_at,
         sent_at=row.sent_at,
+        proactive=bool(row.proactive),
     )
 
 
@@ -147,30 +274,82 @@ class OutboxStore:
             rows = conn.execute(stmt.order_by(outbox.c.id).limit(limit)).all()
         return [_record(r) for r in rows]
 
-    def due(
+    def claim(
         self,
         *,
         platform: str,
-        limit: int = 100,
-        now: datetime | None = None,
-        after_id: int = 0,
-    ) -> list[OutboxRecord]:
-        """What delivery may send now, oldest first: pending messages whose ``not_before``
-        has passed and that no older pending message to the same address waits behind
-        (sending them first would overtake it). One statement, whatever the addresses.
+        limit: int,
+        now: datetime,
+        wall: datetime,
+        lease: float,
+        rate: float | None = None,
+        ahead: float = 1.0,
+    ) -> OutboxClaim:
+        """Hold up to ``limit`` messages for this process to send, in one transaction.
 
-        ``after_id`` leaves out older messages (those a delivery round has already seen).
+        Due means ``not_before <= now`` (``now`` is the injected clock's); holds run on the
+        wall clock (``wall``), shared by every process: the claimed rows are held until
+        ``wall + lease`` seconds. Rows held by anyone, and rows behind an older pending
+        message to the same address that is held or not due, are left out, so one address's
+        messages go out in order, from one process at a time. When not all can be taken,
+        replies go before proactive messages (a fan-out to thousands must not hold up the
+        answer to a student's message), else the oldest first; they come back oldest first.
+
+        With ``rate`` (sends per second), the rows also take send slots from the platform's
+        budget shared by every process: at most ``ahead`` seconds' worth past ``wall``, and
+        none unless at least half of that (or ``limit``) is free, so processes take turns in
+        useful chunks rather than one row at a time. The claim says when its first message may
+        go (``start``) and, when the budget held it back, when to ask again (``retry_at``).
+
+        Proactive messages to someone who opted out (/stop), and any message to an identity
+        known to be unreachable, are given up (``dead``, reason ``OPTED_OUT``/``UNREACHABLE``)
+        instead of being claimed.
         """
-        with self._db.read() as conn:
+        until = wall + timedelta(seconds=lease)
+        with self._db.begin() as conn:
             sql = Sql(conn)
-            params = {
-                "now": sql.time(now or utcnow()),
-                "platform": platform,
-                "after_id": after_id,
-                "limit": limit,
-            }
-            rows = sql.rows(DUE_OUTBOX, params)
-        return [_raw_record(r, loads(r[5])) for r in rows]
+            budget = _Budget.read(sql, platform, wall, rate, ahead)
+            room = budget.room(limit)
+            rows = []
+            if room > 0:
+                params = {
+                    "platform": platform,
+                    "now": sql.time(now),
+                    "wall": sql.time(wall),
+                    "limit": room,
+                }
+                rows = sql.rows(CLAIMABLE_OUTBOX, params)
+            claimed: list[OutboxRecord] = []
+            buried: list[tuple[int, str]] = []
+            for row in rows:
+                record = _raw_record(row, loads(row[5]))
+                opted_out, unreachable = bool(row[-2]), bool(row[-1])
+                if unreachable or (opted_out and record.proactive):
+                    reason = UNREACHABLE if unreachable else OPTED_OUT
+                    sql.execute(BURY_OUTBOX, {"id": record.id, "error": reason})
+                    buried.append((record.id, reason))
+                else:
+                    claimed.append(record)
+            _for_ids(sql, claim_rows, [r.id for r in claimed], {"until": sql.time(until)})
+            if claimed:
+                budget.take(sql, len(claimed))
+        claimed.sort(key=lambda r: r.id)
+        return OutboxClaim(
+            claimed,
+            buried,
+            budget.start,
+            full=len(rows) == room,
+            next_claim_at=budget.next_claim_at(limit),
+            until=until,
+        )
+
+    def release(self, message_ids: Sequence[int], until: datetime) -> None:
+        """Let go of messages this process claimed (with the claim held ``until``) and will not
+        send now, so that any process may claim them again at once. Rows another process
+        claimed since (this claim ran out) are left alone."""
+        with self._db.begin() as conn:
+            sql = Sql(conn)
+            _for_ids(sql, release_rows, list(message_ids), {"until": sql.time(until)})
 
     def queue(
         self,
@@ -179,8 +358,11 @@ class OutboxStore:
         person_id: int | None,
         platform: str,
         address: str,
+        not_before: datetime | None = None,
+        proactive: bool = False,
     ) -> list[int]:
-        """Queue messages outside any conversation (cards, help, a refusal to a stranger)."""
+        """Queue messages outside any conversation (cards, help, a refusal to a stranger);
+        ``not_before`` and ``proactive`` as in ``queue_replies``."""
         with self._db.begin() as conn:
             return queue_replies(
                 Sql(conn),
@@ -190,6 +372,8 @@ class OutboxStore:
                 platform=platform,
                 address=address,
                 now=utcnow(),
+                not_before=not_before,
+                proactive=proactive,
             )
 
     def for_person(self, person_id: int) -> list[OutboxRecord]:
@@ -240,19 +424,25 @@ class OutboxStore:
                     raise UnknownRecordError(f"no outbox message {message_id}")
 
     def mark_retry(self, message_id: int, not_before: datetime, error: str) -> None:
-        """A failed attempt worth retrying: stays pending, due again at ``not_before``."""
+        """A failed attempt worth retrying: stays pending, due again at ``not_before``, and
+        no longer held by the process that tried (any process may take it from then on)."""
         self._update(
             message_id,
             status="pending",
             attempts=outbox.c.attempts + 1,
             not_before=not_before,
             last_error=error[:_MAX_ERROR],
+            claimed_until=None,
         )
 
     def mark_dead(self, message_id: int, error: str) -> None:
         """Give up on a message (too many attempts, or the platform refuses it for good)."""
         self._update(
-            message_id, status="dead", attempts=outbox.c.attempts + 1, last_error=error[:_MAX_ERROR]
+            message_id,
+            status="dead",
+            attempts=outbox.c.attempts + 1,
+            last_error=error[:_MAX_ERROR],
+            claimed_until=None,
         )
 
     def _update(self, message_id: int, **values: Any) -> None:
