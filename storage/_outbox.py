@@ -39,6 +39,7 @@ from ._sql import (
     Statement,
     claim_rows,
     release_rows,
+    renew_rows,
     utc_value,
 )
 from ._tables import AnyRow, dumps, loads, outbox, utcnow
@@ -217,6 +218,14 @@ class _Budget:
         return max(self._next_at - ahead, self._wall)
 
 
+def _mark_sent(sql: Sql, sent: Sequence[tuple[int, str | None]]) -> None:
+    now = sql.time(utcnow())
+    for message_id, platform_message_id in sent:
+        params = {"id": message_id, "now": now, "pmid": platform_message_id}
+        if sql.execute(MARK_SENT, params) == 0:
+            raise UnknownRecordError(f"no outbox message {message_id}")
+
+
 def _for_ids(
     sql: Sql, build: Callable[[int], Statement], ids: list[int], params: dict[str, Any]
 ) -> None:
@@ -284,6 +293,7 @@ class OutboxStore:
         lease: float,
         rate: float | None = None,
         ahead: float = 1.0,
+        sent: Sequence[tuple[int, str | None]] = (),
     ) -> OutboxClaim:
         """Hold up to ``limit`` messages for this process to send, in one transaction.
 
@@ -304,10 +314,14 @@ class OutboxStore:
         Proactive messages to someone who opted out (/stop), and any message to an identity
         known to be unreachable, are given up (``dead``, reason ``OPTED_OUT``/``UNREACHABLE``)
         instead of being claimed.
+
+        ``sent`` first records messages the platform accepted, as ``mark_sent_many`` does, in
+        the same transaction (delivery's hot path: one trip for both).
         """
         until = wall + timedelta(seconds=lease)
         with self._db.begin() as conn:
             sql = Sql(conn)
+            _mark_sent(sql, sent)
             budget = _Budget.read(sql, platform, wall, rate, ahead)
             room = budget.room(limit)
             rows = []
@@ -350,6 +364,23 @@ class OutboxStore:
         with self._db.begin() as conn:
             sql = Sql(conn)
             _for_ids(sql, release_rows, list(message_ids), {"until": sql.time(until)})
+
+    def renew(self, message_ids: Sequence[int], until: datetime, new_until: datetime) -> set[int]:
+        """Hold messages this process still holds (claimed until ``until``) until
+        ``new_until``; returns those renewed: one whose claim ran out, and that another
+        process may have claimed since, is not."""
+        renewed: set[int] = set()
+        with self._db.begin() as conn:
+            sql = Sql(conn)
+            for begin in range(0, len(message_ids), _IDS_PER_STATEMENT):
+                chunk = message_ids[begin : begin + _IDS_PER_STATEMENT]
+                params = {
+                    "until": sql.time(until),
+                    "new_until": sql.time(new_until),
+                    **{f"id_{n}": i for n, i in enumerate(chunk)},
+                }
+                renewed.update(int(row[0]) for row in sql.rows(renew_rows(len(chunk)), params))
+        return renewed
 
     def queue(
         self,
@@ -416,12 +447,7 @@ class OutboxStore:
         """Several messages the platform accepted, as (id, platform message id), in one
         transaction (delivery's hot write). An unknown id raises and marks none of them."""
         with self._db.begin() as conn:
-            sql = Sql(conn)
-            now = sql.time(utcnow())
-            for message_id, platform_message_id in sent:
-                params = {"id": message_id, "now": now, "pmid": platform_message_id}
-                if sql.execute(MARK_SENT, params) == 0:
-                    raise UnknownRecordError(f"no outbox message {message_id}")
+            _mark_sent(Sql(conn), sent)
 
     def mark_retry(self, message_id: int, not_before: datetime, error: str) -> None:
         """A failed attempt worth retrying: stays pending, due again at ``not_before``, and

@@ -387,6 +387,17 @@ def claim_rows(count: int) -> Statement:
 
 
 @cache
+def renew_rows(count: int) -> Statement:
+    """Hold ``count`` rows (``:id_0``...) until ``:new_until``, if still pending and held by
+    the claim that wrote ``:until``; returns the ids renewed."""
+    ids = ", ".join(f":id_{n}" for n in range(count))
+    return statement(
+        f"UPDATE outbox SET claimed_until = :new_until WHERE id IN ({ids}) "
+        "AND status = 'pending' AND claimed_until = :until RETURNING id"
+    )
+
+
+@cache
 def release_rows(count: int) -> Statement:
     """Let go of ``count`` rows (``:id_0``...) still pending and still held by the claim that
     wrote ``:until`` (a later claim by another process is left alone)."""

@@ -272,3 +272,20 @@ def test_concurrent_claims_never_share_a_message_nor_split_an_address(
         thread.join(60)
     assert errors == []
     assert sorted(taken) == sorted(i for rows in by_address.values() for i in rows)
+
+
+def test_a_renewed_claim_outlives_its_first_lease_and_a_lost_one_is_not_renewed(
+    stores: Stores, student: PersonRecord
+) -> None:
+    a1, a2 = queue(stores.db, student.id, "a", ["a1", "a2"])
+    [b1] = queue(stores.db, student.id, "b", ["b1"])
+    wall = datetime.now(UTC)
+    first = claim(stores.outbox, wall=wall)
+    stores.outbox.mark_sent(a1)
+    renewed_until = first.until + timedelta(seconds=LEASE)
+    assert stores.outbox.renew([a1, a2, b1], first.until, renewed_until) == {a2, b1}
+    assert ids(claim(OutboxStore(stores.db), wall=first.until + timedelta(seconds=1))) == []
+    # a process that stalled past its lease: the messages went to another meanwhile
+    later = renewed_until + timedelta(seconds=1)
+    assert ids(claim(OutboxStore(stores.db), wall=later)) == [a2, b1]
+    assert stores.outbox.renew([a2, b1], renewed_until, later + timedelta(seconds=9)) == set()
