@@ -54,6 +54,7 @@ from .slack_render import (
 __all__ = [
     "ACK_BUDGET",
     "OVERALL_RATE",
+    "PER_CHANNEL_RATE",
     "PLATFORM",
     "SlackBot",
     "SlackDelivery",
@@ -70,8 +71,10 @@ ACK_BUDGET = 2.0
 COMMAND = SLACK_COMMAND
 EVENTS_PATH = "/slack/events"
 OVERALL_RATE = 20.0
-"""Messages per second to the whole workspace: ours (Slack limits ``chat.postMessage`` to
-about one per second per channel and publishes no overall limit)."""
+"""Messages per second to the whole workspace: ours (Slack publishes no overall limit)."""
+PER_CHANNEL_RATE = 0.9
+"""Messages per second to one channel: under Slack's one a second, so that network jitter
+bunching two sends together cannot put them inside one second."""
 
 
 class _ClientWins(logging.Filter):
@@ -657,7 +660,7 @@ def _delivery_worker(
     return DeliveryWorker(
         app.outbox,
         sender,
-        pacer=pacer or Pacer(overall_rate=OVERALL_RATE),
+        pacer=pacer or Pacer(per_address_rate=PER_CHANNEL_RATE, overall_rate=OVERALL_RATE),
         on_unreachable=unreachable,
         clock=app.clock,
         offload=offload,
