@@ -232,6 +232,7 @@ class _Round:
         self.ended: set[str] = set()  # addresses whose round ended on a failure
         self.holds: dict[int, _Hold] = {}
         self.leases: list[_Lease] = []
+        self.doubted: set[int] = set()  # replies to identities marked unreachable
         self.to_release: list[OutboxRecord] = []  # held but not to be sent by this round
         self.more = True  # the last claim took all it could: more may be waiting
         self.clean = False  # the last claim ran while this round held nothing
@@ -490,7 +491,11 @@ class DeliveryWorker:
         renew = [(lease.until, sorted(lease.ids)) for lease in due]
         until = self._wall() + timedelta(seconds=self._lease)
         held_before = bool(r.queues or r.flying)
-        found, renewed = await self._offload(self._trip, marks, release, renew, until, claim)
+        proven = [i for i, _ in marks if i in r.doubted]  # they were reachable after all
+        r.doubted.difference_update(proven)
+        found, renewed = await self._offload(
+            self._trip, marks, release, renew, until, claim, proven
+        )
         for lease in due:
             lost = lease.ids - renewed
             lease.until, lease.renew_at = until, now + self._renew_after
@@ -517,8 +522,11 @@ class DeliveryWorker:
         renew: list[tuple[datetime, list[int]]],
         until: datetime,
         claim: bool,
+        proven: list[int],
     ) -> tuple[OutboxClaim | None, set[int]]:
         """Runs in a storage thread; see ``_exchange``. Returns the claim and the ids renewed."""
+        if proven:
+            self._outbox.mark_reachable(proven)
         by_claim: dict[datetime, list[int]] = {}
         for message_id, held_until in release:
             by_claim.setdefault(held_until, []).append(message_id)
@@ -548,6 +556,7 @@ class DeliveryWorker:
         for message_id, reason in found.buried:
             log.info("outbox message %s given up: %s", message_id, reason)
         r.more, r.clean = found.full, clean
+        r.doubted.update(found.doubted)
         start = now + (found.start - wall).total_seconds()
         r.claim_at = now
         if found.next_claim_at is not None:

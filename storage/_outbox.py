@@ -7,8 +7,8 @@ Several processes may deliver at once: each ``claim``s the rows it is about to s
 until ``claimed_until``, a lease on the wall clock, so rows a crashed process held go to
 another once it runs out) and reserves their send slots in the platform's shared budget
 (``delivery_pace``). A claim never splits one address's messages between processes, and
-gives up at once (``dead``) on proactive messages to someone who sent /stop and on anything
-to an identity known to be unreachable.
+gives up at once (``dead``) on proactive messages to someone who sent /stop or to an identity
+known to be unreachable.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from ._sql import (
     OPEN_ANY,
     OUTBOX_COLUMNS,
     PACE,
+    REACHABLE_AGAIN,
     RECENT_OUTBOX,
     SET_PACE,
     Sql,
@@ -153,6 +154,10 @@ class OutboxClaim:
 
     messages: list[OutboxRecord]
     buried: list[tuple[int, str]]
+    doubted: list[int]
+    """Replies claimed although they go to an identity marked unreachable: the person wrote
+    from it since (a deactivated Slack account back in use), so they are tried; one that the
+    platform accepts makes the identity reachable again (``mark_reachable``)."""
     start: datetime
     """Wall-clock time the first message may go (the shared budget's next free slot)."""
     full: bool
@@ -311,9 +316,10 @@ class OutboxStore:
         useful chunks rather than one row at a time. The claim says when its first message may
         go (``start``) and, when the budget held it back, when to ask again (``retry_at``).
 
-        Proactive messages to someone who opted out (/stop), and any message to an identity
-        known to be unreachable, are given up (``dead``, reason ``OPTED_OUT``/``UNREACHABLE``)
-        instead of being claimed.
+        Proactive messages to someone who opted out (/stop) or to an identity known to be
+        unreachable are given up (``dead``, reason ``OPTED_OUT``/``UNREACHABLE``) instead of
+        being claimed. Replies still go (the answer to /stop, say): see ``OutboxClaim.doubted``
+        for those to an identity marked unreachable.
 
         ``sent`` first records messages the platform accepted, as ``mark_sent_many`` does, in
         the same transaction (delivery's hot path: one trip for both).
@@ -335,15 +341,18 @@ class OutboxStore:
                 rows = sql.rows(CLAIMABLE_OUTBOX, params)
             claimed: list[OutboxRecord] = []
             buried: list[tuple[int, str]] = []
+            doubted: list[int] = []
             for row in rows:
                 record = _raw_record(row, loads(row[5]))
                 opted_out, unreachable = bool(row[-2]), bool(row[-1])
-                if unreachable or (opted_out and record.proactive):
-                    reason = UNREACHABLE if unreachable else OPTED_OUT
+                if record.proactive and (opted_out or unreachable):
+                    reason = OPTED_OUT if opted_out else UNREACHABLE
                     sql.execute(BURY_OUTBOX, {"id": record.id, "error": reason})
                     buried.append((record.id, reason))
-                else:
-                    claimed.append(record)
+                    continue
+                claimed.append(record)
+                if unreachable:
+                    doubted.append(record.id)
             _for_ids(sql, claim_rows, [r.id for r in claimed], {"until": sql.time(until)})
             if claimed:
                 budget.take(sql, len(claimed))
@@ -351,11 +360,19 @@ class OutboxStore:
         return OutboxClaim(
             claimed,
             buried,
+            doubted,
             budget.start,
             full=len(rows) == room,
             next_claim_at=budget.next_claim_at(limit),
             until=until,
         )
+
+    def mark_reachable(self, message_ids: Sequence[int]) -> None:
+        """The platform accepted these messages: the identities they went to are reachable."""
+        with self._db.begin() as conn:
+            sql = Sql(conn)
+            for message_id in message_ids:
+                sql.execute(REACHABLE_AGAIN, {"id": message_id})
 
     def release(self, message_ids: Sequence[int], until: datetime) -> None:
         """Let go of messages this process claimed (with the claim held ``until``) and will not

@@ -369,6 +369,13 @@ CLAIMABLE_OUTBOX = statement(_CLAIMABLE, postgresql=_CLAIMABLE + " FOR UPDATE OF
 BURY_OUTBOX = statement(
     "UPDATE outbox SET status = 'dead', last_error = :error, claimed_until = NULL WHERE id = :id"
 )
+# The identity an accepted message went to (see OutboxStore.mark_reachable).
+REACHABLE_AGAIN = statement(
+    "UPDATE channel_identity SET unreachable = false WHERE unreachable AND id IN ("
+    "SELECT ci.id FROM outbox o JOIN channel_identity ci ON ci.person_id = o.person_id "
+    "AND ci.platform = o.platform AND (ci.chat_id = o.address OR ci.platform_user_id = o.address) "
+    "WHERE o.id = :id)"
+)
 # The platform's shared send budget, locked on PostgreSQL until commit: claims take turns.
 _PACE = "SELECT next_at FROM delivery_pace WHERE platform = :platform"
 PACE = statement(_PACE, postgresql=_PACE + " FOR UPDATE")

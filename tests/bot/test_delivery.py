@@ -572,7 +572,7 @@ async def test_a_student_who_sent_stop_gets_nothing_proactive_but_the_answer_to_
         assert (records[given_up].status, records[given_up].last_error) == ("dead", OPTED_OUT)
 
 
-async def test_nothing_is_sent_to_an_identity_marked_unreachable(
+async def test_nothing_proactive_is_sent_to_an_identity_marked_unreachable(
     sqlite_database: Database, person_id: int
 ) -> None:
     clock = FakeTime()
@@ -580,9 +580,8 @@ async def test_nothing_is_sent_to_an_identity_marked_unreachable(
     people = PeopleStore(sqlite_database)
     people.link_identity(person_id, "fake", None, "u1", "chat-1")
     people.set_reachable("fake", None, reachable=False, user_id="u1")  # they blocked the bot
-    queue(sqlite_database, person_id, "chat-1", ["your card"])
-    queue_proactive(sqlite_database, person_id, "chat-1", ["check-in"])
-    queue(sqlite_database, person_id, "chat-2", ["someone else's chat"])
+    queue_proactive(sqlite_database, person_id, "chat-1", ["check-in", "reminder"])
+    queue_proactive(sqlite_database, person_id, "chat-2", ["someone else's chat"])
     worker = unpaced_worker(sqlite_database, sender, clock)
 
     assert await worker.deliver_due() == 1
@@ -591,9 +590,26 @@ async def test_nothing_is_sent_to_an_identity_marked_unreachable(
         r.reply.text: (r.status, r.last_error)
         for r in OutboxStore(sqlite_database).for_person(person_id)
     }
-    assert states["your card"] == ("dead", UNREACHABLE)
-    assert states["check-in"] == ("dead", UNREACHABLE)
+    assert states["check-in"] == states["reminder"] == ("dead", UNREACHABLE)
     assert states["someone else's chat"] == ("sent", None)
+
+
+async def test_a_reply_that_gets_through_makes_its_identity_reachable_again(
+    sqlite_database: Database, person_id: int
+) -> None:
+    clock = FakeTime()
+    sender = FakeSender(clock)
+    people = PeopleStore(sqlite_database)
+    people.link_identity(person_id, "fake", None, "u1", "chat-1")
+    people.set_reachable("fake", None, reachable=False, user_id="u1")  # then reactivated
+    queue(sqlite_database, person_id, "chat-1", ["the answer to what they wrote"])
+    worker = unpaced_worker(sqlite_database, sender, clock)
+
+    assert await worker.deliver_due() == 1
+    assert sender.texts("chat-1") == ["the answer to what they wrote"]
+    assert people.is_reachable("fake", None, "u1") is True
+    queue_proactive(sqlite_database, person_id, "chat-1", ["next week's check-in"])
+    assert await worker.deliver_due() == 1
 
 
 async def test_what_is_due_follows_the_injected_clock(

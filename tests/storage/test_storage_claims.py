@@ -190,24 +190,42 @@ def test_proactive_messages_to_someone_who_sent_stop_are_given_up(
     assert ids(claim(stores.outbox)) == [next_week]
 
 
-def test_nothing_goes_to_an_unreachable_identity(stores: Stores, student: PersonRecord) -> None:
+def test_nothing_proactive_goes_to_an_unreachable_identity(
+    stores: Stores, student: PersonRecord
+) -> None:
     stores.people.link_identity(student.id, "telegram", None, "42", "42")
     stores.people.link_identity(student.id, "slack", "T1", "U42", "D42")
     stores.people.set_reachable("telegram", None, reachable=False, chat_id="42")
     stores.people.set_reachable("slack", "T1", reachable=False, user_id="U42")
-    [telegram] = queue(stores.db, student.id, "42", ["hi"])
+    [telegram] = queue(stores.db, student.id, "42", ["hi"], proactive=True)
     dm, by_user = (
-        queue(stores.db, student.id, a, ["hi"], platform="slack")[0] for a in ("D42", "U42")
+        queue(stores.db, student.id, a, ["hi"], platform="slack", proactive=True)[0]
+        for a in ("D42", "U42")
     )
-    [elsewhere] = queue(stores.db, student.id, "D99", ["hi"], platform="slack")
+    [elsewhere] = queue(stores.db, student.id, "D99", ["hi"], platform="slack", proactive=True)
     assert claim(stores.outbox).buried == [(telegram, UNREACHABLE)]
     found = claim(stores.outbox, platform="slack")
     assert found.buried == [(dm, UNREACHABLE), (by_user, UNREACHABLE)]
-    assert ids(found) == [elsewhere]
+    assert ids(found) == [elsewhere] and found.doubted == []
 
     stores.people.set_reachable("telegram", None, reachable=True, chat_id="42")
-    [again] = queue(stores.db, student.id, "42", ["hi again"])
+    [again] = queue(stores.db, student.id, "42", ["hi again"], proactive=True)
     assert ids(claim(stores.outbox)) == [again]
+
+
+def test_a_reply_to_an_identity_marked_unreachable_is_tried_and_proves_it_reachable(
+    stores: Stores, student: PersonRecord
+) -> None:
+    """The student wrote from it (a deactivated Slack account in use again): the flag is stale."""
+    stores.people.link_identity(student.id, "slack", "T1", "U42", "D42")
+    stores.people.set_reachable("slack", "T1", reachable=False, user_id="U42")
+    [reply] = queue(stores.db, student.id, "D42", ["your answer is saved"], platform="slack")
+    found = claim(stores.outbox, platform="slack")
+    assert ids(found) == [reply] and found.doubted == [reply]
+    assert stores.people.is_reachable("slack", "T1", "U42") is False
+    stores.outbox.mark_sent(reply)
+    stores.outbox.mark_reachable([reply])
+    assert stores.people.is_reachable("slack", "T1", "U42") is True
 
 
 def test_processes_share_one_send_budget_per_platform(
