@@ -495,9 +495,44 @@ ROWS: tuple[Row, ...] = (
 # ----------------------------------------------------------------------------- report
 
 
+INTRO = """\
+A fan-out is the bot starting conversations on its own: a weekly check-in for a whole school,
+a survey to a class. Each row below is one line of issue 10's performance table, measured
+through the real `profilebot worker` processes and the fake platforms
+(`tests/telegram/fake_bot_api.py`, `tests/slack/fake_web_api.py`), which run in the
+benchmark's process on 127.0.0.1 and answer HTTP 429 past the platforms' published limits
+(Telegram: 30 messages a second overall, 3 in 3 seconds to a chat; Slack: one a second to a
+channel). The fan-out is queued as the scheduler will queue it: a check-in's opening (a
+greeting, then the first question with buttons) as proactive outbox rows, due at once
+(`tests/fanout.py`); the students are linked accounts the fakes know.
+
+- **Delivery with the real pacing**: one worker delivers to both platforms at once, on a
+  SQLite file. The baseline is the configured rate (Telegram 25 messages a second, Slack
+  20): what perfect pacing would give. Messages/s is counted at the fakes from the first
+  accepted message to the last; a student's second message waits a second after their
+  first (one a second to a chat), so a handful of seconds at the start and the end run
+  below the rate, less so the larger the fan-out.
+- **Two workers on PostgreSQL vs one**: the same fan-out delivered by one worker, then by
+  two (alternating which goes first, a fresh database each time), with the real pacing and
+  again with pacing off (`tests/pacing.py`: 1,000,000 a second, which shows what claiming
+  costs). With the real pacing the ratio is about 1 by design: a platform's rate limit is
+  the bot's, not a process's, so the workers share it (each claim reserves its send slots
+  in one row per platform, `delivery_pace`); a second worker adds resilience (a crashed
+  worker's messages go out from the other within the claim's 10 seconds), not speed. With
+  pacing off, the ratio shows what the claims cost when processes compete for them: claims
+  of one platform take turns on that row, and on this 2-core machine the two workers,
+  PostgreSQL and the fakes share two cores.
+
+Run it with `.venv/bin/python bench/fanout.py [--quick] [--only delivery workers]`
+(`--postgres URL`, default `$PROFILEBOT_TEST_POSTGRES_URL`, for the PostgreSQL rows);
+`--write` rewrites this section. A full run takes about 20 minutes: the real pacing is the
+point, and 10,000 messages at 25 a second take 400 seconds per worker count.
+"""
+
+
 def render(report: dict[str, Any], results: dict[str, RowResult], command: str) -> str:
     versions = f"SQLite {report['machine']['sqlite']}, PostgreSQL {report['postgres']}"
-    lines = [SECTION, "", *common.provenance(command, report, versions), ""]
+    lines = [SECTION, "", INTRO, *common.provenance(command, report, versions), ""]
     targets: list[tuple[str, str, bool | None]] = []
     problems: list[str] = []
     for row in ROWS:
