@@ -49,8 +49,9 @@ CLAIM_LEASE = 10.0
 """Seconds a claim holds messages for the worker that claimed them, renewed while it still
 holds them: one that dies holding some delays them by at most this long (another process, or
 the next start, takes them after)."""
-_CLAIM_AHEAD = 1.0  # a claim takes at most this many seconds' worth of the platform's rate
-_CLAIM_SLACK = 0.001  # so that a claim made when the budget has room is not a hair too early
+_SLOTS_AHEAD = 1.0  # a reservation takes at most this many seconds of the platform's rate
+_SLOTS_GRACE = 0.05  # seconds past its slots' end a worker may still start a send (jitter)
+_SLOTS_SLACK = 0.001  # so that asking again for slots is not a hair too early
 
 # Far enough ahead that every pending message counts as due: used to find an address's oldest
 # pending message whatever its ``not_before``.
@@ -215,8 +216,17 @@ class _Lease:
 
 @dataclass(slots=True)
 class _Hold:
-    start: float  # (monotonic) its send slot in the platform's shared budget begins
     lease: _Lease
+
+
+@dataclass(slots=True)
+class _Slots:
+    """Send slots this worker holds in the platform's shared budget (monotonic times): it
+    may start ``left`` more sends from ``start`` until ``end``."""
+
+    start: float
+    end: float
+    left: int
 
 
 class _Round:
@@ -236,7 +246,6 @@ class _Round:
         self.to_release: list[OutboxRecord] = []  # held but not to be sent by this round
         self.more = True  # the last claim took all it could: more may be waiting
         self.clean = False  # the last claim ran while this round held nothing
-        self.claim_at = 0.0  # when a claim gets room in the shared budget again
         self.sent = 0
 
     def queued(self) -> int:
@@ -316,6 +325,7 @@ class DeliveryWorker:
         self._offload = offload
         self._wake = asyncio.Event()
         self._woken: asyncio.Future[None] | None = None  # see _until_progress
+        self._slots: _Slots | None = None
         self._stop: asyncio.Event | None = None
         # Leases and the shared budget are on the wall clock; pacing runs on ``monotonic``.
         # Anchoring one to the other lets an injected monotonic clock drive both, and ``max``
@@ -399,16 +409,15 @@ class DeliveryWorker:
                 if not r.queues and not r.flying:
                     if stopping or (not r.more and r.clean):
                         break
-                    delay = r.claim_at - self._monotonic() if r.more else 0.0
-                    if delay > 0:
-                        await self._until_progress(delay)
                     await self._exchange(r, [], claim=not self._stopping())
                     continue
                 now = self._monotonic()
                 wait = math.inf if stopping else self._launch(r, now)
+                if wait < 0:  # out of send slots: take more from the shared budget first
+                    wait = await self._reserve(r.queued())
+                    if wait <= 0:
+                        continue
                 refill = not stopping and r.more and r.queued() < self._batch // 2
-                if refill:
-                    wait = min(wait, max(0.0, r.claim_at - now))
                 wait = min(wait, max(0.0, r.renew_in(now)))
                 if stopping and not r.flying:
                     break
@@ -423,9 +432,7 @@ class DeliveryWorker:
                     for rec, res in finished
                     if res.kind is SendKind.SENT
                 ]
-                claim = not self._stopping() and (
-                    woken or (refill and self._monotonic() >= r.claim_at)
-                )
+                claim = not self._stopping() and (woken or refill)
                 if marks or claim or r.to_release or r.renew_in(self._monotonic()) <= 0:
                     await self._exchange(r, marks, claim=claim)
                 r.sent += len(marks)
@@ -448,8 +455,9 @@ class DeliveryWorker:
 
     def _launch(self, r: _Round, now: float) -> float:
         """Start sending the next message of every ready address the pacer lets go now,
-        replies first, then the oldest, up to ``concurrency`` in flight; returns the seconds
-        until the next held one may go (infinity when none is waiting on the pacer)."""
+        replies first, then the oldest, up to ``concurrency`` in flight, within the send
+        slots this worker holds; returns the seconds until the next held one may go
+        (infinity when none is waiting on the pacer; -1 when the slots ran out)."""
         wait = math.inf
         held: list[tuple[bool, int, str]] = []
         while r.ready and len(r.flying) < self._concurrency:
@@ -458,8 +466,12 @@ class DeliveryWorker:
             queue = r.queues.get(address)
             if queue is None or queue[0].id != item[1]:  # taken back since it was pushed
                 continue
-            hold = r.holds[queue[0].id]
-            address_wait = max(self._pacer.wait_time(address, now), hold.start - now)
+            slots = self._slots
+            if slots is None or slots.left == 0 or now > slots.end + _SLOTS_GRACE:
+                heapq.heappush(r.ready, item)
+                wait = -1.0
+                break
+            address_wait = max(self._pacer.wait_time(address, now), slots.start - now)
             if address_wait > 0:
                 held.append(item)
                 wait = min(wait, address_wait)
@@ -469,6 +481,7 @@ class DeliveryWorker:
             record = queue.pop(0)
             if not queue:
                 del r.queues[address]
+            slots.left -= 1
             self._pacer.record(address, now)
             r.busy.add(address)
             sending = asyncio.ensure_future(self._send(record))
@@ -545,27 +558,43 @@ class DeliveryWorker:
             now=self._now(),
             wall=self._wall(),
             lease=self._lease,
-            rate=self._pacer.overall_rate,
-            ahead=_CLAIM_AHEAD,
             sent=marks,
         ), renewed
 
+    async def _reserve(self, queued: int) -> float:
+        """Take send slots from the platform's shared budget (enough for what is queued, and
+        at least half a second's worth, so that a few replies do not each need a trip);
+        returns the seconds until they start (0: now)."""
+        rate = self._pacer.overall_rate
+        wanted = max(queued, math.ceil(rate * _SLOTS_AHEAD / 2), 1)
+        wall = self._wall()
+        got = await self._offload(
+            self._outbox.reserve,
+            platform=self._sender.platform,
+            wall=wall,
+            rate=rate,
+            ahead=_SLOTS_AHEAD,
+            wanted=min(wanted, 2**31),
+        )
+        now = self._monotonic()
+        start = now + (got.start - wall).total_seconds()
+        if got.count == 0:
+            return max(start - now, 0.0) + _SLOTS_SLACK
+        self._slots = _Slots(start, now + (got.end - wall).total_seconds(), got.count)
+        return max(start - now, 0.0)
+
     def _take(self, r: _Round, found: OutboxClaim, *, clean: bool) -> None:
         """Add what a claim took to the round."""
-        now, wall = self._monotonic(), self._wall()
+        now = self._monotonic()
         for message_id, reason in found.buried:
             log.info("outbox message %s given up: %s", message_id, reason)
         r.more, r.clean = found.full, clean
         r.doubted.update(found.doubted)
-        start = now + (found.start - wall).total_seconds()
-        r.claim_at = now
-        if found.next_claim_at is not None:
-            r.claim_at += (found.next_claim_at - wall).total_seconds() + _CLAIM_SLACK
         if found.messages:
             lease = _Lease(found.until, now + self._renew_after, {m.id for m in found.messages})
             r.leases.append(lease)
         for record in found.messages:
-            r.holds[record.id] = _Hold(start, lease)
+            r.holds[record.id] = _Hold(lease)
             address = record.address
             if address in r.ended:  # a failure ended this address's round: not again in it
                 r.to_release.append(record)

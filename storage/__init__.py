@@ -14,7 +14,7 @@ the environment (the URL is passed in)::
 from ._database import Database
 from ._failed import FailedInboundRecord, FailedInboundStore, Letter
 from ._invites import DEFAULT_INVITE_TTL, InviteRecord, InviteStore
-from ._outbox import IMMEDIATELY, OPTED_OUT, UNREACHABLE, OutboxClaim, OutboxStore
+from ._outbox import IMMEDIATELY, OPTED_OUT, UNREACHABLE, OutboxClaim, OutboxStore, SendSlots
 from ._people import PeopleStore
 from ._plan import PlanStore
 from ._profile import ProfileStore
@@ -79,6 +79,7 @@ __all__ = [
     "ProfileStore",
     "ReflectionRecord",
     "SchemaError",
+    "SendSlots",
     "StorageError",
     "Turn",
     "UnknownPersonError",

@@ -4,11 +4,11 @@ A message stays ``pending`` until it is sent; a failed attempt keeps it pending 
 ``not_before``; ``dead`` is given up. Errors are stored for adults, never message text.
 
 Several processes may deliver at once: each ``claim``s the rows it is about to send (held
-until ``claimed_until``, a lease on the wall clock, so rows a crashed process held go to
-another once it runs out) and reserves their send slots in the platform's shared budget
-(``delivery_pace``). A claim never splits one address's messages between processes, and
-gives up at once (``dead``) on proactive messages to someone who sent /stop or to an identity
-known to be unreachable.
+until ``claimed_until``, a lease on the wall clock, renewed while held, so rows a crashed
+process held go to another once it runs out) and ``reserve``s send slots in the platform's
+budget, which they share (``delivery_pace``). A claim never splits one address's messages
+between processes, and gives up at once (``dead``) on proactive messages to someone who sent
+/stop or to an identity known to be unreachable.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ __all__ = [
     "UNREACHABLE",
     "OutboxClaim",
     "OutboxStore",
+    "SendSlots",
     "latest_question",
     "queue_replies",
 ]
@@ -158,69 +159,31 @@ class OutboxClaim:
     """Replies claimed although they go to an identity marked unreachable: the person wrote
     from it since (a deactivated Slack account back in use), so they are tried; one that the
     platform accepts makes the identity reachable again (``mark_reachable``)."""
-    start: datetime
-    """Wall-clock time the first message may go (the shared budget's next free slot)."""
     full: bool
-    """As many rows were taken as the limit and the budget allowed: more may be waiting."""
-    next_claim_at: datetime | None
-    """With a budget: the wall-clock time from which the next claim gets a useful share."""
+    """As many rows were taken as asked for: more may be waiting."""
     until: datetime
     """The messages are held until then (``release`` needs it)."""
 
 
-class _Budget:
-    """A platform's shared send budget (``delivery_pace``), read and locked in a claim's
-    transaction, so that the claims of one platform take turns (on SQLite every write
-    transaction does). With a ``rate``, a claim takes at most ``ahead`` seconds' worth of it
-    past now, and nothing unless half of that (or all it asked for) is free."""
+@dataclass(frozen=True, slots=True)
+class SendSlots:
+    """Send slots ``OutboxStore.reserve`` took from a platform's shared budget: ``count``
+    messages, the first at ``start`` and the rest at the rate after it, until ``end``
+    (wall-clock times). With ``count`` 0 the budget is taken until ``start``: ask again then."""
 
-    def __init__(
-        self, platform: str, start: datetime, wall: datetime, rate: float | None, ahead: float
-    ) -> None:
-        self.platform = platform
-        self.start = start
-        self._wall = wall
-        self._rate = rate
-        self._ahead = ahead
-        self._next_at = start
+    start: datetime
+    count: int
+    end: datetime
 
-    @classmethod
-    def read(
-        cls, sql: Sql, platform: str, wall: datetime, rate: float | None, ahead: float
-    ) -> _Budget:
-        if rate is not None and (not math.isfinite(rate) or rate <= 0 or ahead <= 0):
-            raise ValueError(f"a budget needs a positive rate and horizon, not {rate}, {ahead}")
+
+def _pace(sql: Sql, platform: str, wall: datetime) -> datetime:
+    """The platform's budget row, locked until commit (claims and reservations of one
+    platform take turns); where its free slots start."""
+    next_at = sql.scalar(PACE, {"platform": platform})
+    if next_at is None:
+        sql.execute(NEW_PACE, {"platform": platform, "next_at": sql.time(wall)})
         next_at = sql.scalar(PACE, {"platform": platform})
-        if next_at is None:
-            sql.execute(NEW_PACE, {"platform": platform, "next_at": sql.time(wall)})
-            next_at = sql.scalar(PACE, {"platform": platform})
-        start = wall if rate is None else max(utc_value(next_at), wall)
-        return cls(platform, start, wall, rate, ahead)
-
-    def _chunk(self, limit: int, rate: float) -> int:
-        return min(limit, max(1, math.floor(self._ahead * rate / 2)))
-
-    def room(self, limit: int) -> int:
-        """How many rows may be claimed now (0 while less than a useful chunk is free)."""
-        if self._rate is None:
-            return limit
-        free = ((self._wall - self.start).total_seconds() + self._ahead) * self._rate
-        room = min(limit, math.floor(free + 1e-9))
-        return room if room >= self._chunk(limit, self._rate) else 0
-
-    def take(self, sql: Sql, count: int) -> None:
-        """Reserve ``count`` send slots from ``start`` on."""
-        if self._rate is None:
-            return
-        self._next_at = self.start + timedelta(seconds=count / self._rate)
-        sql.execute(SET_PACE, {"platform": self.platform, "next_at": sql.time(self._next_at)})
-
-    def next_claim_at(self, limit: int) -> datetime | None:
-        """From when the next claim gets a useful share (None: no budget, at any time)."""
-        if self._rate is None:
-            return None
-        ahead = timedelta(seconds=self._ahead - self._chunk(limit, self._rate) / self._rate)
-        return max(self._next_at - ahead, self._wall)
+    return utc_value(next_at)
 
 
 def _mark_sent(sql: Sql, sent: Sequence[tuple[int, str | None]]) -> None:
@@ -296,8 +259,6 @@ class OutboxStore:
         now: datetime,
         wall: datetime,
         lease: float,
-        rate: float | None = None,
-        ahead: float = 1.0,
         sent: Sequence[tuple[int, str | None]] = (),
     ) -> OutboxClaim:
         """Hold up to ``limit`` messages for this process to send, in one transaction.
@@ -310,11 +271,8 @@ class OutboxStore:
         replies go before proactive messages (a fan-out to thousands must not hold up the
         answer to a student's message), else the oldest first; they come back oldest first.
 
-        With ``rate`` (sends per second), the rows also take send slots from the platform's
-        budget shared by every process: at most ``ahead`` seconds' worth past ``wall``, and
-        none unless at least half of that (or ``limit``) is free, so processes take turns in
-        useful chunks rather than one row at a time. The claim says when its first message may
-        go (``start``) and, when the budget held it back, when to ask again (``retry_at``).
+        The claims of one platform take turns (they lock its ``delivery_pace`` row; on SQLite
+        every write transaction does), so two can never split one address's messages.
 
         Proactive messages to someone who opted out (/stop) or to an identity known to be
         unreachable are given up (``dead``, reason ``OPTED_OUT``/``UNREACHABLE``) instead of
@@ -328,17 +286,14 @@ class OutboxStore:
         with self._db.begin() as conn:
             sql = Sql(conn)
             _mark_sent(sql, sent)
-            budget = _Budget.read(sql, platform, wall, rate, ahead)
-            room = budget.room(limit)
-            rows = []
-            if room > 0:
-                params = {
-                    "platform": platform,
-                    "now": sql.time(now),
-                    "wall": sql.time(wall),
-                    "limit": room,
-                }
-                rows = sql.rows(CLAIMABLE_OUTBOX, params)
+            _pace(sql, platform, wall)
+            params = {
+                "platform": platform,
+                "now": sql.time(now),
+                "wall": sql.time(wall),
+                "limit": limit,
+            }
+            rows = sql.rows(CLAIMABLE_OUTBOX, params)
             claimed: list[OutboxRecord] = []
             buried: list[tuple[int, str]] = []
             doubted: list[int] = []
@@ -354,18 +309,41 @@ class OutboxStore:
                 if unreachable:
                     doubted.append(record.id)
             _for_ids(sql, claim_rows, [r.id for r in claimed], {"until": sql.time(until)})
-            if claimed:
-                budget.take(sql, len(claimed))
         claimed.sort(key=lambda r: r.id)
         return OutboxClaim(
             claimed,
             buried,
             doubted,
-            budget.start,
-            full=len(rows) == room,
-            next_claim_at=budget.next_claim_at(limit),
+            full=len(rows) == limit,
             until=until,
         )
+
+    def reserve(
+        self, *, platform: str, wall: datetime, rate: float, ahead: float, wanted: int
+    ) -> SendSlots:
+        """Take up to ``wanted`` send slots from the platform's budget, shared by every
+        process that delivers to it: ``rate`` sends a second in all, the platform's limit
+        being the bot's and not a process's.
+
+        Slots are handed out in order from where the last reservation ended (or now): at most
+        ``ahead`` seconds' worth past ``wall``, and none while less than half of that (or of
+        ``wanted``) is free, so that processes take turns in useful chunks. A process sends
+        only inside the slots it holds; what it does not use is lost, never carried over.
+        """
+        if not math.isfinite(rate) or rate <= 0 or ahead <= 0 or wanted < 1:
+            raise ValueError("a reservation needs a positive rate, horizon and count")
+        with self._db.begin() as conn:
+            sql = Sql(conn)
+            start = max(_pace(sql, platform, wall), wall)
+            free = math.floor(((wall - start).total_seconds() + ahead) * rate + 1e-9)
+            chunk = min(wanted, max(1, math.floor(ahead * rate / 2)))
+            if free < chunk:  # come back once a chunk is free
+                at = start - timedelta(seconds=ahead) + timedelta(seconds=chunk / rate)
+                return SendSlots(max(at, wall), 0, max(at, wall))
+            count = min(wanted, free)
+            end = start + timedelta(seconds=count / rate)
+            sql.execute(SET_PACE, {"platform": platform, "next_at": sql.time(end)})
+        return SendSlots(start, count, end)
 
     def mark_reachable(self, message_ids: Sequence[int]) -> None:
         """The platform accepted these messages: the identities they went to are reachable."""

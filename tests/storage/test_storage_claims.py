@@ -19,6 +19,7 @@ from storage import (
     OutboxClaim,
     OutboxStore,
     PersonRecord,
+    SendSlots,
 )
 from storage._outbox import queue_replies
 from storage._sql import Sql
@@ -59,13 +60,10 @@ def claim(
     wall: datetime | None = None,
     now: datetime | None = None,
     limit: int = 100,
-    rate: float | None = None,
     platform: str = "telegram",
 ) -> OutboxClaim:
     wall = wall or datetime.now(UTC)
-    return outbox.claim(
-        platform=platform, limit=limit, now=now or wall, wall=wall, lease=LEASE, rate=rate
-    )
+    return outbox.claim(platform=platform, limit=limit, now=now or wall, wall=wall, lease=LEASE)
 
 
 def ids(found: OutboxClaim) -> list[int]:
@@ -228,29 +226,31 @@ def test_a_reply_to_an_identity_marked_unreachable_is_tried_and_proves_it_reacha
     assert stores.people.is_reachable("slack", "T1", "U42") is True
 
 
-def test_processes_share_one_send_budget_per_platform(
-    stores: Stores, student: PersonRecord
-) -> None:
-    for i in range(40):
-        queue(stores.db, None, f"s{i}", [f"m{i}"], proactive=True)
-    queue(stores.db, None, "x", ["other platform"], platform="slack")
-    first, second = OutboxStore(stores.db), OutboxStore(stores.db)
+def test_processes_share_one_send_budget_per_platform(database: Database) -> None:
+    first, second = OutboxStore(database), OutboxStore(database)
     wall = datetime.now(UTC)
-    # 10 a second, one second ahead: 10 rows, their slots starting now
-    one = claim(first, wall=wall, rate=10)
-    assert len(one.messages) == 10 and one.full and one.start == wall
-    assert one.next_claim_at == wall + timedelta(seconds=0.5)  # then half a second's worth
-    # the other process finds the next second taken, until half of it is free again
-    two = claim(second, wall=wall + timedelta(seconds=0.2), rate=10)
-    assert two.messages == [] and two.full
-    assert two.next_claim_at == wall + timedelta(seconds=0.5)
-    three = claim(second, wall=wall + timedelta(seconds=0.5), rate=10)
-    assert len(three.messages) == 5 and three.start == wall + timedelta(seconds=1)
+
+    def reserve(outbox: OutboxStore, after: float, wanted: int = 100, **kw: str) -> SendSlots:
+        at = wall + timedelta(seconds=after)
+        return outbox.reserve(
+            platform=kw.get("platform", "telegram"), wall=at, rate=10, ahead=1, wanted=wanted
+        )
+
+    # 10 a second, one second ahead: the next 10 slots, from now
+    assert reserve(first, 0) == SendSlots(wall, 10, wall + timedelta(seconds=1))
+    # the other process finds that second taken until half a second of it is free again
+    assert reserve(second, 0.2) == SendSlots(
+        wall + timedelta(seconds=0.5), 0, wall + timedelta(seconds=0.5)
+    )
+    assert reserve(second, 0.5) == SendSlots(
+        wall + timedelta(seconds=1), 5, wall + timedelta(seconds=1.5)
+    )
     # other platforms have budgets of their own
-    assert len(claim(first, wall=wall, rate=10, platform="slack").messages) == 1
-    # a small claim takes what is due and leaves the rest of the budget
-    later = wall + timedelta(seconds=60)
-    assert len(claim(first, wall=later, rate=10, limit=3).messages) == 3
+    assert reserve(first, 0, platform="slack").count == 10
+    # a small reservation takes what it asks for; slots never used are not carried over
+    later = reserve(first, 60, wanted=3)
+    assert later == SendSlots(later.start, 3, later.start + timedelta(seconds=0.3))
+    assert later.start == wall + timedelta(seconds=60)
 
 
 def test_concurrent_claims_never_share_a_message_nor_split_an_address(
