@@ -470,14 +470,19 @@ def _workers_report(
         f"Two workers / one: **{ratios[True]:.2f}** with the real pacing, "
         f"**{ratios[False]:.2f}** with pacing off.",
     ]
-    clean = all(d.duplicates == 0 and d.lost == 0 for got in results.values() for d, _ in got)
+    everything = [d for got in results.values() for d, _ in got]
+    worst = (
+        max(d.rejected_429 for d in everything),
+        max(d.duplicates for d in everything),
+        max(d.lost for d in everything),
+    )
     measured = f"{ratios[True]:.2f} (real pacing), {ratios[False]:.2f} (pacing off)"
     targets: list[tuple[str, str, bool | None]] = [
         ("two workers vs one on PostgreSQL, 10,000 fan-out: the ratio (reported)", measured, None),
         (
-            "two workers: 0 duplicates, 0 losses",
-            "0 and 0" if clean else "duplicates or losses",
-            clean,
+            "one or two workers: 0 HTTP 429, 0 duplicates, 0 losses",
+            f"{worst[0]} × 429, {worst[1]} duplicates, {worst[2]} lost",
+            worst == (0, 0, 0),
         ),
     ]
     data["ratios"] = {"paced": ratios[True], "unpaced": ratios[False]}
