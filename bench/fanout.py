@@ -478,7 +478,8 @@ def _workers_report(
     )
     measured = f"{ratios[True]:.2f} (real pacing), {ratios[False]:.2f} (pacing off)"
     targets: list[tuple[str, str, bool | None]] = [
-        ("two workers vs one on PostgreSQL, 10,000 fan-out: the ratio (reported)", measured, None),
+        # the target is to report it (and explain it, above): met once measured
+        ("two workers vs one on PostgreSQL, 10,000 fan-out: the ratio (reported)", measured, True),
         (
             "one or two workers: 0 HTTP 429, 0 duplicates, 0 losses",
             f"{worst[0]} × 429, {worst[1]} duplicates, {worst[2]} lost",
