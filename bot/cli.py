@@ -138,29 +138,36 @@ def chat(
 
 @app.command()
 def run(
-    platform: Annotated[str, typer.Option("--platform", help="telegram or slack")] = "telegram",
+    platforms: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--platform", help="telegram or slack; repeat it to serve both (default: telegram)."
+        ),
+    ] = None,
     port: Annotated[
         int | None, typer.Option("--port", help="Port for webhook / HTTP mode.")
     ] = None,
 ) -> None:
-    """Run the bot itself on a chat platform, configured from .env."""
+    """Run the bot itself, configured from .env: inbound, delivery and the scheduler."""
     import asyncio
 
-    from .errors import ConfigError
+    from .host import host, run_services
 
-    if platform not in ("telegram", "slack"):
-        raise typer.BadParameter("use telegram or slack")
     bot = _open_app(flows=True)
-    if platform == "slack":
-        from .adapters.slack import serve as serve_slack
+    services = run_services(bot, platforms or ["telegram"], port=port, announce=_announce)
+    asyncio.run(host(services))
 
-        asyncio.run(serve_slack(bot, port=port or 3000, announce=_announce))
-        return
-    from .adapters.telegram import serve
 
-    if bot.settings.telegram_bot_token is None:
-        raise ConfigError("setting TELEGRAM_BOT_TOKEN is needed for --platform telegram")
-    asyncio.run(serve(bot, port=port or 8080, announce=_announce))
+@app.command()
+def worker() -> None:
+    """Deliver messages and run the scheduler, with no inbound side: for more processes
+    beside `run` on one PostgreSQL database (every configured platform)."""
+    import asyncio
+
+    from .host import host, worker_services
+
+    bot = _open_app(flows=True)
+    asyncio.run(host(worker_services(bot, announce=_announce)))
 
 
 def _announce(what: str) -> None:

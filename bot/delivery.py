@@ -7,7 +7,10 @@ committed, so a crash between "answer saved" and "reply sent" loses nothing. Ada
 Guarantees: messages to one address go out in outbox order (an earlier message that must be
 retried holds back the later ones); sends stay inside the ``Pacer``'s limits; delivery is
 at-least-once (a crash after the platform accepted a message but before ``mark_sent`` resends it).
-Run one worker per platform: two workers would race for the same rows.
+Any number of workers, in any number of processes, may deliver one platform: they claim the
+rows they send (a process that dies holding some delays them by at most ``CLAIM_LEASE``) and
+share the platform's overall rate. Replies go before proactive messages, which never reach
+someone who sent /stop.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from storage import OutboxRecord, OutboxStore
+from storage import OutboxClaim, OutboxRecord, OutboxStore
 
+from .clock import Clock
 from .offload import Offload
 
 __all__ = [
+    "CLAIM_LEASE",
     "MAX_BACKOFF",
     "DeliveryWorker",
     "Pacer",
@@ -40,6 +45,13 @@ log = logging.getLogger("profilebot.delivery")
 
 MAX_BACKOFF = 300.0
 """Longest wait between attempts of a failing message, in seconds."""
+CLAIM_LEASE = 10.0
+"""Seconds a claim holds messages for the worker that claimed them, renewed while it still
+holds them: one that dies holding some delays them by at most this long (another process, or
+the next start, takes them after)."""
+_SLOTS_AHEAD = 1.0  # a reservation takes at most this many seconds of the platform's rate
+_SLOTS_GRACE = 0.05  # seconds past its slots' end a worker may still start a send (jitter)
+_SLOTS_SLACK = 0.001  # so that asking again for slots is not a hair too early
 
 # Far enough ahead that every pending message counts as due: used to find an address's oldest
 # pending message whatever its ``not_before``.
@@ -148,10 +160,16 @@ class Pacer:
     ) -> None:
         self._address = _Bucket(per_address_rate, per_address_burst)
         self._overall = _Bucket(overall_rate, overall_burst)
+        self._overall_rate = overall_rate
         self._tats: dict[str, float] = {}
         self._overall_tat: float | None = None
         self._max_addresses = max_addresses
         self._sweep_at = max_addresses
+
+    @property
+    def overall_rate(self) -> float:
+        """Sends per second overall: the platform's budget, shared by every process."""
+        return self._overall_rate
 
     def wait_time(self, address: str, now: float) -> float:
         """Seconds until ``address`` may be sent to; 0 when it may be now."""
@@ -186,8 +204,80 @@ class Pacer:
         self._sweep_at = max(self._max_addresses, 2 * len(self._tats))
 
 
+@dataclass(slots=True)
+class _Lease:
+    """Messages this process holds under one claim, until ``until`` unless renewed (at
+    ``renew_at``, monotonic) while it still holds them."""
+
+    until: datetime
+    renew_at: float
+    ids: set[int]
+
+
+@dataclass(slots=True)
+class _Hold:
+    lease: _Lease
+
+
+@dataclass(slots=True)
+class _Slots:
+    """Send slots this worker holds in the platform's shared budget (monotonic times): it
+    may start ``left`` more sends from ``start`` until ``end``."""
+
+    start: float
+    end: float
+    left: int
+
+
+class _Round:
+    """One delivery round: the messages this process holds, by address, and what is in flight."""
+
+    def __init__(self) -> None:
+        self.queues: dict[str, list[OutboxRecord]] = {}
+        # Addresses with messages queued and none in flight: (proactive, oldest id, address),
+        # so replies go before a fan-out's messages, the rest oldest first.
+        self.ready: list[tuple[bool, int, str]] = []
+        self.flying: dict[asyncio.Future[SendResult], OutboxRecord] = {}
+        self.busy: set[str] = set()  # addresses with a message in flight
+        self.ended: set[str] = set()  # addresses whose round ended on a failure
+        self.holds: dict[int, _Hold] = {}
+        self.leases: list[_Lease] = []
+        self.doubted: set[int] = set()  # replies to identities marked unreachable
+        self.to_release: list[OutboxRecord] = []  # held but not to be sent by this round
+        self.more = True  # the last claim took all it could: more may be waiting
+        self.clean = False  # the last claim ran while this round held nothing
+        self.sent = 0
+
+    def queued(self) -> int:
+        return sum(len(q) for q in self.queues.values())
+
+    def push(self, address: str) -> None:
+        queue = self.queues[address]
+        heapq.heappush(self.ready, (queue[0].proactive, queue[0].id, address))
+
+    def drop(self, message_id: int) -> datetime | None:
+        """No longer held by this round; the lease it was held under, if it was."""
+        hold = self.holds.pop(message_id, None)
+        if hold is None:
+            return None
+        hold.lease.ids.discard(message_id)
+        if not hold.lease.ids:
+            self.leases.remove(hold.lease)
+        return hold.lease.until
+
+    def renew_in(self, now: float) -> float:
+        """Seconds until a lease is due for renewal (infinity when none is held)."""
+        return min((lease.renew_at - now for lease in self.leases), default=math.inf)
+
+
 class DeliveryWorker:
     """Sends due outbox messages for one platform and records how each attempt went.
+
+    Several workers, in one process or many, may deliver one platform: each claims the
+    messages it sends (``OutboxStore.claim``), one address's messages are claimed by one
+    worker at a time, and the platform's overall rate is a budget they share. What is due
+    follows ``clock`` (the app's injected clock); pacing, timeouts and the claims' leases run
+    on ``monotonic`` time (anchored to the wall clock for the database).
 
     ``on_unreachable`` runs in a worker thread (it usually writes to the database); ``wake``
     must be called from the event loop's thread (elsewhere: ``loop.call_soon_threadsafe``).
@@ -202,10 +292,12 @@ class DeliveryWorker:
         max_attempts: int = 8,
         base_backoff: float = 1.0,
         on_unreachable: Callable[[OutboxRecord, str], None] | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         batch: int = 200,
         concurrency: int = 32,
+        lease: float = CLAIM_LEASE,
         offload: Offload = asyncio.to_thread,
     ) -> None:
         if max_attempts < 1:
@@ -214,6 +306,8 @@ class DeliveryWorker:
             raise ValueError("batch must be at least 1")
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        if not lease > 0:
+            raise ValueError("lease must be positive")
         self._outbox = outbox
         self._sender = sender
         self._pacer = pacer if pacer is not None else Pacer()
@@ -221,20 +315,30 @@ class DeliveryWorker:
         self._base_backoff = base_backoff
         self._on_unreachable = on_unreachable
         self._clock = clock
+        self._monotonic = monotonic
         self._sleep = sleep
         self._batch = batch
         self._concurrency = concurrency
+        self._lease = lease
+        # Leases are renewed once a third has gone by: two chances before they run out.
+        self._renew_after = lease / 3
         self._offload = offload
         self._wake = asyncio.Event()
         self._woken: asyncio.Future[None] | None = None  # see _until_progress
-        # Storage times are wall-clock UTC; pacing runs on ``clock``. Anchoring one to the other
-        # lets an injected clock drive both, and ``max`` with the real time keeps a suspended
-        # machine (monotonic clocks stop) from seeing due messages as not yet due.
+        self._slots: _Slots | None = None
+        self._stop: asyncio.Event | None = None
+        # Leases and the shared budget are on the wall clock; pacing runs on ``monotonic``.
+        # Anchoring one to the other lets an injected monotonic clock drive both, and ``max``
+        # with the real time keeps a suspended machine (monotonic clocks stop) in step.
         self._anchor_wall = datetime.now(UTC)
-        self._anchor_clock = clock()
+        self._anchor_monotonic = monotonic()
+
+    @property
+    def platform(self) -> str:
+        return self._sender.platform
 
     def wake(self) -> None:
-        """Start the next round now (call from the event loop after a turn commits)."""
+        """Claim what was queued now (call from the event loop after a turn commits)."""
         self._wake.set()
         self._progress()
 
@@ -244,7 +348,8 @@ class DeliveryWorker:
             self._woken.set_result(None)
 
     async def _until_progress(self, wait: float) -> None:
-        """Until a send finishes, ``wake()`` is called, or ``wait`` seconds pass (the pacer).
+        """Until a send finishes, ``wake()`` is called, the worker is stopped, or ``wait``
+        seconds pass (the pacer, the shared budget).
 
         One future that each of those resolves: no callbacks on every message in flight.
         """
@@ -262,7 +367,10 @@ class DeliveryWorker:
                 sleeper.cancel()
 
     async def run(self, stop: asyncio.Event, *, idle: float = 0.5) -> None:
-        """Deliver until ``stop`` is set, waiting for ``wake()`` or ``idle`` seconds between."""
+        """Deliver until ``stop`` is set, waiting for ``wake()`` or ``idle`` seconds between
+        rounds. Once stopped, nothing new is sent: the sends under way finish and what this
+        worker held is handed back for another process (or the next start) to send."""
+        self._stop = stop
         stopping = asyncio.ensure_future(stop.wait())
         stopping.add_done_callback(self._progress)
         try:
@@ -278,6 +386,10 @@ class DeliveryWorker:
         finally:
             stopping.remove_done_callback(self._progress)
             stopping.cancel()
+            self._stop = None
+
+    def _stopping(self) -> bool:
+        return self._stop is not None and self._stop.is_set()
 
     async def deliver_due(self) -> int:
         """Send every due message once, in order per address; returns how many were sent.
@@ -285,120 +397,230 @@ class DeliveryWorker:
         Different addresses' messages are in flight together (up to ``concurrency``), one
         address's one at a time: its next message goes only once the previous one is
         recorded as sent, and anything else ends that address's round. A ``wake()`` during
-        the round adds the messages queued since to it, instead of waiting for its end.
+        the round claims the messages queued since into it, instead of waiting for its end;
+        so does the shared budget having room again while more messages are due.
         """
         self._wake.clear()
-        queues = await self._offload(self._fetch, self._wall_now())
-        seen = {r.id for queue in queues.values() for r in queue}  # taken into this round
-        ended: set[str] = set()  # addresses whose round ended on a failure
-        sent = 0
-        flying: dict[asyncio.Future[SendResult], OutboxRecord] = {}
-        busy: set[str] = set()  # addresses with a message in flight
-        ready = [(q[0].id, address) for address, q in queues.items()]  # heap: oldest first
-        heapq.heapify(ready)
+        r = _Round()
         try:
-            while queues or flying:
-                wait = self._launch(ready, queues, flying, busy)
-                if not flying:  # only the pacer holds things up
-                    await self._sleep(wait)
+            await self._exchange(r, [], claim=True)
+            while True:
+                stopping = self._stopping()
+                if not r.queues and not r.flying:
+                    if stopping or (not r.more and r.clean):
+                        break
+                    await self._exchange(r, [], claim=not self._stopping())
                     continue
-                if not self._wake.is_set() and not any(f.done() for f in flying):
+                now = self._monotonic()
+                wait = math.inf if stopping else self._launch(r, now)
+                if wait < 0:  # out of send slots: take more from the shared budget first
+                    wait = await self._reserve(r.queued())
+                    if wait <= 0:
+                        continue
+                refill = not stopping and r.more and r.queued() < self._batch // 2
+                wait = min(wait, max(0.0, r.renew_in(now)))
+                if stopping and not r.flying:
+                    break
+                idle = not self._wake.is_set() and not any(f.done() for f in r.flying)
+                if idle and wait > 0 and (r.flying or not math.isinf(wait)):
                     await self._until_progress(wait)
-                finished = [(flying.pop(f), f.result()) for f in list(flying) if f.done()]
+                finished = [(r.flying.pop(f), f.result()) for f in list(r.flying) if f.done()]
                 woken = self._wake.is_set()
                 self._wake.clear()
-                # One trip to the database: record what was sent, fetch what was queued since.
                 marks = [
-                    (r.id, res.platform_message_id)
-                    for r, res in finished
+                    (rec.id, res.platform_message_id)
+                    for rec, res in finished
                     if res.kind is SendKind.SENT
                 ]
-                fresh: dict[str, list[OutboxRecord]] = {}
-                if marks or woken:
-                    fresh = await self._offload(
-                        self._record_and_fetch,
-                        marks,
-                        self._wall_now() if woken else None,
-                        max(seen, default=0),
-                    )
-                sent += len(marks)
+                claim = not self._stopping() and (woken or refill)
+                if marks or claim or r.to_release or r.renew_in(self._monotonic()) <= 0:
+                    await self._exchange(r, marks, claim=claim)
+                r.sent += len(marks)
+                for record, _ in finished:
+                    r.busy.discard(record.address)
+                    r.drop(record.id)
                 if finished:
-                    await self._settle_failures(finished, queues, ended)
+                    await self._settle_failures(finished, r)
                     for record, _ in finished:
-                        busy.discard(record.address)
-                        if queue := queues.get(record.address):
-                            heapq.heappush(ready, (queue[0].id, record.address))
-                for address, records in fresh.items():
-                    new = [r for r in records if r.id not in seen]
-                    if new and address not in ended:
-                        seen.update(r.id for r in new)
-                        if address not in queues and address not in busy:
-                            heapq.heappush(ready, (new[0].id, address))
-                        queues.setdefault(address, []).extend(new)
+                        if record.address in r.queues:
+                            r.push(record.address)
+            r.to_release.extend(m for q in r.queues.values() for m in q)
+            r.queues.clear()
+            if r.to_release:
+                await self._exchange(r, [], claim=False)
         finally:
-            for future in flying:  # cancelled mid-round: those sends' outcome is unknown
+            for future in r.flying:  # cancelled mid-round: those sends' outcome is unknown
                 future.cancel()
-        return sent
+        return r.sent
 
-    def _launch(
-        self,
-        ready: list[tuple[int, str]],
-        queues: dict[str, list[OutboxRecord]],
-        flying: dict[asyncio.Future[SendResult], OutboxRecord],
-        busy: set[str],
-    ) -> float:
+    def _launch(self, r: _Round, now: float) -> float:
         """Start sending the next message of every ready address the pacer lets go now,
-        oldest message first, up to ``concurrency`` in flight; returns the seconds until the
-        next held one may go (infinity when none is waiting on the pacer).
-
-        ``ready`` is a heap of (oldest message id, address) of the addresses with messages
-        queued and none in flight.
-        """
-        now = self._clock()
+        replies first, then the oldest, up to ``concurrency`` in flight, within the send
+        slots this worker holds; returns the seconds until the next held one may go
+        (infinity when none is waiting on the pacer; -1 when the slots ran out)."""
         wait = math.inf
-        held: list[tuple[int, str]] = []
-        while ready and len(flying) < self._concurrency:
-            head, address = heapq.heappop(ready)
-            address_wait = self._pacer.wait_time(address, now)
+        held: list[tuple[bool, int, str]] = []
+        while r.ready and len(r.flying) < self._concurrency:
+            item = heapq.heappop(r.ready)
+            address = item[2]
+            queue = r.queues.get(address)
+            if queue is None or queue[0].id != item[1]:  # taken back since it was pushed
+                continue
+            slots = self._slots
+            if slots is None or slots.left == 0 or now > slots.end + _SLOTS_GRACE:
+                heapq.heappush(r.ready, item)
+                wait = -1.0
+                break
+            address_wait = max(self._pacer.wait_time(address, now), slots.start - now)
             if address_wait > 0:
-                held.append((head, address))
+                held.append(item)
                 wait = min(wait, address_wait)
                 if address_wait <= self._pacer.overall_wait(now):
                     break  # the overall limit holds every address at least this long
                 continue
-            record = queues[address].pop(0)
-            if not queues[address]:
-                del queues[address]
+            record = queue.pop(0)
+            if not queue:
+                del r.queues[address]
+            slots.left -= 1
             self._pacer.record(address, now)
-            busy.add(address)
+            r.busy.add(address)
             sending = asyncio.ensure_future(self._send(record))
             sending.add_done_callback(self._progress)
-            flying[sending] = record
+            r.flying[sending] = record
         for item in held:
-            heapq.heappush(ready, item)
+            heapq.heappush(r.ready, item)
         return wait
 
-    def _record_and_fetch(
-        self, marks: list[tuple[int, str | None]], now: datetime | None, after_id: int
-    ) -> dict[str, list[OutboxRecord]]:
-        """Mark the successful sends (one transaction), then, with ``now``, fetch what is due
-        and newer than ``after_id``. Runs in a storage thread."""
-        if marks:
-            self._outbox.mark_sent_many(marks)
-        return {} if now is None else self._fetch(now, after_id)
+    async def _exchange(
+        self, r: _Round, marks: list[tuple[int, str | None]], *, claim: bool
+    ) -> None:
+        """One trip to the database: hand back what this round will not send, renew the
+        leases due for it, record what was sent and, with ``claim``, claim more (in the same
+        transaction as the marks)."""
+        release = [(m.id, until) for m in r.to_release if (until := r.drop(m.id)) is not None]
+        r.to_release = []
+        now = self._monotonic()
+        due = [lease for lease in r.leases if lease.renew_at <= now]
+        renew = [(lease.until, sorted(lease.ids)) for lease in due]
+        until = self._wall() + timedelta(seconds=self._lease)
+        held_before = bool(r.queues or r.flying)
+        proven = [i for i, _ in marks if i in r.doubted]  # they were reachable after all
+        r.doubted.difference_update(proven)
+        found, renewed = await self._offload(
+            self._trip, marks, release, renew, until, claim, proven
+        )
+        for lease in due:
+            lost = lease.ids - renewed
+            lease.until, lease.renew_at = until, now + self._renew_after
+            if lost:  # held past its lease (a stalled process): perhaps another's by now
+                log.warning("lost the claim on %d outbox message(s)", len(lost))
+                self._forget(r, lost)
+        if found is not None:
+            self._take(r, found, clean=not held_before)
+
+    def _forget(self, r: _Round, lost: set[int]) -> None:
+        """Stop holding messages whose lease ran out: queued, they are not sent (with the
+        rest of their address's queue, handed back); in flight, their send goes on."""
+        for message_id in lost:
+            r.drop(message_id)
+        for address, queue in list(r.queues.items()):
+            if any(m.id in lost for m in queue):
+                del r.queues[address]
+                r.to_release.extend(m for m in queue if m.id not in lost)
+
+    def _trip(
+        self,
+        marks: list[tuple[int, str | None]],
+        release: list[tuple[int, datetime]],
+        renew: list[tuple[datetime, list[int]]],
+        until: datetime,
+        claim: bool,
+        proven: list[int],
+    ) -> tuple[OutboxClaim | None, set[int]]:
+        """Runs in a storage thread; see ``_exchange``. Returns the claim and the ids renewed."""
+        if proven:
+            self._outbox.mark_reachable(proven)
+        by_claim: dict[datetime, list[int]] = {}
+        for message_id, held_until in release:
+            by_claim.setdefault(held_until, []).append(message_id)
+        for held_until, ids in by_claim.items():
+            self._outbox.release(ids, held_until)
+        renewed = {
+            i for held_until, ids in renew for i in self._outbox.renew(ids, held_until, until)
+        }
+        if not claim:
+            if marks:
+                self._outbox.mark_sent_many(marks)
+            return None, renewed
+        return self._outbox.claim(
+            platform=self._sender.platform,
+            limit=self._batch,
+            now=self._now(),
+            wall=self._wall(),
+            lease=self._lease,
+            sent=marks,
+        ), renewed
+
+    async def _reserve(self, queued: int) -> float:
+        """Take send slots from the platform's shared budget (enough for what is queued, and
+        at least half a second's worth, so that a few replies do not each need a trip);
+        returns the seconds until they start (0: now)."""
+        rate = self._pacer.overall_rate
+        wanted = max(queued, math.ceil(rate * _SLOTS_AHEAD / 2), 1)
+        wall = self._wall()
+        got = await self._offload(
+            self._outbox.reserve,
+            platform=self._sender.platform,
+            wall=wall,
+            rate=rate,
+            ahead=_SLOTS_AHEAD,
+            wanted=min(wanted, 2**31),
+        )
+        now = self._monotonic()
+        start = now + (got.start - wall).total_seconds()
+        if got.count == 0:
+            return max(start - now, 0.0) + _SLOTS_SLACK
+        self._slots = _Slots(start, now + (got.end - wall).total_seconds(), got.count)
+        return max(start - now, 0.0)
+
+    def _take(self, r: _Round, found: OutboxClaim, *, clean: bool) -> None:
+        """Add what a claim took to the round."""
+        now = self._monotonic()
+        for message_id, reason in found.buried:
+            log.info("outbox message %s given up: %s", message_id, reason)
+        r.more, r.clean = found.full, clean
+        r.doubted.update(found.doubted)
+        if found.messages:
+            lease = _Lease(found.until, now + self._renew_after, {m.id for m in found.messages})
+            r.leases.append(lease)
+        for record in found.messages:
+            r.holds[record.id] = _Hold(lease)
+            address = record.address
+            if address in r.ended:  # a failure ended this address's round: not again in it
+                r.to_release.append(record)
+                continue
+            queue = r.queues.get(address)
+            if queue is not None:  # (a claim never returns messages behind ones held)
+                queue.append(record)
+                continue
+            r.queues[address] = [record]
+            if address not in r.busy:
+                r.push(address)
 
     async def _settle_failures(
-        self,
-        results: list[tuple[OutboxRecord, SendResult]],
-        queues: dict[str, list[OutboxRecord]],
-        ended: set[str],
+        self, results: list[tuple[OutboxRecord, SendResult]], r: _Round
     ) -> None:
         for record, result in results:
             if result.kind is not SendKind.SENT:
                 # Anything but success ends this address's round: nothing overtakes it.
-                ended.add(record.address)
-                rest = queues.pop(record.address, [])
+                r.ended.add(record.address)
+                rest = r.queues.pop(record.address, [])
                 await self._settle(record, result, rest)
+                if result.kind is SendKind.UNREACHABLE:  # buried with it
+                    for message in rest:
+                        r.drop(message.id)
+                else:
+                    r.to_release.extend(rest)
 
     async def _send(self, record: OutboxRecord) -> SendResult:
         try:
@@ -414,7 +636,7 @@ class DeliveryWorker:
     ) -> None:
         """Record an unsuccessful attempt."""
         if result.kind is SendKind.RETRY_AFTER:
-            until = self._clock() + result.delay
+            until = self._monotonic() + result.delay
             self._pacer.hold(record.address, until)
             self._pacer.hold_all(until)
             log.info("outbox message %s rate-limited for %.1f s", record.id, result.delay)
@@ -437,7 +659,7 @@ class DeliveryWorker:
             await self._retry(record, backoff, result.error)
 
     async def _retry(self, record: OutboxRecord, seconds: float, error: str) -> None:
-        not_before = self._wall_now() + timedelta(seconds=seconds)
+        not_before = self._now() + timedelta(seconds=seconds)
         await self._offload(self._outbox.mark_retry, record.id, not_before, error)
 
     def _bury_address(self, record: OutboxRecord, rest: list[OutboxRecord], error: str) -> None:
@@ -456,20 +678,13 @@ class DeliveryWorker:
         for message_id in sorted(ids):
             self._outbox.mark_dead(message_id, error)
 
-    def _fetch(self, now: datetime, after_id: int = 0) -> dict[str, list[OutboxRecord]]:
-        """Due messages (newer than ``after_id``) grouped by address in outbox order, minus
-        those an older pending message to the same address, not due yet, waits behind (they
-        would overtake it)."""
-        queues: dict[str, list[OutboxRecord]] = {}
-        due = self._outbox.due(
-            platform=self._sender.platform, limit=self._batch, now=now, after_id=after_id
-        )
-        for record in due:
-            queues.setdefault(record.address, []).append(record)
-        return queues
+    def _now(self) -> datetime:
+        """What is due is judged by: the injected clock, else the wall clock."""
+        return self._clock.now() if self._clock is not None else self._wall()
 
-    def _wall_now(self) -> datetime:
-        elapsed = timedelta(seconds=self._clock() - self._anchor_clock)
+    def _wall(self) -> datetime:
+        """The wall clock, moved on by ``monotonic`` (leases, the shared budget)."""
+        elapsed = timedelta(seconds=self._monotonic() - self._anchor_monotonic)
         return max(datetime.now(UTC), self._anchor_wall + elapsed)
 
     async def _wait_for_wake(self, idle: float) -> None:

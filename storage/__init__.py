@@ -14,7 +14,7 @@ the environment (the URL is passed in)::
 from ._database import Database
 from ._failed import FailedInboundRecord, FailedInboundStore, Letter
 from ._invites import DEFAULT_INVITE_TTL, InviteRecord, InviteStore
-from ._outbox import IMMEDIATELY, OutboxStore
+from ._outbox import IMMEDIATELY, OPTED_OUT, OutboxClaim, OutboxStore, SendSlots
 from ._people import PeopleStore
 from ._plan import PlanStore
 from ._proactive import (
@@ -75,6 +75,7 @@ __all__ = [
     "GOAL_STATUSES",
     "IMMEDIATELY",
     "NO_ACCOUNT",
+    "OPTED_OUT",
     "OUTBOX_STATUSES",
     "PLATFORMS",
     "ROLES",
@@ -109,6 +110,7 @@ __all__ = [
     "InviteStore",
     "Letter",
     "Occurrence",
+    "OutboxClaim",
     "OutboxRecord",
     "OutboxStore",
     "PeopleStore",
@@ -127,6 +129,7 @@ __all__ = [
     "ScheduleStore",
     "SchemaError",
     "SchoolBreak",
+    "SendSlots",
     "StaleSurveyError",
     "StorageError",
     "SurveyCounts",

@@ -231,6 +231,8 @@ class OutboxRecord:
     platform_message_id: str | None
     created_at: datetime
     sent_at: datetime | None
+    proactive: bool = False
+    """Sent on the bot's own initiative (not a reply): never to someone who sent /stop."""
 
     @property
     def reply(self) -> Reply:

@@ -373,21 +373,87 @@ def archive_answers(count: int) -> Statement:
 OUTBOX_RECORD_COLUMNS = (
     *("id", "person_id", "conversation_id", "platform", "address", "payload", "status"),
     *("attempts", "not_before", "last_error", "platform_message_id", "created_at", "sent_at"),
+    "proactive",
 )
 # A conversation's latest outbox rows, newest first (its question is among them).
 RECENT_OUTBOX = statement(
     f"SELECT {', '.join(OUTBOX_RECORD_COLUMNS)} FROM outbox "
     "WHERE conversation_id = :conversation_id ORDER BY id DESC LIMIT :limit"
 )
-# What delivery may send now (see OutboxStore.due): due, and no older pending message to the
-# same address is waiting for a later time (the index on status, not_before finds those).
-DUE_OUTBOX = statement(
-    f"SELECT {', '.join('o.' + c for c in OUTBOX_RECORD_COLUMNS)} FROM outbox o "
-    "WHERE o.status = 'pending' AND o.not_before <= :now AND o.platform = :platform "
-    "AND o.id > :after_id AND NOT EXISTS (SELECT 1 FROM outbox w WHERE w.status = 'pending' "
-    "AND w.not_before > :now AND w.platform = o.platform AND w.address = o.address "
-    "AND w.id < o.id) ORDER BY o.id LIMIT :limit"
+# What a delivery process may claim now (see OutboxStore.claim): pending, due, held by no
+# process (``claimed_until`` past), and behind no older pending message to the same address that
+# is not due yet or is held (``held``: one pass over the pending rows, whatever their number).
+# Replies go before proactive messages; with each row, whether its person opted out and whether
+# the identity it goes to is unreachable. PostgreSQL skips rows another transaction has locked.
+_CLAIMABLE = f"""
+    WITH held AS (
+        SELECT address, min(id) AS first_id FROM outbox
+        WHERE status = 'pending' AND platform = :platform
+        AND (not_before > :now OR claimed_until > :wall)
+        GROUP BY address
+    )
+    SELECT {", ".join("o." + c for c in OUTBOX_RECORD_COLUMNS)}, p.opted_out,
+        EXISTS (SELECT 1 FROM channel_identity ci WHERE ci.person_id = o.person_id
+            AND ci.platform = o.platform AND ci.unreachable
+            AND (ci.chat_id = o.address OR ci.platform_user_id = o.address))
+    FROM outbox o
+    LEFT JOIN held h ON h.address = o.address
+    LEFT JOIN person p ON p.id = o.person_id
+    WHERE o.status = 'pending' AND o.platform = :platform AND o.not_before <= :now
+    AND (o.claimed_until IS NULL OR o.claimed_until <= :wall)
+    AND (h.first_id IS NULL OR h.first_id > o.id)
+    ORDER BY o.proactive, o.id LIMIT :limit
+"""
+CLAIMABLE_OUTBOX = statement(_CLAIMABLE, postgresql=_CLAIMABLE + " FOR UPDATE OF o SKIP LOCKED")
+BURY_OUTBOX = statement(
+    "UPDATE outbox SET status = 'dead', last_error = :error, claimed_until = NULL WHERE id = :id"
 )
+# The identity an accepted message went to (see OutboxStore.mark_reachable).
+REACHABLE_AGAIN = statement(
+    "UPDATE channel_identity SET unreachable = false WHERE unreachable AND id IN ("
+    "SELECT ci.id FROM outbox o JOIN channel_identity ci ON ci.person_id = o.person_id "
+    "AND ci.platform = o.platform AND (ci.chat_id = o.address OR ci.platform_user_id = o.address) "
+    "WHERE o.id = :id)"
+)
+# The platform's shared send budget, locked on PostgreSQL until commit: claims take turns.
+_PACE = "SELECT next_at FROM delivery_pace WHERE platform = :platform"
+PACE = statement(_PACE, postgresql=_PACE + " FOR UPDATE")
+NEW_PACE = statement(
+    "INSERT INTO delivery_pace (platform, next_at) VALUES (:platform, :next_at) "
+    "ON CONFLICT (platform) DO NOTHING"
+)
+SET_PACE = statement("UPDATE delivery_pace SET next_at = :next_at WHERE platform = :platform")
+
+
+@cache
+def claim_rows(count: int) -> Statement:
+    """Hold ``count`` outbox rows (``:id_0``...) until ``:until``."""
+    ids = ", ".join(f":id_{n}" for n in range(count))
+    return statement(f"UPDATE outbox SET claimed_until = :until WHERE id IN ({ids})")
+
+
+@cache
+def renew_rows(count: int) -> Statement:
+    """Hold ``count`` rows (``:id_0``...) until ``:new_until``, if still pending and held by
+    the claim that wrote ``:until``; returns the ids renewed."""
+    ids = ", ".join(f":id_{n}" for n in range(count))
+    return statement(
+        f"UPDATE outbox SET claimed_until = :new_until WHERE id IN ({ids}) "
+        "AND status = 'pending' AND claimed_until = :until RETURNING id"
+    )
+
+
+@cache
+def release_rows(count: int) -> Statement:
+    """Let go of ``count`` rows (``:id_0``...) still pending and still held by the claim that
+    wrote ``:until`` (a later claim by another process is left alone)."""
+    ids = ", ".join(f":id_{n}" for n in range(count))
+    return statement(
+        f"UPDATE outbox SET claimed_until = NULL WHERE id IN ({ids}) "
+        "AND status = 'pending' AND claimed_until = :until"
+    )
+
+
 MARK_SENT = statement(
     "UPDATE outbox SET status = 'sent', attempts = attempts + 1, sent_at = :now, "
     "platform_message_id = :pmid WHERE id = :id"
@@ -395,9 +461,8 @@ MARK_SENT = statement(
 ANSWER_COLUMNS = ("conversation_id", "step_id", "iteration", "value", "raw", "status", "created_at")
 OUTBOX_COLUMNS = (
     *("person_id", "conversation_id", "platform", "address", "payload", "status"),
-    *("attempts", "not_before", "created_at"),
+    *("attempts", "not_before", "created_at", "proactive"),
 )
-PROACTIVE_OUTBOX_COLUMNS = (*OUTBOX_COLUMNS, "proactive")
 
 # --- effects (see _apply.py) ---
 

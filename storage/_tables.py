@@ -465,6 +465,16 @@ outbox = Table(
     CheckConstraint(_in("status", OUTBOX_STATUSES), name="status"),
 )
 
+# The send budget of one platform, shared by every process delivering to it: a platform's rate
+# limit is the bot's, however many processes send. ``next_at``: where the budget's next free
+# send slot starts (wall-clock UTC); a claim of outbox rows reserves slots from there on.
+delivery_pace = Table(
+    "delivery_pace",
+    metadata,
+    _text("platform", primary_key=True),
+    _time("next_at"),
+)
+
 # An inbound message whose turn kept failing, set aside so it stops nobody (a dead letter).
 # ``inbound`` (Inbound JSON) and ``visitor`` (who wrote, where replies go) are kept so it can be
 # replayed; ``error`` is the exception's class only, never its text.

@@ -5,7 +5,8 @@ translation only); the desk's replies reach Slack through the outbox and ``Slack
 Every request is acknowledged within Slack's 3 seconds: the turn runs first and the
 acknowledgement waits for it up to ``ACK_BUDGET``; a slower turn finishes after the ack.
 A turn that fails before the ack answers 500, so Slack delivers the event again; the event id
-makes a redelivery change nothing.
+makes a redelivery change nothing. ``SlackDelivery`` is delivery alone, with no inbound side
+(``profilebot worker``); ``SlackService`` is the whole bot as ``profilebot run`` hosts it.
 """
 
 from __future__ import annotations
@@ -33,11 +34,12 @@ from dialogues import Attachment, Command, Inbound
 from storage import OutboxRecord
 
 from ..app import App
+from ..config import Settings
 from ..delivery import DeliveryWorker, Pacer, SendResult
 from ..errors import ConfigError
 from ..frontdesk import SLACK_COMMAND, STAFF_MENU, STALE_TEXT, DeskOutcome, Visitor, desk_for
 from ..offload import StorageThreads
-from ..runtime import SHUTDOWN_GRACE, run_until_stopped, stop_on_signals, tune_for_serving
+from ..runtime import SHUTDOWN_GRACE, run_until_stopped
 from ..service import ClosedQuestion
 from .slack_render import (
     SlackAction,
@@ -50,7 +52,16 @@ from .slack_render import (
     selected_indexes,
 )
 
-__all__ = ["ACK_BUDGET", "PLATFORM", "SlackBot", "SlackSender", "serve"]
+__all__ = [
+    "ACK_BUDGET",
+    "OVERALL_RATE",
+    "PER_CHANNEL_RATE",
+    "PLATFORM",
+    "SlackBot",
+    "SlackDelivery",
+    "SlackSender",
+    "SlackService",
+]
 
 log = logging.getLogger("profilebot.slack")
 
@@ -60,6 +71,11 @@ ACK_BUDGET = 2.0
 """Seconds a request waits for its turn before it is acknowledged anyway (Slack allows 3)."""
 COMMAND = SLACK_COMMAND
 EVENTS_PATH = "/slack/events"
+OVERALL_RATE = 20.0
+"""Messages per second to the whole workspace: ours (Slack publishes no overall limit)."""
+PER_CHANNEL_RATE = 0.9
+"""Messages per second to one channel: under Slack's one a second, so that network jitter
+bunching two sends together cannot put them inside one second."""
 
 
 class _ClientWins(logging.Filter):
@@ -291,8 +307,7 @@ class SlackBot:
 
     def __init__(self, app: App, *, pacer: Pacer | None = None) -> None:
         settings = app.settings
-        if settings.slack_bot_token is None:
-            raise ConfigError("setting SLACK_BOT_TOKEN is needed for --platform slack")
+        self.client = _client(app)
         if settings.slack_app_token is None and settings.slack_signing_secret is None:
             raise ConfigError(
                 "set SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode) "
@@ -300,10 +315,6 @@ class SlackBot:
             )
         self._app = app
         self._desk = desk_for(app, PLATFORM)
-        base_url = settings.slack_api_base_url.rstrip("/") + "/"
-        self.client = AsyncWebClient(
-            token=settings.slack_bot_token.get_secret_value(), base_url=base_url
-        )
         secret = settings.slack_signing_secret
         self.bolt = AsyncApp(
             logger=_BOLT_LOG,
@@ -318,13 +329,7 @@ class SlackBot:
         )
         self.sender = SlackSender(self.client)
         self._offload = StorageThreads(app.db.useful_threads)
-        self.worker = DeliveryWorker(
-            app.outbox,
-            self.sender,
-            pacer=pacer or Pacer(overall_rate=20.0),
-            on_unreachable=self._unreachable,
-            offload=self._offload,
-        )
+        self.worker = _delivery_worker(app, self.sender, pacer, self._offload, self._team)
         self.team_id = ""
         self._dm_channels: dict[str, str] = {}
         self._linked: set[str] = set()
@@ -341,16 +346,7 @@ class SlackBot:
     # -- lifecycle -----------------------------------------------------------------------------
 
     async def __aenter__(self) -> SlackBot:
-        # One connection pool for every Web API call (slack_sdk opens one per call without).
-        # The Web API sets no cookies; a real jar costs ~70 µs of URL matching per call.
-        self.client.session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
-        try:
-            identity = await self.client.auth_test()
-        except SlackApiError as exc:
-            error = exc.response.get("error", "?")
-            await self.client.session.close()
-            raise ConfigError(f"setting SLACK_BOT_TOKEN: Slack refused it ({error})") from None
-        self.team_id = str(identity.get("team_id") or "")
+        self.team_id = await _open(self.client)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -584,12 +580,8 @@ class SlackBot:
 
     # -- who is writing ------------------------------------------------------------------------
 
-    def _unreachable(self, record: OutboxRecord, error: str) -> None:
-        """Slack says the DM is gone (account deactivated, say): stop sending to it."""
-        if not _is_response_url(record.address):
-            self._app.people.set_reachable(
-                PLATFORM, self.team_id or None, reachable=False, chat_id=record.address
-            )
+    def _team(self) -> str:
+        return self.team_id
 
     def _visitor(self, body: Mapping[str, Any], user: str, channel: str) -> Visitor:
         return Visitor(PLATFORM, user, channel, workspace=_team(body) or None)
@@ -682,21 +674,118 @@ def _log_failure(task: asyncio.Task[Any]) -> None:
 # ----------------------------------------------------------------------------------------------
 
 
-async def serve(
+def _delivery_worker(
     app: App,
-    *,
-    port: int = 3000,
-    stop: asyncio.Event | None = None,
-    announce: Callable[[str], None] = log.info,
-) -> None:
-    """Run until SIGINT/SIGTERM (or ``stop``): Socket Mode with an app token, else HTTP."""
-    slack = SlackBot(app)
-    stop = stop_on_signals(stop)
-    async with slack as bot:
-        tune_for_serving()
-        if app.settings.slack_app_token is not None:
-            announce("connected to Slack in Socket Mode (Ctrl-C stops)")
-            await bot.run_socket_mode(stop)
+    sender: SlackSender,
+    pacer: Pacer | None,
+    offload: StorageThreads,
+    team: Callable[[], str],
+) -> DeliveryWorker:
+    def unreachable(record: OutboxRecord, error: str) -> None:
+        """Slack says the DM is gone (account deactivated, say): stop sending to it."""
+        if not _is_response_url(record.address):
+            app.people.set_reachable(
+                PLATFORM, team() or None, reachable=False, chat_id=record.address
+            )
+
+    return DeliveryWorker(
+        app.outbox,
+        sender,
+        pacer=pacer or Pacer(per_address_rate=PER_CHANNEL_RATE, overall_rate=OVERALL_RATE),
+        on_unreachable=unreachable,
+        clock=app.clock,
+        offload=offload,
+    )
+
+
+def _client(app: App) -> AsyncWebClient:
+    settings = app.settings
+    if settings.slack_bot_token is None:
+        raise ConfigError("setting SLACK_BOT_TOKEN is needed for --platform slack")
+    return AsyncWebClient(
+        token=settings.slack_bot_token.get_secret_value(),
+        base_url=settings.slack_api_base_url.rstrip("/") + "/",
+    )
+
+
+async def _open(client: AsyncWebClient) -> str:
+    """Give the client one connection pool for every call and check its token; the
+    workspace (team) id."""
+    # slack_sdk opens a pool per call without one. The Web API sets no cookies; a real jar
+    # costs ~70 µs of URL matching per call.
+    client.session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
+    try:
+        identity = await client.auth_test()
+    except SlackApiError as exc:
+        error = exc.response.get("error", "?")
+        await client.session.close()
+        raise ConfigError(f"setting SLACK_BOT_TOKEN: Slack refused it ({error})") from None
+    return str(identity.get("team_id") or "")
+
+
+class SlackDelivery:
+    """Delivery to Slack and nothing else (``profilebot worker``): no events, no Socket Mode,
+    so only ``SLACK_BOT_TOKEN`` is needed.
+
+    Several may run, in as many processes, beside the one ``profilebot run``: they claim
+    different messages and share the workspace's rate (see ``DeliveryWorker``).
+    """
+
+    def __init__(
+        self, app: App, *, pacer: Pacer | None = None, announce: Callable[[str], None] = log.info
+    ) -> None:
+        self.client = _client(app)
+        self.sender = SlackSender(self.client)
+        self.team_id = ""
+        self._offload = StorageThreads(app.db.useful_threads)
+        self.worker = _delivery_worker(app, self.sender, pacer, self._offload, self._team)
+        self._announce = announce
+
+    def _team(self) -> str:
+        return self.team_id
+
+    async def __aenter__(self) -> SlackDelivery:
+        self.team_id = await _open(self.client)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self.client.session is not None:
+            await self.client.session.close()
+        self._offload.close()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._announce(f"delivering to Slack (workspace {self.team_id or '?'})")
+        await self.worker.run(stop)
+
+
+class SlackService:
+    """The whole bot on Slack as ``profilebot run`` hosts it: Socket Mode with an app token,
+    else HTTP on ``port``; delivery alongside."""
+
+    def __init__(
+        self, app: App, *, port: int = 3000, announce: Callable[[str], None] = log.info
+    ) -> None:
+        self.bot = SlackBot(app)
+        self._socket_mode = app.settings.slack_app_token is not None
+        self._port = port
+        self._announce = announce
+
+    @staticmethod
+    def serves_http(settings: Settings) -> bool:
+        """Whether it would serve HTTP (the events endpoint) on its port: not in Socket Mode."""
+        return settings.slack_app_token is None
+
+    async def __aenter__(self) -> SlackService:
+        await self.bot.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.bot.__aexit__(*exc_info)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        if self._socket_mode:
+            self._announce("connected to Slack in Socket Mode")
+            await self.bot.run_socket_mode(stop)
         else:
-            announce(f"serving Slack events on port {port} at {EVENTS_PATH}")
-            await bot.run_http(stop, port=port)
+            self._announce(f"serving Slack events on port {self._port} at {EVENTS_PATH}")
+            await self.bot.run_http(stop, port=self._port)

@@ -8,7 +8,9 @@ commit. Either way a crash never loses an update, and a repeated ``update_id`` i
 (the turn claims ``telegram:<bot>:<update_id>``).
 
 Outbound: replies are outbox rows; ``TelegramSender`` renders one (HTML, inline keyboard)
-and the platform-neutral ``DeliveryWorker`` paces, retries and gives up.
+and the platform-neutral ``DeliveryWorker`` paces, retries and gives up. ``TelegramDelivery``
+is that alone, with no inbound side (``profilebot worker``); ``TelegramService`` is the whole
+bot as ``profilebot run`` hosts it.
 
 HTTP: PTB's requests go through ``AiohttpRequest`` (aiohttp, already a dependency for the
 webhook) rather than PTB's default httpx client, which costs about five times more CPU per
@@ -89,8 +91,6 @@ from ..runtime import (
     SHUTDOWN_GRACE,
     finish_within,
     run_until_stopped,
-    stop_on_signals,
-    tune_for_serving,
 )
 from ..service import ClosedQuestion
 from ._widgets import inbound_for_pick
@@ -113,13 +113,14 @@ __all__ = [
     "PLATFORM",
     "AiohttpRequest",
     "TelegramBot",
+    "TelegramDelivery",
     "TelegramSender",
+    "TelegramService",
     "bot_username",
     "inbound_for_callback",
     "invite_link",
     "keyboard_for",
     "selected_from_markup",
-    "serve",
 ]
 
 log = logging.getLogger("profilebot.telegram")
@@ -254,8 +255,8 @@ class TelegramSender:
 
     platform = PLATFORM
 
-    def __init__(self, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
-        self._bot = application.bot
+    def __init__(self, bot: Bot) -> None:
+        self._bot = bot
         # Telegram's message id of recent sends, by outbox id, known as soon as Telegram
         # answers: the outbox row is marked sent a moment later, and a quick student can
         # answer in between (see ``TelegramBot._close_question``). A cache, bounded.
@@ -433,15 +434,14 @@ class TelegramBot:
 
     def __init__(self, app: App, *, pacer: Pacer | None = None) -> None:
         settings = app.settings
-        if settings.telegram_bot_token is None:
-            raise ConfigError("setting TELEGRAM_BOT_TOKEN is needed for --platform telegram")
+        token = _token(settings)
         _check_webhook_settings(settings)
         base = settings.telegram_api_base_url.rstrip("/")
         self._app = app
         self._desk = desk_for(app, PLATFORM)
         self.application = (
             Application.builder()
-            .token(settings.telegram_bot_token.get_secret_value())
+            .token(token)
             .base_url(f"{base}/bot")
             .base_file_url(f"{base}/file/bot")
             .request(AiohttpRequest())
@@ -460,15 +460,9 @@ class TelegramBot:
         )
         self.application.add_handler(MessageHandler(private, self._on_other))
         self.application.add_error_handler(self._on_error)
-        self.sender = TelegramSender(self.application)
+        self.sender = TelegramSender(self.application.bot)
         self._offload = StorageThreads(app.db.useful_threads)
-        self.worker = DeliveryWorker(
-            app.outbox,
-            self.sender,
-            pacer=pacer,
-            on_unreachable=self._unreachable,
-            offload=self._offload,
-        )
+        self.worker = _delivery_worker(app, self.sender, pacer, self._offload)
         self._failed: set[int] = set()
         # Failures of updates whose error was not transient, by update id: past MAX_ATTEMPTS
         # an update is given up on. (A message's own turn is parked by the desk before that;
@@ -478,7 +472,7 @@ class TelegramBot:
         # Edits closing answered questions, made after their turn without holding up the
         # next getUpdates (or the webhook's answer); awaited before the bot stops.
         self._edits: set[asyncio.Task[None]] = set()
-        self._bot_id = settings.telegram_bot_token.get_secret_value().split(":", 1)[0]
+        self._bot_id = token.split(":", 1)[0]
         self._staff_chats: set[str] = set()
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -832,9 +826,6 @@ class TelegramBot:
             )
         )
 
-    def _unreachable(self, record: OutboxRecord, error: str) -> None:
-        self._app.people.set_reachable(PLATFORM, None, reachable=False, chat_id=record.address)
-
     async def _on_error(self, update: object, context: Context) -> None:
         error = context.error
         # Type only: exception text can quote parameters, and parameters can be student text.
@@ -880,28 +871,101 @@ async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
 # ----------------------------------------------------------------------------------------------
 
 
-async def serve(
-    app: App,
-    *,
-    port: int = 8080,
-    stop: asyncio.Event | None = None,
-    announce: Callable[[str], None] = log.info,
-) -> None:
-    """Run the bot until SIGINT/SIGTERM (or ``stop``): a webhook when configured, else polling.
+def _delivery_worker(
+    app: App, sender: TelegramSender, pacer: Pacer | None, offload: StorageThreads
+) -> DeliveryWorker:
+    def unreachable(record: OutboxRecord, error: str) -> None:
+        app.people.set_reachable(PLATFORM, None, reachable=False, chat_id=record.address)
 
-    ``announce`` tells the operator what started (the CLI prints it).
+    return DeliveryWorker(
+        app.outbox,
+        sender,
+        pacer=pacer,
+        on_unreachable=unreachable,
+        clock=app.clock,
+        offload=offload,
+    )
+
+
+def _token(settings: Settings) -> str:
+    token = settings.telegram_bot_token
+    if token is None:
+        raise ConfigError("setting TELEGRAM_BOT_TOKEN is needed for --platform telegram")
+    return token.get_secret_value()
+
+
+class TelegramDelivery:
+    """Delivery to Telegram and nothing else (``profilebot worker``): no polling, no webhook.
+
+    Several may run, in as many processes, beside the one ``profilebot run``: they claim
+    different messages and share the bot's rate (see ``DeliveryWorker``).
     """
-    settings = app.settings
-    url, secret = settings.telegram_webhook_url, settings.telegram_webhook_secret
-    telegram = TelegramBot(app)
-    stop = stop_on_signals(stop)
-    async with telegram as bot:
-        tune_for_serving()
-        if url and secret is not None:
-            announce(f"serving the Telegram webhook for @{bot.username} on port {port}")
-            await bot.run_webhook(stop, url=url, secret=secret.get_secret_value(), port=port)
+
+    def __init__(
+        self, app: App, *, pacer: Pacer | None = None, announce: Callable[[str], None] = log.info
+    ) -> None:
+        base = app.settings.telegram_api_base_url.rstrip("/")
+        self.bot = Bot(
+            _token(app.settings),
+            base_url=f"{base}/bot",
+            base_file_url=f"{base}/file/bot",
+            request=AiohttpRequest(),
+        )
+        self.sender = TelegramSender(self.bot)
+        self._offload = StorageThreads(app.db.useful_threads)
+        self.worker = _delivery_worker(app, self.sender, pacer, self._offload)
+        self._announce = announce
+
+    async def __aenter__(self) -> TelegramDelivery:
+        try:
+            await self.bot.initialize()  # getMe: a wrong token fails here
+        except InvalidToken as exc:
+            raise ConfigError(f"setting TELEGRAM_BOT_TOKEN: Telegram refused it ({exc})") from None
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.bot.shutdown()
+        self._offload.close()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._announce(f"delivering to Telegram as @{self.bot.username}")
+        await self.worker.run(stop)
+
+
+class TelegramService:
+    """The whole bot on Telegram as ``profilebot run`` hosts it: a webhook when configured
+    (on ``port``), else long polling; delivery alongside."""
+
+    def __init__(
+        self, app: App, *, port: int = 8080, announce: Callable[[str], None] = log.info
+    ) -> None:
+        self.bot = TelegramBot(app)
+        settings = app.settings
+        self._url, self._secret = settings.telegram_webhook_url, settings.telegram_webhook_secret
+        self._port = port
+        self._announce = announce
+
+    @staticmethod
+    def serves_http(settings: Settings) -> bool:
+        """Whether it would serve HTTP (a webhook) on its port."""
+        return bool(settings.telegram_webhook_url) and settings.telegram_webhook_secret is not None
+
+    async def __aenter__(self) -> TelegramService:
+        await self.bot.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.bot.__aexit__(*exc_info)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        bot = self.bot
+        if self._url and self._secret is not None:
+            self._announce(f"serving the Telegram webhook for @{bot.username} on port {self._port}")
+            await bot.run_webhook(
+                stop, url=self._url, secret=self._secret.get_secret_value(), port=self._port
+            )
         else:
-            announce(f"long-polling Telegram as @{bot.username} (Ctrl-C stops)")
+            self._announce(f"long-polling Telegram as @{bot.username}")
             await bot.run_polling(stop)
 
 

@@ -1,17 +1,31 @@
-"""The delivery worker on a real SQLite outbox, with a fake clock: order, pacing, retries."""
+"""The delivery worker on a real SQLite outbox, with a fake clock: order, pacing, retries,
+claims (several workers), /stop and unreachable recipients."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
+from typing import Any
 
 import pytest
 
+from bot.clock import FrozenClock
 from bot.delivery import DeliveryWorker, Pacer, SendKind, SendResult
-from dialogues import Reply
-from storage import Database, OutboxRecord, OutboxStore, PeopleStore
+from bot.service import ConversationService
+from dialogues import FlowRegistry, Inbound, Reply
+from storage import (
+    IMMEDIATELY,
+    OPTED_OUT,
+    UNREACHABLE,
+    Database,
+    OutboxClaim,
+    OutboxRecord,
+    OutboxStore,
+    PeopleStore,
+)
 from storage._outbox import queue_replies
 from storage._sql import Sql
 from storage._tables import utcnow
@@ -21,7 +35,9 @@ Script = SendResult | Exception
 
 
 class FakeTime:
-    """A clock that only moves when someone sleeps."""
+    """A clock that only moves when someone sleeps. A sleep first lets whatever is ready to
+    run go (a send that is done, say): cancelled meanwhile because what it waited for came
+    first, it lets no time pass."""
 
     def __init__(self) -> None:
         self.now = 1000.0
@@ -32,9 +48,10 @@ class FakeTime:
 
     async def sleep(self, seconds: float) -> None:
         assert seconds > 0
+        for _ in range(5):
+            await asyncio.sleep(0)
         self.slept.append(seconds)
         self.now += seconds
-        await asyncio.sleep(0)
 
 
 class FakeSender:
@@ -90,7 +107,7 @@ def statuses(db: Database, person_id: int) -> dict[str, str]:
 
 
 def unpaced_worker(
-    db: Database, sender: FakeSender, clock: FakeTime, *, concurrency: int = 32
+    db: Database, sender: FakeSender, clock: FakeTime, *, concurrency: int = 32, batch: int = 200
 ) -> DeliveryWorker:
     """A worker whose pacer never holds anything up (for tests of ordering and concurrency)."""
     fast = Pacer(per_address_rate=1000, per_address_burst=10, overall_rate=1000, overall_burst=10)
@@ -98,9 +115,10 @@ def unpaced_worker(
         OutboxStore(db),
         sender,
         pacer=fast,
-        clock=clock,
+        monotonic=clock,
         sleep=clock.sleep,
         concurrency=concurrency,
+        batch=batch,
     )
 
 
@@ -125,7 +143,9 @@ async def test_every_message_sent_once_in_order_per_address(
     for i in range(3):
         for address in ("a", "b", "c"):
             queue(sqlite_database, person_id, address, [f"{address}{i}"])
-    worker = DeliveryWorker(OutboxStore(sqlite_database), sender, clock=clock, sleep=clock.sleep)
+    worker = DeliveryWorker(
+        OutboxStore(sqlite_database), sender, monotonic=clock, sleep=clock.sleep
+    )
 
     assert await worker.deliver_due() == 9
     assert await worker.deliver_due() == 0
@@ -141,7 +161,9 @@ async def test_other_platforms_are_left_alone(sqlite_database: Database, person_
     sender = FakeSender(clock)
     sender.platform = "other"
     queue(sqlite_database, person_id, "a", ["hi"])
-    worker = DeliveryWorker(OutboxStore(sqlite_database), sender, clock=clock, sleep=clock.sleep)
+    worker = DeliveryWorker(
+        OutboxStore(sqlite_database), sender, monotonic=clock, sleep=clock.sleep
+    )
     assert await worker.deliver_due() == 0
     assert statuses(sqlite_database, person_id) == {"hi": "pending"}
 
@@ -152,7 +174,9 @@ async def test_rate_limit_waits_and_loses_or_reorders_nothing(
     clock = FakeTime()
     sender = FakeSender(clock, {"a1": [SendResult.retry_after(3, "429 Too Many Requests")]})
     queue(sqlite_database, person_id, "a", ["a1", "a2", "a3"])
-    worker = DeliveryWorker(OutboxStore(sqlite_database), sender, clock=clock, sleep=clock.sleep)
+    worker = DeliveryWorker(
+        OutboxStore(sqlite_database), sender, monotonic=clock, sleep=clock.sleep
+    )
 
     assert await worker.deliver_due() == 0  # a2, a3 must not overtake a1
     assert await drain(worker, clock) == 3
@@ -173,10 +197,10 @@ async def test_rate_limit_holds_later_messages_to_that_address_in_the_database(
     sender = FakeSender(clock, {"a1": [SendResult.retry_after(30, "flood")]})
     queue(sqlite_database, person_id, "a", ["a1", "a2"])
     outbox = OutboxStore(sqlite_database)
-    await DeliveryWorker(outbox, sender, clock=clock, sleep=clock.sleep).deliver_due()
+    await DeliveryWorker(outbox, sender, monotonic=clock, sleep=clock.sleep).deliver_due()
     queue(sqlite_database, person_id, "b", ["b1"])
 
-    fresh = DeliveryWorker(outbox, sender, clock=clock, sleep=clock.sleep)
+    fresh = DeliveryWorker(outbox, sender, monotonic=clock, sleep=clock.sleep)
     assert await fresh.deliver_due() == 1
     assert sender.texts("a") == ["a1"]
     assert sender.texts("b") == ["b1"]
@@ -188,7 +212,9 @@ async def test_one_address_gets_at_most_one_message_per_second(
     clock = FakeTime()
     sender = FakeSender(clock)
     queue(sqlite_database, person_id, "a", [f"m{i}" for i in range(10)])
-    worker = DeliveryWorker(OutboxStore(sqlite_database), sender, clock=clock, sleep=clock.sleep)
+    worker = DeliveryWorker(
+        OutboxStore(sqlite_database), sender, monotonic=clock, sleep=clock.sleep
+    )
 
     assert await worker.deliver_due() == 10
     times = sender.times("a")
@@ -204,7 +230,9 @@ async def test_many_addresses_respect_the_overall_limit(
     sender = FakeSender(clock)
     for i in range(60):
         queue(sqlite_database, person_id, f"chat{i}", [f"m{i}"])
-    worker = DeliveryWorker(OutboxStore(sqlite_database), sender, clock=clock, sleep=clock.sleep)
+    worker = DeliveryWorker(
+        OutboxStore(sqlite_database), sender, monotonic=clock, sleep=clock.sleep
+    )
 
     assert await worker.deliver_due() == 60
     times = sender.times()
@@ -221,7 +249,9 @@ async def test_a_waiting_address_does_not_hold_up_the_others(
     sender = FakeSender(clock)
     queue(sqlite_database, person_id, "a", ["a1", "a2", "a3"])
     queue(sqlite_database, person_id, "b", ["b1", "b2", "b3"])
-    worker = DeliveryWorker(OutboxStore(sqlite_database), sender, clock=clock, sleep=clock.sleep)
+    worker = DeliveryWorker(
+        OutboxStore(sqlite_database), sender, monotonic=clock, sleep=clock.sleep
+    )
 
     assert await worker.deliver_due() == 6
     assert clock.now - 1000.0 < 2.5  # both chats share each second, about 2 s in all
@@ -236,7 +266,7 @@ async def test_failures_back_off_then_give_up(sqlite_database: Database, person_
         sender,
         max_attempts=3,
         base_backoff=2.0,
-        clock=clock,
+        monotonic=clock,
         sleep=clock.sleep,
     )
 
@@ -263,7 +293,7 @@ async def test_unreachable_recipient_is_given_up_at_once(
         OutboxStore(sqlite_database),
         sender,
         on_unreachable=lambda record, error: calls.append((record.id, error)),
-        clock=clock,
+        monotonic=clock,
         sleep=clock.sleep,
     )
 
@@ -287,7 +317,9 @@ async def test_sender_exception_is_retried_without_logging_its_text(
     clock = FakeTime()
     sender = FakeSender(clock, {"a1": [RuntimeError("Sam's secret answer")]})
     queue(sqlite_database, person_id, "a", ["a1"])
-    worker = DeliveryWorker(OutboxStore(sqlite_database), sender, clock=clock, sleep=clock.sleep)
+    worker = DeliveryWorker(
+        OutboxStore(sqlite_database), sender, monotonic=clock, sleep=clock.sleep
+    )
 
     assert await worker.deliver_due() == 0
     a1 = OutboxStore(sqlite_database).for_person(person_id)[0]
@@ -304,7 +336,9 @@ async def test_run_stops_and_wake_starts_a_round_at_once(
 ) -> None:
     clock = FakeTime()
     sender = FakeSender(clock)
-    worker = DeliveryWorker(OutboxStore(sqlite_database), sender, clock=clock, sleep=clock.sleep)
+    worker = DeliveryWorker(
+        OutboxStore(sqlite_database), sender, monotonic=clock, sleep=clock.sleep
+    )
     queue(sqlite_database, person_id, "a", ["first"])
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop, idle=60))
@@ -326,13 +360,13 @@ async def test_run_survives_a_failing_round(caplog: pytest.LogCaptureFixture) ->
         def __init__(self) -> None:
             self.calls = 0
 
-        def due(self, **kwargs: object) -> list[OutboxRecord]:
+        def claim(self, **kwargs: object) -> OutboxClaim:
             self.calls += 1
             raise OSError("database away")
 
     clock = FakeTime()
     outbox = BrokenOutbox()
-    worker = DeliveryWorker(outbox, FakeSender(clock), clock=clock, sleep=clock.sleep)
+    worker = DeliveryWorker(outbox, FakeSender(clock), monotonic=clock, sleep=clock.sleep)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop, idle=0.01))
     while outbox.calls < 2:
@@ -461,7 +495,9 @@ async def test_a_wake_during_a_round_adds_the_new_messages_to_it(
     clock = FakeTime()
     sender = GatedSender(clock)
     queue(sqlite_database, person_id, "a", ["a1"])
-    worker = DeliveryWorker(OutboxStore(sqlite_database), sender, clock=clock, sleep=clock.sleep)
+    worker = DeliveryWorker(
+        OutboxStore(sqlite_database), sender, monotonic=clock, sleep=clock.sleep
+    )
     round_ = asyncio.create_task(worker.deliver_due())
     while sender.most_flying < 1:
         await asyncio.sleep(0.01)
@@ -480,8 +516,237 @@ async def test_a_failed_address_gets_nothing_more_in_that_round_even_after_a_wak
     clock = FakeTime()
     sender = FakeSender(clock, {"a1": [SendResult.failed("502 Bad Gateway")]})
     queue(sqlite_database, person_id, "a", ["a1", "a2"])
-    worker = DeliveryWorker(OutboxStore(sqlite_database), sender, clock=clock, sleep=clock.sleep)
+    worker = DeliveryWorker(
+        OutboxStore(sqlite_database), sender, monotonic=clock, sleep=clock.sleep
+    )
     worker.wake()
     assert await worker.deliver_due() == 0
     assert sender.texts("a") == ["a1"]
     assert statuses(sqlite_database, person_id) == {"a1": "pending", "a2": "pending"}
+
+
+# --- claims: /stop, unreachable identities, the injected clock, several workers -------------
+
+
+def queue_proactive(
+    db: Database, person_id: int | None, address: str, texts: Iterable[str], **kwargs: Any
+) -> list[int]:
+    with db.begin() as conn:
+        return queue_replies(
+            Sql(conn),
+            [Reply(t) for t in texts],
+            person_id=person_id,
+            conversation_id=None,
+            platform="fake",
+            address=address,
+            now=utcnow(),
+            proactive=True,
+            **kwargs,
+        )
+
+
+async def test_a_student_who_sent_stop_gets_nothing_proactive_but_the_answer_to_it(
+    sqlite_database: Database,
+) -> None:
+    clock = FakeTime()
+    sender = FakeSender(clock)
+    people = PeopleStore(sqlite_database)
+    sam = people.ensure_student("sam")
+    service = ConversationService(sqlite_database, FlowRegistry([]))
+    flow = service.registry.get("weekly_checkin")
+    service.open(sam.id, flow, platform="fake", address="sam-chat")
+    worker = unpaced_worker(sqlite_database, sender, clock)
+    await worker.deliver_due()
+    # a reminder is queued, then Sam sends /stop before it goes out
+    [reminder] = queue_proactive(sqlite_database, sam.id, "sam-chat", ["Just a reminder: ..."])
+    stopped = service.handle(
+        sam.id, Inbound.of_command("stop"), platform="fake", address="sam-chat"
+    )
+    [next_week] = queue_proactive(sqlite_database, sam.id, "sam-chat", ["Time for a check-in"])
+    sender.sends.clear()
+
+    assert await worker.deliver_due() == len(stopped.replies)
+    assert sender.texts("sam-chat") == [r.text for r in stopped.replies]
+    records = {r.id: r for r in OutboxStore(sqlite_database).for_person(sam.id)}
+    for given_up in (reminder, next_week):
+        assert (records[given_up].status, records[given_up].last_error) == ("dead", OPTED_OUT)
+
+
+async def test_nothing_proactive_is_sent_to_an_identity_marked_unreachable(
+    sqlite_database: Database, person_id: int
+) -> None:
+    clock = FakeTime()
+    sender = FakeSender(clock)
+    people = PeopleStore(sqlite_database)
+    people.link_identity(person_id, "fake", None, "u1", "chat-1")
+    people.set_reachable("fake", None, reachable=False, user_id="u1")  # they blocked the bot
+    queue_proactive(sqlite_database, person_id, "chat-1", ["check-in", "reminder"])
+    queue_proactive(sqlite_database, person_id, "chat-2", ["someone else's chat"])
+    worker = unpaced_worker(sqlite_database, sender, clock)
+
+    assert await worker.deliver_due() == 1
+    assert sender.texts("chat-1") == []
+    states = {
+        r.reply.text: (r.status, r.last_error)
+        for r in OutboxStore(sqlite_database).for_person(person_id)
+    }
+    assert states["check-in"] == states["reminder"] == ("dead", UNREACHABLE)
+    assert states["someone else's chat"] == ("sent", None)
+
+
+async def test_a_reply_that_gets_through_makes_its_identity_reachable_again(
+    sqlite_database: Database, person_id: int
+) -> None:
+    clock = FakeTime()
+    sender = FakeSender(clock)
+    people = PeopleStore(sqlite_database)
+    people.link_identity(person_id, "fake", None, "u1", "chat-1")
+    people.set_reachable("fake", None, reachable=False, user_id="u1")  # then reactivated
+    queue(sqlite_database, person_id, "chat-1", ["the answer to what they wrote"])
+    worker = unpaced_worker(sqlite_database, sender, clock)
+
+    assert await worker.deliver_due() == 1
+    assert sender.texts("chat-1") == ["the answer to what they wrote"]
+    assert people.is_reachable("fake", None, "u1") is True
+    queue_proactive(sqlite_database, person_id, "chat-1", ["next week's check-in"])
+    assert await worker.deliver_due() == 1
+
+
+async def test_what_is_due_follows_the_injected_clock(
+    sqlite_database: Database, person_id: int
+) -> None:
+    ticks = FakeTime()
+    sender = FakeSender(ticks)
+    now = datetime(2026, 12, 9, 20, 30, tzinfo=UTC)
+    clock = FrozenClock(now)
+    morning = now + timedelta(hours=10, minutes=30)  # held through quiet hours
+    queue_proactive(sqlite_database, person_id, "a", ["good morning"], not_before=morning)
+    queue_proactive(sqlite_database, person_id, "b", ["now"], not_before=IMMEDIATELY)
+    worker = DeliveryWorker(
+        OutboxStore(sqlite_database), sender, clock=clock, monotonic=ticks, sleep=ticks.sleep
+    )
+
+    assert await worker.deliver_due() == 1
+    assert sender.texts("b") == ["now"]
+    clock.advance(timedelta(hours=10))
+    assert await worker.deliver_due() == 0
+    clock.set(morning)
+    assert await worker.deliver_due() == 1
+    assert sender.texts("a") == ["good morning"]
+
+
+async def test_a_failed_send_is_retried_by_the_injected_clock(
+    sqlite_database: Database, person_id: int
+) -> None:
+    ticks = FakeTime()
+    sender = FakeSender(ticks, {"a1": [SendResult.failed("502 Bad Gateway")]})
+    clock = FrozenClock(datetime(2026, 12, 9, 10, 0, tzinfo=UTC))
+    queue_proactive(sqlite_database, person_id, "a", ["a1"], not_before=IMMEDIATELY)
+    worker = DeliveryWorker(
+        OutboxStore(sqlite_database), sender, clock=clock, monotonic=ticks, sleep=ticks.sleep
+    )
+    assert await worker.deliver_due() == 0
+    assert await worker.deliver_due() == 0  # backing off: not due on this clock yet
+    clock.advance(timedelta(seconds=1))
+    assert await worker.deliver_due() == 1
+    assert sender.texts("a") == ["a1", "a1"]
+
+
+async def test_replies_overtake_a_fan_out_in_progress(
+    sqlite_database: Database, person_id: int
+) -> None:
+    clock = FakeTime()
+    sender = FakeSender(clock)
+    for i in range(100):
+        queue_proactive(sqlite_database, None, f"student{i}", [f"check-in {i}"])
+    queue(sqlite_database, person_id, "asker", ["the answer to their message"])
+    worker = DeliveryWorker(
+        OutboxStore(sqlite_database), sender, monotonic=clock, sleep=clock.sleep
+    )
+
+    assert await worker.deliver_due() == 101
+    assert sender.sends[0][3] == "the answer to their message"
+    fanout = [text for *_, text in sender.sends[1:]]
+    assert fanout == [f"check-in {i}" for i in range(100)]
+
+
+async def test_two_workers_deliver_each_message_once(
+    sqlite_database: Database, person_id: int
+) -> None:
+    clock = FakeTime()
+    sender = GatedSender(clock)
+    for i in range(40):
+        queue_proactive(sqlite_database, None, f"s{i % 10}", [f"m{i}"])
+    first = unpaced_worker(sqlite_database, sender, clock, concurrency=3, batch=4)
+    second = unpaced_worker(sqlite_database, sender, clock, concurrency=3, batch=4)
+    rounds = asyncio.gather(first.deliver_due(), second.deliver_due())
+    while sender.most_flying < 6:  # both hold messages at once
+        await asyncio.sleep(0.01)
+    sender.gate.set()
+    sent = await asyncio.wait_for(rounds, 10)
+    while sum(sent) < 40:
+        sent.append(await first.deliver_due())
+    assert sum(sent) == 40
+    texts = [text for *_, text in sender.sends]
+    assert sorted(texts) == sorted(f"m{i}" for i in range(40))
+    assert sender.most_per_address == 1  # never one address from both at once
+    for n in range(10):  # and each address's messages in order
+        assert sender.texts(f"s{n}") == [f"m{i}" for i in range(n, 40, 10)]
+
+
+async def test_a_stopped_worker_hands_back_what_it_held(
+    sqlite_database: Database, person_id: int
+) -> None:
+    clock = FakeTime()
+    sender = GatedSender(clock)
+    for i in range(5):
+        queue_proactive(sqlite_database, None, "one-student", [f"m{i}"])
+    queue_proactive(sqlite_database, None, "another", ["x"])
+    worker = unpaced_worker(sqlite_database, sender, clock)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    while sender.most_flying < 2:
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.sleep(0.05)
+    sender.gate.set()  # the two sends under way finish...
+    await asyncio.wait_for(task, 5)
+    assert sorted(text for *_, text in sender.sends) == ["m0", "x"]
+    # ...and the rest is free for another process at once, not after the lease
+    later = FakeSender(clock)
+    assert await unpaced_worker(sqlite_database, later, clock).deliver_due() == 4
+    assert later.texts("one-student") == ["m1", "m2", "m3", "m4"]
+
+
+class ManualTime(FakeTime):
+    """A clock the test moves; a sleep lasts until the test has moved it far enough."""
+
+    async def sleep(self, seconds: float) -> None:
+        until = self.now + seconds
+        while self.now < until:
+            await asyncio.sleep(0.001)
+
+
+async def test_a_message_held_longer_than_a_lease_keeps_its_claim(
+    sqlite_database: Database, person_id: int
+) -> None:
+    clock = ManualTime()
+    slow = GatedSender(clock)  # Telegram takes its time answering
+    queue(sqlite_database, person_id, "a", ["a1"])
+    first = DeliveryWorker(
+        OutboxStore(sqlite_database), slow, monotonic=clock, sleep=clock.sleep, lease=10
+    )
+    other = FakeSender(clock)
+    second = DeliveryWorker(
+        OutboxStore(sqlite_database), other, monotonic=clock, sleep=clock.sleep, lease=10
+    )
+    round_ = asyncio.create_task(first.deliver_due())
+    while slow.most_flying < 1:
+        await asyncio.sleep(0.01)
+    for _ in range(30):  # three leases go by, the send still under way
+        clock.now += 1
+        await asyncio.sleep(0.05)
+    assert await second.deliver_due() == 0
+    slow.gate.set()
+    assert await asyncio.wait_for(round_, 5) == 1
+    assert other.sends == [] and slow.texts("a") == ["a1"]

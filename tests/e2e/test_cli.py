@@ -216,6 +216,59 @@ def test_run_on_telegram_refuses_a_webhook_without_a_secret(profilebot: Profileb
     )
 
 
+def test_run_with_two_platforms_says_what_the_second_one_misses(profilebot: Profilebot) -> None:
+    profilebot.env.update(TELEGRAM_BOT_TOKEN="123:ABC", SLACK_BOT_TOKEN="")
+    result = profilebot.run("run", "--platform", "telegram", "--platform", "slack")
+    assert result.returncode == 1
+    assert _one_clean_line(result.stderr) == (
+        "profilebot: setting SLACK_BOT_TOKEN is needed for --platform slack"
+    )
+
+
+def test_run_refuses_one_port_for_two_platforms_that_serve_http(profilebot: Profilebot) -> None:
+    profilebot.env.update(
+        TELEGRAM_BOT_TOKEN="123:ABC",
+        TELEGRAM_WEBHOOK_URL="https://school.example/telegram",
+        TELEGRAM_WEBHOOK_SECRET="s3cret",
+        SLACK_BOT_TOKEN="xoxb-1",
+        SLACK_SIGNING_SECRET="s3cret",
+        SLACK_APP_TOKEN="",
+    )
+    args = ("run", "--platform", "telegram", "--platform", "slack", "--port", "9000")
+    result = profilebot.run(*args)
+    assert result.returncode == 1
+    assert _one_clean_line(result.stderr).startswith("profilebot: --port is ambiguous")
+
+
+def test_run_refuses_an_unknown_platform(profilebot: Profilebot) -> None:
+    result = profilebot.run("run", "--platform", "discord")
+    assert result.returncode == 1
+    assert _one_clean_line(result.stderr) == (
+        "profilebot: unknown platform 'discord': use telegram or slack"
+    )
+
+
+def test_worker_needs_a_platform_to_deliver_to(profilebot: Profilebot) -> None:
+    profilebot.env.update(TELEGRAM_BOT_TOKEN="", SLACK_BOT_TOKEN="")
+    result = profilebot.run("worker")
+    assert result.returncode == 1
+    assert _one_clean_line(result.stderr) == (
+        "profilebot: profilebot worker delivers to the configured platforms, and none is: "
+        "set TELEGRAM_BOT_TOKEN and/or SLACK_BOT_TOKEN"
+    )
+
+
+async def test_worker_with_a_token_telegram_refuses(profilebot: Profilebot) -> None:
+    async with FakeBotAPI() as fake:
+        profilebot.env.update(TELEGRAM_BOT_TOKEN="123:wrong", TELEGRAM_API_BASE_URL=fake.url)
+        profilebot.env["SLACK_BOT_TOKEN"] = ""
+        result = await asyncio.to_thread(profilebot.run, "worker")
+    assert result.returncode == 1
+    assert _one_clean_line(result.stderr).startswith(
+        "profilebot: setting TELEGRAM_BOT_TOKEN: Telegram refused it"
+    )
+
+
 async def test_people_add_prints_a_telegram_link_when_a_token_is_set(
     profilebot: Profilebot,
 ) -> None:

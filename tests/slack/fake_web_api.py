@@ -903,18 +903,25 @@ class FakeSlackAPI:
 
     def max_rate_per_channel(self, window: float = 1.0, channel: str | None = None) -> int:
         """Most accepted ``chat.postMessage`` calls to one channel within any ``window`` seconds."""
-        channels = {c for _, c in self.post_log} if channel is None else {channel}
         return max(
-            (_max_in_window((t for t, c in self.post_log if c == ch), window) for ch in channels),
-            default=0,
+            (n for ch, n in self.max_rates(window).items() if channel in (None, ch)), default=0
         )
 
     def max_rates(self, window: float = 1.0) -> dict[str, int]:
         """:meth:`max_rate_per_channel` for every channel posted to."""
-        return {
-            channel: self.max_rate_per_channel(window, channel)
-            for channel in sorted({c for _, c in self.post_log})
-        }
+        by_channel: dict[str, list[float]] = {}
+        for t, channel in self.post_log:
+            by_channel.setdefault(channel, []).append(t)
+        return {c: _max_in_window(by_channel[c], window) for c in sorted(by_channel)}
+
+    def posted(self) -> list[tuple[str, str]]:
+        """(channel, text as posted) of every message the bot posted, channel by channel."""
+        return [
+            (channel, item.message.get("text") or "")
+            for channel, stored in self._messages.items()
+            for _, item in sorted(stored.items())
+            if item.message.get("bot_id")
+        ]
 
     async def wait_until(self, predicate: Callable[[], bool], timeout: float = 1.0) -> None:
         """Wait until ``predicate()`` holds, re-checking after every call and response post."""

@@ -1,11 +1,10 @@
-"""The delivery and lookup fast paths: read-only transactions, ``due``, ``mark_sent_many``,
-the raw question lookup, and SQLite's in-process writer queue."""
+"""The delivery and lookup fast paths: read-only transactions, ``mark_sent_many``, the raw
+question lookup, and SQLite's in-process writer queue (claims: test_storage_claims.py)."""
 
 from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
@@ -13,7 +12,7 @@ from sqlalchemy import text
 
 from dialogues import Reply
 from storage import Database, OutboxRecord, PersonRecord, UnknownRecordError
-from storage._outbox import latest_question, queue_replies
+from storage._outbox import latest_question
 from storage._sql import Sql
 
 if TYPE_CHECKING:
@@ -28,44 +27,6 @@ def test_by_identity_is_the_linked_person_with_roles(stores: Stores, student: Pe
     assert stores.people.by_identity("telegram", None, "42") == student
     assert stores.people.by_identity("telegram", "other-workspace", "42") is None
     assert stores.people.by_identity("slack", None, "42") is None
-
-
-def test_due_keeps_each_address_behind_its_oldest_waiting_message(
-    stores: Stores, student: PersonRecord
-) -> None:
-    stores.start(student)
-    a1, a2 = stores.turn(student, replies=[Reply("a1"), Reply("a2")])
-    now = datetime.now(UTC)
-    stores.outbox.mark_retry(a1, now + timedelta(minutes=5), "429")
-    with stores.db.begin() as conn:  # another address, and another platform
-        sql = Sql(conn)
-        b1, b2 = queue_replies(
-            sql,
-            [Reply("b1"), Reply("b2")],
-            person_id=student.id,
-            conversation_id=None,
-            platform="console",
-            address="b",
-            now=now,
-        )
-        queue_replies(
-            sql,
-            [Reply("s1")],
-            person_id=student.id,
-            conversation_id=None,
-            platform="slack",
-            address="b",
-            now=now,
-        )
-    due = stores.outbox.due(platform="console", now=now + timedelta(seconds=1))
-    assert [m.id for m in due] == [b1, b2]  # a2 must not overtake a1
-    assert [m.id for m in stores.outbox.due(platform="console", limit=1, now=now)] == [b1]
-    later = now + timedelta(minutes=6)
-    assert [m.id for m in stores.outbox.due(platform="console", now=later)] == [a1, a2, b1, b2]
-    assert [m.id for m in stores.outbox.due(platform="console", now=later, after_id=b1)] == [b2]
-    # a2 is newer than b1, yet still waits behind a1 while a1 is not due
-    assert [m.id for m in stores.outbox.due(platform="console", now=now, after_id=a1)] == [b1, b2]
-    assert [m.id for m in stores.outbox.pending(platform="console", now=later)] == [a1, a2, b1, b2]
 
 
 def test_mark_sent_many_marks_all_or_none(stores: Stores, student: PersonRecord) -> None:

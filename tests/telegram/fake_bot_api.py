@@ -35,6 +35,7 @@ parse modes are accepted but not parsed; text length is counted in code points.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import copy
 import itertools
@@ -764,6 +765,8 @@ class FakeBotAPI:
         self.webhook: WebhookState | None = None
         self.webhook_deliveries: list[tuple[int | None, int]] = []
         self.send_log: list[tuple[float, int | str]] = []
+        # The same sends by chat (None: every chat), for the rate limits (oldest dropped).
+        self._recent_sends: dict[int | None, collections.deque[float]] = {}
 
         # State.
         self._users: dict[int, FakeUser] = {}
@@ -874,15 +877,18 @@ class FakeBotAPI:
         language_code: str | None = "en",
         *,
         last_name: str | None = None,
+        started: bool = False,
     ) -> FakeUser:
-        """Register a user. The bot may message them only after they wrote to it (a push)."""
+        """Register a user. The bot may message them only after they wrote to it (a push), or
+        with ``started`` (they wrote to it before the test began)."""
         user = FakeUser(user_id, first_name, username, language_code, last_name)
         self._users[user_id] = user
         chat = self._chats.get(user_id)
         if chat is None:
-            self._chats[user_id] = _Chat(user_id, "private", user=user)
+            chat = self._chats[user_id] = _Chat(user_id, "private", user=user)
         else:
             chat.user = user
+        chat.started = chat.started or started
         return user
 
     def push_text(self, user: FakeUser, text: str) -> JSONDict:
@@ -1103,11 +1109,19 @@ class FakeBotAPI:
 
     def max_rate_per_chat(self, window: float = 1.0, chat_id: int | str | None = None) -> int:
         """Most sends to a single chat (or to ``chat_id``) within any ``window`` seconds."""
-        chats = {chat for _, chat in self.send_log} if chat_id is None else {chat_id}
-        return max(
-            (_max_in_window((t for t, c in self.send_log if c == chat), window) for chat in chats),
-            default=0,
-        )
+        by_chat: dict[int | str, list[float]] = {}
+        for t, chat in self.send_log:
+            if chat_id is None or chat == chat_id:
+                by_chat.setdefault(chat, []).append(t)
+        return max((_max_in_window(times, window) for times in by_chat.values()), default=0)
+
+    def delivered(self) -> list[tuple[int, str]]:
+        """(chat id, text as sent) of every message the bot sent, in the order sent."""
+        return [
+            (chat, stored.message.get("text", ""))
+            for (chat, _), stored in self._messages.items()
+            if stored.from_bot
+        ]
 
     def max_rate_overall(self, window: float = 1.0) -> int:
         """Most sends to all chats together within any ``window`` seconds."""
@@ -1358,10 +1372,12 @@ class FakeBotAPI:
     def _check_rate_limits(self, chat: _Chat, now: float) -> None:
         chat_limit = self.per_chat_limit if chat.type == "private" else self.group_limit
         checks = [
-            (chat_limit, [t for t, c in self.send_log if c == chat.id]),
-            (self.overall_limit, [t for t, _ in self.send_log]),
+            (chat_limit, self._recent_sends.setdefault(chat.id, collections.deque())),
+            (self.overall_limit, self._recent_sends.setdefault(None, collections.deque())),
         ]
         for limit, stamps in checks:
+            while stamps and now - stamps[0] >= limit.per_seconds:  # (one scan per send)
+                stamps.popleft()
             recent = sorted(t for t in stamps if now - t < limit.per_seconds)
             if len(recent) >= limit.messages:
                 wait = recent[len(recent) - limit.messages] + limit.per_seconds - now
@@ -1551,6 +1567,8 @@ class FakeBotAPI:
             message["reply_markup"] = echoed_markup
         self._messages[(chat.id, message["message_id"])] = _StoredMessage(message, from_bot=True)
         self.send_log.append((now, chat.id))
+        self._recent_sends.setdefault(chat.id, collections.deque()).append(now)
+        self._recent_sends.setdefault(None, collections.deque()).append(now)
         return copy.deepcopy(message)
 
     async def _edit_message_text(self, params: JSONDict) -> JSONDict:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from types import SimpleNamespace
 from typing import Any
 
 from bot.adapters.telegram import TelegramSender
@@ -46,7 +45,7 @@ def record(outbox_id: int, reply: Reply) -> OutboxRecord:
 
 async def test_a_closing_edit_gets_the_id_of_a_question_still_being_sent() -> None:
     bot = StubBot()
-    sender = TelegramSender(SimpleNamespace(bot=bot))  # type: ignore[arg-type]
+    sender = TelegramSender(bot)  # type: ignore[arg-type]
     question = Reply(
         "Pick one",
         kind=ReplyKind.CHOICE,
