@@ -1,8 +1,8 @@
-"""A fan-out without the scheduler: many linked students, each with proactive messages queued.
+"""A fan-out in bulk: many linked students, each with proactive messages queued.
 
 What a scheduled check-in leaves in the outbox for delivery (the flow's opening, queued on
 the bot's initiative, due at once), built in bulk so that tests and ``bench/fanout.py`` can
-make thousands of students in a moment. Until the scheduler lands this stands in for it.
+make thousands of students in a moment (tests of the scheduler itself start real ones).
 """
 
 from __future__ import annotations

@@ -3,12 +3,14 @@
 - two workers on one PostgreSQL deliver a fan-out: every message exactly once, counted at the
   fake Telegram and Slack, never a proactive one to a student who sent /stop, nothing to an
   unreachable one;
+- two workers on one PostgreSQL run the scheduler too: each scheduled check-in is started once
+  and its opening delivered once;
 - a worker SIGKILLed in the middle of a 2,000-student fan-out, then started again: nothing
   lost, nothing sent twice but the one message that was in flight;
 - `run` serving Telegram and Slack in one process; `worker` stopped by SIGTERM.
 
-The fan-out is queued as the scheduler would leave it (proactive outbox rows, due at once:
-tests/fanout.py). Where thousands of messages go out, the workers run with a faster pacing
+Except in the scheduler's test, the fan-out is queued in bulk as the scheduler would leave it
+(proactive outbox rows, due at once: tests/fanout.py), thousands of students in a moment. Where thousands of messages go out, the workers run with a faster pacing
 (tests/pacing.py): what is tested is that each goes once, not how fast.
 """
 
@@ -22,16 +24,25 @@ import socket
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
 import aiohttp
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from storage import OPTED_OUT, UNREACHABLE, Database, InviteStore, OutboxStore, PeopleStore
-from storage._tables import person
+from storage import (
+    OPTED_OUT,
+    UNREACHABLE,
+    Audience,
+    Database,
+    InviteStore,
+    OutboxStore,
+    PeopleStore,
+    ScheduleStore,
+)
+from storage._tables import conversation, person
 from tests.fanout import OPENING, Student, add_students, queue_fanout
 from tests.faults import stopped_by_sigterm
 from tests.slack.driver import SlackDriver
@@ -191,6 +202,70 @@ async def test_two_workers_on_postgresql_deliver_a_fan_out_exactly_once(
     )
     assert reasons == {OPTED_OUT: 2 * len(stopped), UNREACHABLE: 2 * (len(gone) + len(gone_slack))}
     assert outbox.get(answer).status == "sent"
+
+
+@pytest.mark.postgres
+async def test_two_workers_start_and_deliver_each_scheduled_check_in_exactly_once(
+    postgres_database: Database, tmp_path: Path
+) -> None:
+    """Both workers run the scheduler and delivery on one PostgreSQL: every student's weekly
+    check-in is started once and its opening delivered once, counted at the fakes."""
+    db = postgres_database
+    url = db.url.render_as_string(hide_password=False)
+    async with FakeBotAPI() as telegram, FakeSlackAPI() as slack:
+        on_telegram = add_students(db, "telegram", 150)
+        on_slack = add_students(db, "slack", 50, workspace=slack.team_id)
+        _on_telegram(telegram, on_telegram)
+        _on_slack(slack, on_slack)
+        # an occurrence 5 minutes ago, of a schedule added 10 minutes ago: due right now
+        now = datetime.now(UTC)
+        due = now - timedelta(minutes=5)
+        ScheduleStore(db).add(
+            "weekly_checkin",
+            f"FREQ=DAILY;BYHOUR={due.hour};BYMINUTE={due.minute}",
+            Audience(everyone=True),
+            now=now - timedelta(minutes=10),
+            default_zone="UTC",
+        )
+
+        processes = Processes(
+            tmp_path,
+            {
+                "DATABASE_URL": url,
+                "QUIET_HOURS": "off",  # whatever the hour the test runs at
+                **_telegram_env(telegram),
+                **_slack_env(slack),
+            },
+        )
+        try:
+            with _no_error_in(processes):
+                workers = [await processes.start("worker") for _ in range(2)]
+                students = len(on_telegram) + len(on_slack)
+                await _until(
+                    lambda: len(telegram.delivered()) + len(slack.posted()) >= 2 * students,
+                    120,
+                    "every opening delivered",
+                )
+                await _until(_nothing_pending(db), 60, "the outbox emptied")
+                for worker in workers:
+                    assert await stopped_by_sigterm(worker) == 0
+        finally:
+            await processes.close()
+
+        with db.begin() as conn:
+            started = Counter(
+                conn.execute(
+                    select(conversation.c.person_id).where(
+                        conversation.c.flow_id == "weekly_checkin"
+                    )
+                ).scalars()
+            )
+        assert started == Counter({s.person_id: 1 for s in on_telegram + on_slack})
+        sent = Counter(chat for chat, _ in telegram.delivered())
+        assert sent == Counter({int(s.user_id): 2 for s in on_telegram})
+        posted = Counter(channel for channel, _ in slack.posted())
+        assert posted == Counter({s.address: 2 for s in on_slack})
+        assert telegram.errors == [] and slack.errors == []
 
 
 async def test_a_worker_killed_mid_fan_out_loses_nothing_and_repeats_at_most_one(
