@@ -94,20 +94,10 @@ class Row:
     measure: Callable[[Context], Awaitable[RowResult]]
 
 
-# ROWS is the benchmark: one entry per row of the issue's performance table. The rows the
-# scheduler, surveys and people import will bring go here when those branches merge, each a
+# ROWS is the benchmark: one entry per row of the issue's performance table, each a
 # ``Row(key, title, measure)`` whose ``measure`` times the real code path and returns its lines
-# and targets (see ``delivery`` and ``workers`` below for the shape):
-#   - "start a weekly check-in for 10,000 students" (conversations created, first messages
-#     queued; SQLite < 5 s, PostgreSQL reported): ``schedule run-due`` at the occurrence;
-#   - "scheduler tick with 10,000 students and nothing due" (< 50 ms): ``Scheduler.tick``;
-#   - "people import of 10,000 rows" (< 10 s): ``profilebot people import FILE.csv``.
-# Until then the report says they are not measured here.
-ROWS_TO_COME = (
-    "start a weekly check-in for 10,000 students",
-    "scheduler tick with 10,000 students and nothing due",
-    "`people import` of 10,000 rows",
-)
+# and targets. The start, tick and import rows run the code of bench/scheduler.py and
+# bench/roster.py (which also stand alone, with more detail).
 
 
 # ----------------------------------------------------------------------------- processes
@@ -490,11 +480,107 @@ def _workers_report(
     return RowResult(lines, targets, data)
 
 
+def _backends(ctx: Context) -> list[str]:
+    return ["sqlite"] + (["postgresql"] if ctx.postgres else [])
+
+
+async def start(ctx: Context) -> RowResult:
+    """A weekly check-in started for every student by one scheduler tick at its occurrence
+    (conversations created, first messages queued), then ticks with nothing due."""
+    from bench import roster as roster_bench
+    from bench import scheduler as scheduler_bench
+
+    students = 1_000 if ctx.quick else 10_000
+    runs: dict[str, list[dict[str, Any]]] = {b: [] for b in _backends(ctx)}
+    for _ in range(ctx.repeat):
+        for backend in runs:
+            with roster_bench.fresh_database(backend, ctx.workdir, ctx.postgres) as url:
+                runs[backend].append(
+                    await asyncio.to_thread(scheduler_bench.run, url, students, 50, 0)
+                )
+    lines = [
+        "| database | students | start (s) | started/s | idle tick p50 (ms) | idle tick p95 (ms) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    summary: dict[str, dict[str, float]] = {}
+    for backend, results in runs.items():
+        summary[backend] = {
+            key: median([r[key] for r in results])
+            for key in ("start_s", "started_per_s", "idle_tick_ms_p50", "idle_tick_ms_p95")
+        }
+        m = summary[backend]
+        lines.append(
+            f"| {backend} | {students:,} | **{m['start_s']:.2f}** | {m['started_per_s']:,.0f} | "
+            f"**{m['idle_tick_ms_p50']:.2f}** | {m['idle_tick_ms_p95']:.1f} |"
+        )
+    problems = [
+        f"{backend}: {r['started']} of {students} started"
+        for backend, results in runs.items()
+        for r in results
+        if r["started"] != students
+    ]
+    sqlite = summary["sqlite"]
+    targets: list[tuple[str, str, bool | None]] = [
+        (
+            f"start a weekly check-in for {students:,} students, SQLite < 5 s",
+            f"{sqlite['start_s']:.2f} s",
+            sqlite["start_s"] < 5.0,
+        ),
+        (
+            f"scheduler tick with {students:,} students and nothing due < 50 ms",
+            f"{sqlite['idle_tick_ms_p50']:.2f} ms (p95 {sqlite['idle_tick_ms_p95']:.1f} ms)",
+            sqlite["idle_tick_ms_p95"] < 50.0,
+        ),
+    ]
+    if "postgresql" in summary:
+        pg = summary["postgresql"]
+        targets.append(
+            (
+                "the same on PostgreSQL (reported): start, idle tick p95",
+                f"{pg['start_s']:.2f} s, {pg['idle_tick_ms_p95']:.1f} ms",
+                True,
+            )
+        )
+    return RowResult(lines, targets, {"runs": runs, "medians": summary}, problems)
+
+
+async def roster_import(ctx: Context) -> RowResult:
+    """`profilebot people import FILE.csv` of a whole school, as a process of its own."""
+    from bench import roster as roster_bench
+
+    rows = 1_000 if ctx.quick else 10_000
+    roster = ctx.workdir / "roster.csv"
+    roster_bench.write_roster(roster, rows)
+    runs: dict[str, list[float]] = {b: [] for b in _backends(ctx)}
+    problems: list[str] = []
+    for _ in range(ctx.repeat):
+        for backend in runs:
+            with roster_bench.fresh_database(backend, ctx.workdir, ctx.postgres) as url:
+                seconds, counts = await asyncio.to_thread(
+                    roster_bench.run_import, url, roster, ctx.workdir
+                )
+            runs[backend].append(seconds)
+            if counts != {"added": rows, "updated": 0, "unchanged": 0}:
+                problems.append(f"{backend}: the import said {counts}")
+    lines = ["| database | rows | import (s) |", "|---|---:|---:|"]
+    lines += [f"| {b} | {rows:,} | **{median(v):.2f}** |" for b, v in runs.items()]
+    sqlite = median(runs["sqlite"])
+    targets: list[tuple[str, str, bool | None]] = [
+        (f"`people import` of {rows:,} rows, SQLite < 10 s", f"{sqlite:.2f} s", sqlite < 10.0)
+    ]
+    if "postgresql" in runs:
+        pg = median(runs["postgresql"])
+        targets.append(("the same on PostgreSQL (reported)", f"{pg:.2f} s", True))
+    return RowResult(lines, targets, {"runs": runs}, problems)
+
+
 ROWS: tuple[Row, ...] = (
+    Row("start", "Starting a weekly check-in for 10,000 students; the idle tick", start),
     Row(
         "delivery", "Delivery with the real pacing, 2,000 Telegram and 500 Slack students", delivery
     ),
     Row("workers", "Two workers on PostgreSQL vs one, 10,000 fan-out", workers),
+    Row("import", "`people import` of a 10,000-row school", roster_import),
 )
 
 
@@ -512,6 +598,14 @@ channel). The fan-out is queued as the scheduler will queue it: a check-in's ope
 greeting, then the first question with buttons) as proactive outbox rows, due at once
 (`tests/fanout.py`); the students are linked accounts the fakes know.
 
+- **Starting a weekly check-in for 10,000 students; the idle tick**: a schedule for everyone,
+  then the one scheduler tick at its occurrence that starts every conversation and queues
+  its opening (what `profilebot schedule run-due` and the running bot do), timed in the
+  benchmark's process (`bench/scheduler.py`'s code); then 50 ticks 5 seconds apart with
+  nothing due. On SQLite and, with `--postgres`, PostgreSQL.
+- **`people import` of a 10,000-row school**: the real command as a process of its own, on a
+  fresh database (`bench/roster.py`'s code, which also measures the one-transaction-per-
+  person baseline).
 - **Delivery with the real pacing**: one worker delivers to both platforms at once, on a
   SQLite file. The baseline is the configured rate (Telegram 25 messages a second, Slack
   20): what perfect pacing would give. Messages/s is counted at the fakes from the first
@@ -548,7 +642,6 @@ def render(report: dict[str, Any], results: dict[str, RowResult], command: str) 
         lines += [f"**{row.title}.**", "", *result.lines, ""]
         targets += result.targets
         problems += result.problems
-    targets += [(what, "not measured here yet", None) for what in ROWS_TO_COME]
     lines += common.targets_table(targets, problems)
     return "\n".join(lines) + "\n"
 
