@@ -12,7 +12,6 @@ from sqlalchemy import text
 
 from bot.app import App
 from bot.clock import FrozenClock
-from bot.config import load_settings
 from bot.outreach import Decision, Origin, Outreach
 from dialogues import Inbound
 from storage import (
@@ -23,25 +22,7 @@ from storage import (
     PersonRecord,
     ScheduleStore,
 )
-
-FLOW = """
-id: club
-version: 1
-title: Club
-intro: "Hi {{ person.first_name }}! A quick one about the club."
-settings:
-  remind_after: 1d
-  max_reminders: 2
-  expire_after: 3d
-steps:
-  - id: sport
-    ask: Favourite sport?
-    type: choice
-    options: [football, swimming]
-  - id: why
-    ask: Why that one?
-    type: text
-"""
+from tests.flows_app import CLUB_FLOW, app_with_flows
 
 NOW = datetime(2026, 6, 3, 8, 0, tzinfo=UTC)
 
@@ -53,12 +34,7 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def app(database: Database, tmp_path: Path, clock: FrozenClock) -> App:
-    flows = tmp_path / "flows"
-    flows.mkdir()
-    (flows / "club.yaml").write_text(FLOW)
-    url = database.url.render_as_string(hide_password=False)
-    settings = load_settings(database_url=url, profilebot_flows_dir=flows)
-    return App.create(settings, clock=clock)
+    return app_with_flows(database, tmp_path / "flows", clock, {"club": CLUB_FLOW})
 
 
 @pytest.fixture

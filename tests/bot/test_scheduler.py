@@ -15,11 +15,11 @@ from sqlalchemy import text
 
 from bot.app import App
 from bot.clock import FrozenClock
-from bot.config import load_settings
 from bot.scheduler import REMINDER, RunReport, Scheduler
 from bot.school_calendar import read_breaks
 from dialogues import Inbound
 from storage import IMMEDIATELY, Audience, Database, PersonRecord, SchoolBreak
+from tests.flows_app import app_with_flows
 
 PING = """
 id: ping
@@ -75,15 +75,10 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def app(database: Database, tmp_path: Path, clock: FrozenClock) -> App:
-    flows = tmp_path / "flows"
-    flows.mkdir()
-    for name, source in (("ping", PING), ("club", CLUB), ("nudge", NUDGE)):
-        (flows / f"{name}.yaml").write_text(source)
-    url = database.url.render_as_string(hide_password=False)
-    settings = load_settings(
-        database_url=url, profilebot_flows_dir=flows, default_timezone="Europe/Madrid"
+    flows = {"ping": PING, "club": CLUB, "nudge": NUDGE}
+    return app_with_flows(
+        database, tmp_path / "flows", clock, flows, default_timezone="Europe/Madrid"
     )
-    return App.create(settings, clock=clock)
 
 
 _accounts = iter(range(5000, 9000))

@@ -13,31 +13,13 @@ from sqlalchemy import select
 
 from bot.app import App
 from bot.clock import FrozenClock
-from bot.config import load_settings
 from bot.outreach import Outreach
 from bot.scheduler import Scheduler
 from bot.surveys import SEND_GRACE, RepeatSurveyError, Surveys
 from dialogues import Inbound
 from storage import IMMEDIATELY, WHEN_FREE, Database, RosterEntry, metadata
+from tests.flows_app import CLUB_FLOW, app_with_flows
 
-FLOW = """
-id: club
-version: 1
-title: Club
-intro: "Hi {{ person.first_name }}! A quick one about the club."
-settings:
-  remind_after: 1d
-  max_reminders: 2
-  expire_after: 3d
-steps:
-  - id: sport
-    ask: Favourite sport?
-    type: choice
-    options: [football, swimming]
-  - id: why
-    ask: Why that one?
-    type: text
-"""
 # 20:30 in Berlin (summer time), 14:30 in New York
 EVENING_IN_BERLIN = datetime(2026, 6, 3, 18, 30, tzinfo=UTC)
 
@@ -49,14 +31,9 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 def app(database: Database, tmp_path: Path, clock: FrozenClock) -> App:
-    flows = tmp_path / "flows"
-    flows.mkdir()
-    (flows / "club.yaml").write_text(FLOW)
-    url = database.url.render_as_string(hide_password=False)
-    settings = load_settings(
-        database_url=url, profilebot_flows_dir=flows, quiet_hours="20:00-07:00"
+    app = app_with_flows(
+        database, tmp_path / "flows", clock, {"club": CLUB_FLOW}, quiet_hours="20:00-07:00"
     )
-    app = App.create(settings, clock=clock)
     app.roster.import_people(
         [
             RosterEntry(2, "Tina", "teacher", handle="tina", groups=("7B",)),

@@ -10,8 +10,9 @@
 - `run` serving Telegram and Slack in one process; `worker` stopped by SIGTERM.
 
 Except in the scheduler's test, the fan-out is queued in bulk as the scheduler would leave it
-(proactive outbox rows, due at once: tests/fanout.py), thousands of students in a moment. Where thousands of messages go out, the workers run with a faster pacing
-(tests/pacing.py): what is tested is that each goes once, not how fast.
+(proactive outbox rows, due at once: tests/fanout.py), thousands of students in a moment.
+Where thousands of messages go out, the workers run with a faster pacing (tests/pacing.py):
+what is tested is that each goes once, not how fast.
 """
 
 from __future__ import annotations
