@@ -221,12 +221,29 @@ class _Hold:
 
 @dataclass(slots=True)
 class _Slots:
-    """Send slots this worker holds in the platform's shared budget (monotonic times): it
-    may start ``left`` more sends from ``start`` until ``end``."""
+    """Send slots this worker holds in the platform's shared budget (monotonic times):
+    ``count`` of them, one every ``(end - start) / count`` seconds from ``start``; ``left``
+    are still unused.
+
+    Each send takes the next slot, never before its time; a slot whose time passed more than
+    ``_SLOTS_GRACE`` ago (the worker was busy) is lost rather than spent late, so that the
+    sends of every worker together never run ahead of the shared budget.
+    """
 
     start: float
     end: float
     left: int
+    count: int
+
+    def next_at(self, now: float) -> float | None:
+        """When the next send may start (its slot's time); None when no slot is left."""
+        interval = (self.end - self.start) / self.count
+        used = self.count - self.left
+        at = self.start + used * interval
+        if now > at + _SLOTS_GRACE:  # missed slots: skip to the one whose time it is
+            self.left -= min(self.left, math.floor((now - at) / interval))
+            at = self.start + (self.count - self.left) * interval
+        return at if self.left > 0 else None
 
 
 class _Round:
@@ -467,11 +484,12 @@ class DeliveryWorker:
             if queue is None or queue[0].id != item[1]:  # taken back since it was pushed
                 continue
             slots = self._slots
-            if slots is None or slots.left == 0 or now > slots.end + _SLOTS_GRACE:
+            slot_at = None if slots is None else slots.next_at(now)
+            if slots is None or slot_at is None:
                 heapq.heappush(r.ready, item)
                 wait = -1.0
                 break
-            address_wait = max(self._pacer.wait_time(address, now), slots.start - now)
+            address_wait = max(self._pacer.wait_time(address, now), slot_at - now)
             if address_wait > 0:
                 held.append(item)
                 wait = min(wait, address_wait)
@@ -580,7 +598,7 @@ class DeliveryWorker:
         start = now + (got.start - wall).total_seconds()
         if got.count == 0:
             return max(start - now, 0.0) + _SLOTS_SLACK
-        self._slots = _Slots(start, now + (got.end - wall).total_seconds(), got.count)
+        self._slots = _Slots(start, now + (got.end - wall).total_seconds(), got.count, got.count)
         return max(start - now, 0.0)
 
     def _take(self, r: _Round, found: OutboxClaim, *, clean: bool) -> None:
