@@ -23,6 +23,7 @@ from storage import (
 from .cards import option_labels, plan_card, profile_card
 from .clock import Clock, SystemClock
 from .config import Settings, load_settings
+from .roles import Actor
 from .service import ConversationService
 
 __all__ = ["App"]
@@ -95,6 +96,14 @@ class App:
             self.registry.add(flow)
             return flow
         return self.registry.get(flow_id or "this_is_me")
+
+    def actor(self, handle: str | None) -> Actor | None:
+        """Who acts, for ``bot.roles``: the person ``handle`` (``--as``, or whoever sent a chat
+        command), or None for the command line's administrator."""
+        return None if handle is None else self.actor_of(self.people.get(handle))
+
+    def actor_of(self, person: PersonRecord) -> Actor:
+        return Actor(person, self.roster.groups_of(person.id))
 
     def profile_card(self, person: PersonRecord) -> str:
         profile = self.profiles.current(person.id, include_private=True)

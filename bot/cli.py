@@ -378,7 +378,7 @@ def survey_send(
 
     bot = _open_app()
     surveys = Surveys(bot)
-    actor = surveys.actor(handle)
+    actor = bot.actor(handle)
     with Progress(f"Sending {flow_id} to {group}") as bar:
         report = surveys.send(flow_id, group, actor=actor, again=again, progress=bar)
     assert report is not None  # only a chat message's redelivery sends nothing
@@ -397,8 +397,8 @@ def survey_status(
     cannot be reached."""
     from .surveys import Surveys
 
-    surveys = Surveys(_open_app())
-    status = surveys.status(survey_id, actor=surveys.actor(handle))
+    bot = _open_app()
+    status = Surveys(bot).status(survey_id, actor=bot.actor(handle))
     if as_json:
         _print_json(status.to_json())
     else:
@@ -413,8 +413,8 @@ def survey_remind(
     """Remind the students who have not finished a survey, now (quiet hours wait for morning)."""
     from .surveys import Surveys
 
-    surveys = Surveys(_open_app())
-    typer.echo(surveys.remind(survey_id, actor=surveys.actor(handle)).line())
+    bot = _open_app()
+    typer.echo(Surveys(bot).remind(survey_id, actor=bot.actor(handle)).line())
 
 
 @inbound_app.command("failed")

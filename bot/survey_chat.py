@@ -65,7 +65,7 @@ class SurveyChat:
     def command(self, person: PersonRecord, argument: str, event_key: str | None) -> ChatAnswer:
         """``survey FLOW GROUP`` or ``survey status ID`` from ``person``."""
         words = argument.split()
-        actor = self._actor(person)
+        actor = self._app.actor_of(person)
         try:
             if len(words) == 2 and words[0].lower() == STATUS and words[1].isdigit():
                 status = self._surveys.status(int(words[1]), actor=actor)
@@ -94,7 +94,7 @@ class SurveyChat:
         try:
             asked_about = self._surveys.survey(int(earlier))
             return self._send(
-                self._actor(person),
+                self._app.actor_of(person),
                 asked_about.flow_id,
                 asked_about.group.name,
                 repeating=asked_about.id,
@@ -142,9 +142,6 @@ class SurveyChat:
             kind=ReplyKind.CHOICE,
             options=(Option(f"{AGAIN}:{earlier.id}", "Send again"), Option(CANCEL, "Cancel")),
         )
-
-    def _actor(self, person: PersonRecord) -> Actor:
-        return Actor(person, self._app.roster.groups_of(person.id))
 
 
 def prompt_key(outbox_id: int) -> str:

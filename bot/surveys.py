@@ -153,14 +153,6 @@ class Surveys:
         self._app = app
         self._store = SurveyStore(app.db)
 
-    def actor(self, handle: str | None) -> Actor | None:
-        """Who acts: the person ``handle`` (``--as``), or None for the command line's
-        administrator."""
-        if handle is None:
-            return None
-        person = self._app.people.get(handle)
-        return Actor(person, self._app.roster.groups_of(person.id))
-
     def send(
         self,
         flow_id: str,

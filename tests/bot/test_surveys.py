@@ -67,7 +67,7 @@ def _pending(app: App, handle: str) -> list[tuple[str, datetime]]:
 
 def test_in_quiet_hours_a_survey_starts_and_its_messages_wait_for_the_morning(app: App) -> None:
     surveys = Surveys(app)
-    report = surveys.send("club", "7B", actor=surveys.actor("tina"))
+    report = surveys.send("club", "7B", actor=app.actor("tina"))
     assert report is not None and report.started == 2
     berlin_morning = datetime(2026, 6, 4, 5, 0, tzinfo=UTC)  # 07:00 in Berlin
     ana = _pending(app, "ana")
@@ -91,7 +91,7 @@ def test_remind_repeats_the_waiting_question_and_respects_quiet_hours(
     bo = app.people.get("bo")
     app.service.handle(bo.id, Inbound.of_button("football"), platform="telegram", address="1002")
     clock.advance(timedelta(hours=12))  # 22:00 in Berlin, 16:00 in New York
-    reminded = surveys.remind(report.survey.id, actor=surveys.actor("tina"))
+    reminded = surveys.remind(report.survey.id, actor=app.actor("tina"))
     assert (reminded.reminded, reminded.held) == (2, 1)
     ana_text, ana_at = _pending(app, "ana")[-1]
     assert ana_text == "Just a reminder:\n\nFavourite sport?"
