@@ -11,7 +11,10 @@ $(BIN)/profilebot: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@
 
+## Pango for PDF cards (WeasyPrint) and pdftotext for their tests, from apt when it can
+## (root or sudo without a password); otherwise it says what to install and carries on.
 setup: $(BIN)/profilebot
+	@bash .ci/system-packages.sh
 
 ## Talk to profilebot in the terminal (the "This is me" interview, stored in ./profilebot.db).
 chat: setup

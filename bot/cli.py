@@ -335,6 +335,34 @@ def profile_show(
     typer.echo(profile_card(person.display_name, profile, labels=labels, private_fields=private))
 
 
+@profile_app.command("card")
+def profile_card(
+    handle: Annotated[str, typer.Argument(help="The student's handle.")],
+    output_format: Annotated[str, typer.Option("--format", help="html or pdf.")],
+    output: Annotated[Path, typer.Option("--output", help="The file to write.")],
+    actor_handle: Annotated[str | None, typer.Option("--as", help=_AS_HELP)] = None,
+    paper: Annotated[str, typer.Option("--paper", help="A4 or Letter.")] = "A4",
+) -> None:
+    """A student's profile and plan on one page, for a student-led conference (private
+    answers only on the student's own card: --as them)."""
+    from .conference_card import PAPERS, card_html, card_pdf
+    from .errors import InputError
+
+    if output_format not in ("html", "pdf"):
+        raise InputError(f"--format {output_format!r}: use html or pdf")
+    size = PAPERS.get(paper.strip().lower())
+    if size is None:
+        raise InputError(f"--paper {paper!r}: use A4 or Letter")
+    bot = _open_app()
+    student = bot.people.get(handle)
+    actor = bot.actor(actor_handle)
+    if output_format == "pdf":
+        _write_output(output, card_pdf(bot, student, actor=actor, paper=size))
+    else:
+        _write_output(output, card_html(bot, student, actor=actor, paper=size))
+    typer.echo(f"wrote {student.display_name}'s card ({output_format}) to {output}")
+
+
 @plan_app.command("show")
 def plan_show(handle: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show a learning plan: goals, action steps, check-ins."""
