@@ -53,5 +53,9 @@ bench-console: setup
 bench-roster: setup
 	$(BIN)/python bench/roster.py
 
+## One student's one-page card as PDF: in process and as a command (see docs/benchmarks.md).
+bench-card: setup
+	$(BIN)/python bench/card.py
+
 clean:
 	rm -rf $(VENV) build *.egg-info
