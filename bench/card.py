@@ -146,6 +146,7 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         runs["command_html"].append(run_command(workdir, "html"))
     app.db.dispose()
     return {
+        "load": os.getloadavg()[0],
         "repeat": args.repeat,
         "machine": common.machine_info(),
         "date": date.today().isoformat(),
@@ -169,7 +170,7 @@ def render(report: dict[str, Any], command: str) -> str:
         f"over {report['repeat']} rounds; the PDF is {report['pdf_bytes'] / 1024:.0f} KiB. "
         "Then `profilebot profile card --format pdf` as a process of its own, start to exit, "
         "interleaved with the same command `--format html` (everything but WeasyPrint's import "
-        "and layout).",
+        f"and layout). The machine's load average was {report['load']:.1f} at the end.",
         "",
         "| what | median (ms) | vs. the one-line PDF |",
         "|---|---|---|",
