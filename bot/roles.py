@@ -59,7 +59,7 @@ class Actor:
 
 
 Subject: TypeAlias = GroupRecord | SurveyRecord | PersonRecord
-"""What an action is done to."""
+"""What an action is done to (a person: whose card it is)."""
 
 _Rule: TypeAlias = Callable[[Actor, Subject], bool]
 
@@ -123,10 +123,10 @@ def require(actor: Actor | None, action: Action, subject: Subject) -> None:
     """Raise ``NotAllowedError`` (one polite line) unless ``actor`` may do ``action``."""
     if can(actor, action, subject):
         return
+    survey = subject.id if isinstance(subject, SurveyRecord) else ""
     group = _group_of(subject)
+    person = subject.display_name if isinstance(subject, PersonRecord) else ""
     reason = _REFUSALS[action].format(
-        group="" if group is None else group.name,
-        survey=subject.id if isinstance(subject, SurveyRecord) else "",
-        person=subject.display_name if isinstance(subject, PersonRecord) else "",
+        group=group.name if group else "", survey=survey, person=person
     )
     raise NotAllowedError(f"Sorry, {reason}.")
