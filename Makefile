@@ -11,7 +11,10 @@ $(BIN)/profilebot: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $@
 
+## Pango for PDF cards (WeasyPrint) and pdftotext for their tests, from apt when it can
+## (root or sudo without a password); otherwise it says what to install and carries on.
 setup: $(BIN)/profilebot
+	@bash .ci/system-packages.sh
 
 ## Talk to profilebot in the terminal (the "This is me" interview, stored in ./profilebot.db).
 chat: setup
@@ -49,6 +52,10 @@ bench-console: setup
 ## `people import` of a 10,000-row school (add --postgres URL to measure PostgreSQL too).
 bench-roster: setup
 	$(BIN)/python bench/roster.py
+
+## One student's one-page card as PDF: in process and as a command (see docs/benchmarks.md).
+bench-card: setup
+	$(BIN)/python bench/card.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -103,7 +103,7 @@ class App:
         return None if handle is None else self.actor_of(self.people.get(handle))
 
     def actor_of(self, person: PersonRecord) -> Actor:
-        return Actor(person, self.roster.groups_of(person.id))
+        return Actor(person, self.roster.groups_of(person.id), self.roster.advisees_of(person.id))
 
     def profile_card(self, person: PersonRecord) -> str:
         profile = self.profiles.current(person.id, include_private=True)

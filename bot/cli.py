@@ -335,6 +335,34 @@ def profile_show(
     typer.echo(profile_card(person.display_name, profile, labels=labels, private_fields=private))
 
 
+@profile_app.command("card")
+def profile_card(
+    handle: Annotated[str, typer.Argument(help="The student's handle.")],
+    output_format: Annotated[str, typer.Option("--format", help="html or pdf.")],
+    output: Annotated[Path, typer.Option("--output", help="The file to write.")],
+    actor_handle: Annotated[str | None, typer.Option("--as", help=_AS_HELP)] = None,
+    paper: Annotated[str, typer.Option("--paper", help="A4 or Letter.")] = "A4",
+) -> None:
+    """A student's profile and plan on one page, for a student-led conference (private
+    answers only on the student's own card: --as them)."""
+    from .conference_card import PAPERS, card_html, card_pdf
+    from .errors import InputError
+
+    if output_format not in ("html", "pdf"):
+        raise InputError(f"--format {output_format!r}: use html or pdf")
+    size = PAPERS.get(paper.strip().lower())
+    if size is None:
+        raise InputError(f"--paper {paper!r}: use A4 or Letter")
+    bot = _open_app()
+    student = bot.people.get(handle)
+    actor = bot.actor(actor_handle)
+    if output_format == "pdf":
+        _write_output(output, card_pdf(bot, student, actor=actor, paper=size))
+    else:
+        _write_output(output, card_html(bot, student, actor=actor, paper=size))
+    typer.echo(f"wrote {student.display_name}'s card ({output_format}) to {output}")
+
+
 @plan_app.command("show")
 def plan_show(handle: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show a learning plan: goals, action steps, check-ins."""
@@ -415,6 +443,65 @@ def survey_remind(
 
     bot = _open_app()
     typer.echo(Surveys(bot).remind(survey_id, actor=bot.actor(handle)).line())
+
+
+@survey_app.command("results")
+def survey_results(
+    survey_id: Annotated[int, typer.Argument(metavar="ID", help="The survey's id.")],
+    handle: Annotated[str | None, typer.Option("--as", help=_AS_HELP)] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", help="text, json or csv (one row per respondent).")
+    ] = "text",
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Write to this file instead of stdout.")
+    ] = None,
+    group_by: Annotated[
+        str | None,
+        typer.Option("--group-by", help="Group students by their answer to this step."),
+    ] = None,
+) -> None:
+    """A survey's results: counts per option, free-text answers, completion (anonymous
+    surveys: no names)."""
+    from .errors import InputError
+    from .survey_results import ANONYMITY_THRESHOLD, survey_results
+
+    if output_format not in ("text", "json", "csv"):
+        raise InputError(f"--format {output_format!r}: use text, json or csv")
+    bot = _open_app()
+    results = survey_results(bot, survey_id, actor=bot.actor(handle), group_by=group_by)
+    if output_format == "csv":
+        body = results.csv_text()
+        if results.withheld:
+            typer.echo(
+                f"profilebot: survey {survey_id} is anonymous and has {results.responses} "
+                f"of the {ANONYMITY_THRESHOLD} responses it needs: the CSV has no rows",
+                err=True,
+            )
+    elif output_format == "json":
+        import json
+
+        body = json.dumps(results.to_json(), ensure_ascii=False, indent=2) + "\n"
+    else:
+        body = results.text() + "\n"
+    if output is None:
+        typer.echo(body, nl=False)
+        return
+    _write_output(output, body)
+    typer.echo(f"wrote survey {survey_id}'s results ({output_format}) to {output}")
+
+
+def _write_output(path: Path, body: str | bytes) -> None:
+    """Write a command's ``--output`` file; a path that cannot be written is one line."""
+    from .errors import InputError
+
+    try:
+        if isinstance(body, bytes):
+            path.write_bytes(body)
+        else:
+            with path.open("w", encoding="utf-8", newline="") as f:
+                f.write(body)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 @inbound_app.command("failed")

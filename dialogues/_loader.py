@@ -86,7 +86,7 @@ _REQUIRED = {
     "title": "add a title people will see, e.g. title: This is me",
     "steps": "add steps: with at least one step",
 }
-_SETTINGS_KEYS = ("remind_after", "max_reminders", "expire_after", "max_retries")
+_SETTINGS_KEYS = ("remind_after", "max_reminders", "expire_after", "max_retries", "anonymous")
 _LOOP_KEYS = frozenset({"id", "for_each", "as", "steps", "skip_if_empty", "when"})
 _LENGTH_KEYS = frozenset({"min_length", "max_length"})  # free text: text, list items, "other"
 _ASKING_KEYS = frozenset(
@@ -1215,6 +1215,7 @@ def _settings(ctx: _Ctx, top: _Map) -> FlowSettings:
         max_reminders=reminders,
         expire_after_s=_duration(f, "expire_after"),
         max_retries=3 if retries is None else retries,
+        anonymous=f.flag("anonymous"),
     )
 
 

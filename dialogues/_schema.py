@@ -147,6 +147,8 @@ class FlowSettings:
     max_reminders: int = 0
     expire_after_s: int | None = None
     max_retries: int = 3
+    anonymous: bool = False
+    """A survey's results show counts and unnamed free text only (none under 5 responses)."""
 
 
 @dataclass(frozen=True, slots=True)

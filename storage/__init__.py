@@ -54,7 +54,14 @@ from ._schedules import (
     SchoolBreak,
     wait_until_free,
 )
-from ._surveys import RecentSurveyError, StaleSurveyError, SurveyCounts, SurveyStore
+from ._surveys import (
+    RecentSurveyError,
+    StaleSurveyError,
+    SurveyAnswer,
+    SurveyCounts,
+    SurveyResponse,
+    SurveyStore,
+)
 from ._tables import GOAL_STATUSES, OUTBOX_STATUSES, ROLES, metadata
 from ._turns import Batch, ConversationStore, Turn
 from .errors import (
@@ -132,8 +139,10 @@ __all__ = [
     "SendSlots",
     "StaleSurveyError",
     "StorageError",
+    "SurveyAnswer",
     "SurveyCounts",
     "SurveyRecord",
+    "SurveyResponse",
     "SurveyStore",
     "TimedConversation",
     "Turn",

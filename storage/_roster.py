@@ -194,6 +194,15 @@ class RosterStore:
                 )
             )
 
+    def advisees_of(self, person_id: int) -> frozenset[int]:
+        """The person ids of the students a person advises."""
+        with self._db.read() as conn:
+            return frozenset(
+                conn.scalars(
+                    select(advisor_link.c.student_id).where(advisor_link.c.advisor_id == person_id)
+                )
+            )
+
     # -- linking ----------------------------------------------------------------------------
 
     def link_account(

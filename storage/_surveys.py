@@ -7,7 +7,9 @@ The check that the same flow did not just go to the same group runs under the gr
 so two teachers pressing "send" at once cannot both send it.
 
 Its status is read live: conversations started, completed, expired or under way, and who of
-the group cannot be reached (no account yet, opted out, blocked the bot).
+the group cannot be reached (no account yet, opted out, blocked the bot). Its responses (the
+completed conversations, each with its answers) are read in two statements, however many
+students answered.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ from ._schedules import SURVEY_OCCURRENCE
 from ._sql import CLAIM_EVENT, Sql
 from ._tables import (
     AnyRow,
+    answer,
     channel_identity,
     conversation,
     due_start,
     group_member,
+    loads,
     person,
     person_role,
     student_group,
@@ -41,12 +45,15 @@ from .errors import InvalidValueError, UnknownRecordError
 __all__ = [
     "RecentSurveyError",
     "StaleSurveyError",
+    "SurveyAnswer",
     "SurveyCounts",
+    "SurveyResponse",
     "SurveyStore",
 ]
 
 _UNDER_WAY: Final = (ConversationStatus.ACTIVE.value, ConversationStatus.PAUSED.value)
 _FINISHED: Final = (ConversationStatus.COMPLETED.value, ConversationStatus.EXPIRED.value)
+_ANSWERED: Final = "answered"
 
 
 class RecentSurveyError(InvalidValueError):
@@ -87,6 +94,27 @@ class SurveyCounts:
             "opted_out": self.opted_out,
             "unreachable": self.unreachable,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyAnswer:
+    """One step's answer in a response (``iteration``: the loop pass, None outside loops)."""
+
+    step_id: str
+    iteration: int | None
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyResponse:
+    """A completed conversation of a survey: who answered, and their answers in the order
+    given (the last answer to each step; a step they skipped has none)."""
+
+    conversation_id: int
+    person_id: int
+    handle: str
+    display_name: str
+    answers: tuple[SurveyAnswer, ...]
 
 
 _SURVEY_COLUMNS = (
@@ -229,6 +257,50 @@ class SurveyStore:
                 raise UnknownRecordError(f"no survey {survey_id}")
             row = conn.execute(stmt).one()
         return SurveyCounts(*(int(value or 0) for value in row))
+
+    def responses(self, survey_id: int) -> tuple[SurveyResponse, ...]:
+        """The survey's responses, its completed conversations, in the order they began.
+
+        Two statements whatever their number: the conversations with their people, then the
+        answers of all of them. ``answer`` logs every answer given: a step answered again
+        after ``/back`` counts with its last answer, and one skipped or taken back (its last
+        row not "answered") with none.
+        """
+        c = conversation
+        completed = (c.c.survey_id == survey_id) & (
+            c.c.status == ConversationStatus.COMPLETED.value
+        )
+        latest = (
+            select(func.max(answer.c.id))
+            .join(c, c.c.id == answer.c.conversation_id)
+            .where(completed)
+            .group_by(answer.c.conversation_id, answer.c.step_id, answer.c.iteration)
+        )
+        with self._db.read() as conn:
+            people = conn.execute(
+                select(c.c.id, c.c.person_id, person.c.handle, person.c.display_name)
+                .join(person, person.c.id == c.c.person_id)
+                .where(completed)
+                .order_by(c.c.created_at, c.c.id)
+            ).all()
+            rows = conn.execute(
+                select(
+                    answer.c.conversation_id, answer.c.step_id, answer.c.iteration, answer.c.value
+                )
+                .where(answer.c.id.in_(latest.scalar_subquery()), answer.c.status == _ANSWERED)
+                .order_by(answer.c.id)
+            ).all()
+        answers: dict[int, list[SurveyAnswer]] = {row.id: [] for row in people}
+        for row in rows:  # a conversation completed between the two reads is not a response
+            given = answers.get(row.conversation_id)
+            if given is not None:
+                given.append(SurveyAnswer(row.step_id, row.iteration, loads(row.value)))
+        return tuple(
+            SurveyResponse(
+                row.id, row.person_id, row.handle, row.display_name, tuple(answers[row.id])
+            )
+            for row in people
+        )
 
     def unanswered(self, survey_id: int) -> list[tuple[int, int]]:
         """The (person id, conversation id) of the survey's conversations still waiting for

@@ -1,4 +1,5 @@
-"""`pip install .` (not only an editable install) must ship the built-in flows and migrations."""
+"""`pip install .` (not only an editable install) must ship the built-in flows, migrations and
+the card's template."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ def test_the_wheel_contains_flows_and_migrations(tmp_path: Path) -> None:
         "storage/migrations/script.py.mako",
         "storage/migrations/versions/0001_initial.py",
         "bot/cli.py",
+        "bot/templates/card.html.j2",
+        "bot/templates/card.css",
     } <= names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "profilebot = bot.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

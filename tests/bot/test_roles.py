@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.errors import NotAllowedError
-from bot.roles import Action, Actor, can, require
+from bot.roles import Action, Actor, Subject, can, require
 from storage import GroupRecord, PersonRecord, SurveyRecord
 
 SEVEN_B = GroupRecord(7, "7B")
@@ -36,15 +36,17 @@ ACTORS: dict[str, Actor | None] = {
     "admin": Actor(_person(1, "admin")),
     "teacher of 7B": Actor(_person(2, "teacher"), frozenset({SEVEN_B.id})),
     "teacher of 8A only": Actor(_person(3, "teacher"), frozenset({EIGHT_A.id})),
-    "advisor in 7B": Actor(_person(4, "advisor"), frozenset({SEVEN_B.id})),
+    "advisor in 7B": Actor(_person(4, "advisor"), frozenset({SEVEN_B.id}), frozenset({5})),
     "student of 7B": Actor(_person(5, "student"), frozenset({SEVEN_B.id})),
     "nobody in particular": Actor(_person(6)),
 }
 SURVEY_OF_7B = _survey(SEVEN_B, sent_by=None)
 SENT_BY_8A_TEACHER = _survey(SEVEN_B, sent_by=3)
+ADVISED_STUDENT = _person(5, "student")  # "student of 7B", advised by "advisor in 7B"
+OTHER_STUDENT = _person(7, "student")
 
 # action, subject, who may
-EXPECTED: list[tuple[Action, GroupRecord | SurveyRecord, set[str]]] = [
+EXPECTED: list[tuple[Action, Subject, set[str]]] = [
     (Action.SEND_SURVEY, SEVEN_B, {"command line", "admin", "teacher of 7B"}),
     (Action.SEND_SURVEY, EIGHT_A, {"command line", "admin", "teacher of 8A only"}),
     (Action.VIEW_SURVEY, SURVEY_OF_7B, {"command line", "admin", "teacher of 7B"}),
@@ -59,6 +61,18 @@ EXPECTED: list[tuple[Action, GroupRecord | SurveyRecord, set[str]]] = [
         SENT_BY_8A_TEACHER,
         {"command line", "admin", "teacher of 7B", "teacher of 8A only"},
     ),
+    (Action.VIEW_RESULTS, SURVEY_OF_7B, {"command line", "admin", "teacher of 7B"}),
+    (
+        Action.VIEW_RESULTS,
+        SENT_BY_8A_TEACHER,
+        {"command line", "admin", "teacher of 7B", "teacher of 8A only"},
+    ),
+    (
+        Action.VIEW_CARD,
+        ADVISED_STUDENT,
+        {"command line", "admin", "advisor in 7B", "student of 7B"},
+    ),
+    (Action.VIEW_CARD, OTHER_STUDENT, {"command line", "admin"}),
 ]
 
 
@@ -68,9 +82,7 @@ def test_every_action_is_covered_here() -> None:
 
 @pytest.mark.parametrize(("action", "subject", "allowed"), EXPECTED)
 @pytest.mark.parametrize("who", list(ACTORS))
-def test_who_may_do_what(
-    who: str, action: Action, subject: GroupRecord | SurveyRecord, allowed: set[str]
-) -> None:
+def test_who_may_do_what(who: str, action: Action, subject: Subject, allowed: set[str]) -> None:
     actor = ACTORS[who]
     assert can(actor, action, subject) is (who in allowed)
     if who in allowed:
@@ -79,8 +91,11 @@ def test_who_may_do_what(
         with pytest.raises(NotAllowedError) as refused:
             require(actor, action, subject)
         message = str(refused.value)
-        group = subject if isinstance(subject, GroupRecord) else subject.group
-        assert message.startswith(f"Sorry, only a teacher of {group.name}")
+        if isinstance(subject, PersonRecord):
+            assert message.startswith(f"Sorry, only {subject.display_name}, their advisor")
+        else:
+            group = subject if isinstance(subject, GroupRecord) else subject.group
+            assert message.startswith(f"Sorry, only a teacher of {group.name}")
         assert "\n" not in message and message.endswith(".")
 
 

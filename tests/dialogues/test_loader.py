@@ -83,6 +83,7 @@ BROKEN_CASES = [
     ("bad_audience.yaml", "did you mean 'student'?", 5, None),
     ("bad_duration.yaml", "remind_after: '2 days' is not a duration", 6, None),
     ("unknown_setting.yaml", "max_reminder: unknown key; did you mean 'max_reminders'?", 6, None),
+    ("bad_anonymous.yaml", "anonymous: must be true or false, got 'yes please'", 6, None),
     ("empty_steps.yaml", "steps: is empty; add at least one step", 5, None),
     ("step_not_mapping.yaml", "a step must be a mapping", 6, None),
     ("missing_type.yaml", "type: missing", 6, "name"),
@@ -631,7 +632,9 @@ _STEP = st.dictionaries(st.sampled_from(_STEP_WORDS), _yamlish(st.sampled_from(_
         },
         optional={
             "settings": st.dictionaries(
-                st.sampled_from(["remind_after", "max_reminders", "expire_after", "max_retries"]),
+                st.sampled_from(
+                    ["remind_after", "max_reminders", "expire_after", "max_retries", "anonymous"]
+                ),
                 _SCALARS | st.sampled_from(["1d", "30m"]),
             ),
             "intro": _SCALARS | st.sampled_from(_VALUES),
@@ -653,4 +656,16 @@ def test_remind_after_without_a_count_means_one_reminder() -> None:
             text.replace("  remind_after: 1d\n", "  max_retries: 2\n")
         ).settings.max_reminders
         == 0
+    )
+
+
+def test_anonymous_is_a_flow_setting_off_by_default() -> None:
+    text = (
+        "id: f\nversion: 1\ntitle: F\nsettings:\n  anonymous: true\n"
+        "steps:\n  - id: a\n    ask: A?\n    type: text\n"
+    )
+    assert load_flow_text(text).settings.anonymous is True
+    assert load_flow_text(text.replace("true", "false")).settings.anonymous is False
+    assert load_flow_text(text.replace("  anonymous: true\n", "  max_retries: 2\n")).settings == (
+        FlowSettings(max_retries=2)
     )

@@ -330,6 +330,10 @@ with open(REPORT, "w") as out:
         (["people", "add", "--name", "Bo", "--role", "student"], _SERVING | {"yaml", "jinja2"}),
         (["profile", "show", "sam"], _SERVING | {"transitions"}),
         (["inbound", "failed", "--json"], _SERVING | {"transitions", "yaml", "jinja2"}),
+        (
+            ["profile", "card", "sam", "--format", "html", "--output", "sam.html"],
+            _SERVING | {"weasyprint"},  # the PDF library loads only for a PDF
+        ),
     ],
 )
 def test_a_command_imports_only_what_it_uses(

@@ -1,14 +1,16 @@
 """Surveys in storage (SurveyStore), on SQLite and PostgreSQL: who a survey is for, the repeat
-check under the group's lock, a chat message's redelivery, and the live counts."""
+check under the group's lock, a chat message's redelivery, the live counts, and the responses."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from dialogues import ConversationState, Flow
 from storage import (
@@ -19,6 +21,7 @@ from storage import (
     RosterEntry,
     RosterStore,
     StaleSurveyError,
+    SurveyAnswer,
     SurveyStore,
     UnknownRecordError,
     metadata,
@@ -248,3 +251,74 @@ def test_counts_follow_each_student_live(
     }
     with pytest.raises(UnknownRecordError, match="no survey 42"):
         surveys.counts(42)
+
+
+def _answer(
+    database: Database, conversation_id: int, step_id: str, value: object, status: str = "answered"
+) -> None:
+    with database.begin() as conn:
+        conn.execute(
+            insert(metadata.tables["answer"]),
+            {
+                "conversation_id": conversation_id,
+                "step_id": step_id,
+                "iteration": None,
+                "value": json.dumps(value),
+                "raw": "",
+                "status": status,
+            },
+        )
+
+
+def test_responses_are_the_completed_conversations_with_their_last_answers(
+    database: Database, make_flow: Callable[..., Flow]
+) -> None:
+    roster, people, surveys = _class(database), PeopleStore(database), SurveyStore(database)
+    sent = surveys.send("club", roster.group("7B"), sent_by=None, now=NOW, not_since=None)
+    assert sent is not None
+    survey, flow = sent[0], make_flow("club")
+    ana = _start(database, people.get("ana").id, flow, survey.id, "completed")
+    bo = _start(database, people.get("bo").id, flow, survey.id, "active")
+    _answer(database, ana, "sport", "swimming")
+    _answer(database, ana, "sport", "football")  # changed after /back: the last one counts
+    _answer(database, ana, "likes", ["art", "<script>"])
+    _answer(database, ana, "why", "fun", status="answered")
+    _answer(database, ana, "why", None, status="skipped")  # taken back: no answer
+    _answer(database, bo, "sport", "swimming")  # not completed: not a response
+    (response,) = surveys.responses(survey.id)
+    assert (response.conversation_id, response.handle, response.display_name) == (
+        ana,
+        "ana",
+        "Ana",
+    )
+    assert response.answers == (
+        SurveyAnswer("sport", None, "football"),
+        SurveyAnswer("likes", None, ["art", "<script>"]),
+    )
+    assert surveys.responses(404) == ()
+
+
+def test_responses_take_two_statements_however_many_answered(
+    stores: Any, make_flow: Callable[..., Flow]
+) -> None:
+    database = stores.db
+    roster, people, surveys = _class(database), PeopleStore(database), SurveyStore(database)
+    roster.import_people(
+        [RosterEntry(n, f"S{n}", "student", handle=f"s{n}", groups=("7B",)) for n in range(2, 9)]
+    )
+    sent = surveys.send("club", roster.group("7B"), sent_by=None, now=NOW, not_since=None)
+    assert sent is not None
+    survey, flow = sent[0], make_flow("club")
+
+    def statements() -> int:
+        with stores.statements() as seen:
+            surveys.responses(survey.id)
+        return len([sql for sql in seen if sql.lstrip().upper().startswith("SELECT")])
+
+    handles = ["ana", "bo", *(f"s{n}" for n in range(2, 9))]
+    for count, handle in enumerate(handles, start=1):
+        conversation_id = _start(database, people.get(handle).id, flow, survey.id, "completed")
+        _answer(database, conversation_id, "sport", "football")
+        if count in (1, len(handles)):
+            assert statements() == 2
+    assert len(surveys.responses(survey.id)) == len(handles)
