@@ -177,16 +177,15 @@ class SlackSender:
     async def _upload(self, address: str, file: NoticeFile) -> SendResult | None:
         """One file: ``files.getUploadURLExternal``, the bytes to the URL it gives, then
         ``files.completeUploadExternal`` shares it in the DM; None when it went through."""
-        client = self._client
         try:
             channel = address
             if address.startswith(("U", "W")):  # a user id: files are shared to their DM's id
-                opened = await client.conversations_open(users=address)
+                opened = await self._client.conversations_open(users=address)
                 channel = str(opened["channel"]["id"])
-            url = await client.files_getUploadURLExternal(
+            url = await self._client.files_getUploadURLExternal(
                 filename=file.filename, length=len(file.data)
             )
-            session = client.session
+            session = self._client.session
             if session is None or session.closed:
                 raise RuntimeError("SlackSender used outside `async with SlackBot(...)`")
             async with session.post(
@@ -201,7 +200,7 @@ class SlackSender:
                         response.headers.get("Retry-After", "1"),
                     )
             title = file.caption.strip() or file.filename
-            await client.files_completeUploadExternal(
+            await self._client.files_completeUploadExternal(
                 files=[{"id": str(url["file_id"]), "title": title}],
                 channel_id=channel,
                 initial_comment=inert_mrkdwn(file.caption) if file.caption.strip() else None,
