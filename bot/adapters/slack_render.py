@@ -19,7 +19,7 @@ from typing import Any, Final
 from dialogues import Command, Inbound, Reply, ReplyKind
 
 from ..frontdesk import MENU
-from ..notices import Line, Notice, Span, Style
+from ..notices import Line, Notice, Section, Span, Style
 from ._widgets import NO_INDEX, YES_INDEX, inbound_for_pick, split_at_breaks
 
 __all__ = [
@@ -509,19 +509,30 @@ def _line_mrkdwn(line: Line) -> str:
     return ("• " if line.bullet else "") + "".join(_span_mrkdwn(s) for s in line.spans)
 
 
+def _rows(section: Section) -> list[str]:
+    """A section as lines of mrkdwn, each at most :data:`MAX_SECTION_CHARS`: a longer line
+    is cut in its plain text (never inside an escape) and loses its styles."""
+    rows = [f"*{inert_mrkdwn(section.title)}*"] if section.title else []
+    for line in section.lines:
+        row = _line_mrkdwn(line)
+        if len(row) <= MAX_SECTION_CHARS:
+            rows.append(row)
+            continue
+        plain = ("• " if line.bullet else "") + line.text
+        # a third of the room: a set-apart "*" takes three characters
+        rows.extend(inert_mrkdwn(p) for p in split_text(plain, MAX_SECTION_CHARS // 3))
+    return rows
+
+
 def _packed(rows: list[str], limit: int) -> list[str]:
-    """Lines of mrkdwn packed into texts of at most ``limit`` (a longer line is cut)."""
+    """Lines of mrkdwn (each at most ``limit``) packed into texts of at most ``limit``."""
     texts: list[str] = []
     current = ""
     for row in rows:
-        pieces = (
-            [row] if len(row) <= limit else [row[i : i + limit] for i in range(0, len(row), limit)]
-        )
-        for piece in pieces:
-            if current and len(current) + 1 + len(piece) > limit:
-                texts.append(current)
-                current = ""
-            current = f"{current}\n{piece}" if current else piece
+        if current and len(current) + 1 + len(row) > limit:
+            texts.append(current)
+            current = ""
+        current = f"{current}\n{row}" if current else row
     if current.strip():
         texts.append(current)
     return texts
@@ -538,9 +549,7 @@ def render_notice(notice: Notice) -> list[SlackMessage]:
             {"type": "header", "text": _plain(_label(notice.title, limit=_MAX_HEADER_TEXT))}
         )
     for section in notice.sections:
-        rows = [f"*{inert_mrkdwn(section.title)}*"] if section.title else []
-        rows.extend(_line_mrkdwn(line) for line in section.lines)
-        blocks.extend(_section(text) for text in _packed(rows, MAX_SECTION_CHARS))
+        blocks.extend(_section(text) for text in _packed(_rows(section), MAX_SECTION_CHARS))
     if not blocks:
         return []
     fallback = escape_mrkdwn(notice.plain_text().strip())

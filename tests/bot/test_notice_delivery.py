@@ -131,8 +131,10 @@ def test_slack_blocks_are_inert_and_within_the_limits() -> None:
         Notice("T", tuple(Section(f"s{n}", (Line.of("z" * 100),)) for n in range(120)))
     )
     assert len(many) == 3 and all(len(m.blocks) <= MAX_BLOCKS for m in many)
-    wide = render_notice(Notice("", (Section(None, (Line.of("w" * 7000),)),)))
-    assert all(len(b["text"]["text"]) <= MAX_SECTION_CHARS for m in wide for b in m.blocks)
+    wide = render_notice(Notice("", (Section(None, (Line.of("w&" * 3500),)),)))
+    texts = [b["text"]["text"] for m in wide for b in m.blocks]
+    assert all(len(t) <= MAX_SECTION_CHARS for t in texts)
+    assert "".join(texts).replace("\n", "") == "w&amp;" * 3500  # no escape cut in two
 
 
 def test_the_terminal_shows_plain_text_and_names_the_files() -> None:
