@@ -564,7 +564,13 @@ def inbound_retry(
 
 @schedule_app.command("add")
 def schedule_add(
-    flow_id: Annotated[str, typer.Option("--flow", help="The flow to start, e.g. weekly_checkin.")],
+    flow_id: Annotated[
+        str,
+        typer.Option(
+            "--flow",
+            help="The flow to start, e.g. weekly_checkin; advisor_summary: advisors' summaries.",
+        ),
+    ],
     everyone: Annotated[bool, typer.Option("--everyone", help="Every student.")] = False,
     groups: Annotated[
         list[str] | None, typer.Option("--group", help="The students of a group (repeatable).")
@@ -586,7 +592,7 @@ def schedule_add(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Start a flow on a schedule, at each student's own local time."""
-    from storage import Audience, Recurrence, weekly_rule
+    from storage import ADVISOR_SUMMARY, Audience, Recurrence, weekly_rule
 
     from .errors import InputError
 
@@ -602,9 +608,10 @@ def schedule_add(
     else:
         rule = Recurrence.normalise(rrule)
     bot = _open_app()
-    flow = bot.registry.get(flow_id)
+    _seed_summaries(bot)
+    flow_id = flow_id if flow_id == ADVISOR_SUMMARY else bot.registry.get(flow_id).id
     record = bot.schedules.add(
-        flow.id,
+        flow_id,
         rule,
         Audience(audience[0], tuple(audience[1]), tuple(audience[2])),
         now=bot.clock.now(),
@@ -618,7 +625,7 @@ def schedule_add(
     following = bot.schedules.next_occurrences().get(record.id)
     first = f"; first: {following.replace('T', ' ')} local time" if following else ""
     typer.echo(
-        f"added schedule {record.id}: {record.flow_id} for {record.audience}, "
+        f"added schedule {record.id}: {record.flow_id} for {_audience_text(record)}, "
         f"{record.rule} ({count} {'person' if count == 1 else 'people'}{first})"
     )
 
@@ -640,6 +647,7 @@ def _audience(
 def schedule_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show every schedule: its flow, audience, rule and next occurrence."""
     bot = _open_app()
+    _seed_summaries(bot)
     records = bot.schedules.schedules()
     following = bot.schedules.next_occurrences()
     if as_json:
@@ -652,11 +660,27 @@ def schedule_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> N
         typer.echo(_schedule_line(record, following.get(record.id)))
 
 
+def _seed_summaries(bot: App) -> None:
+    """The default advisor-summary schedule, added once there is an advisor (as the
+    running scheduler does), so that it is listed and can be changed before the bot runs."""
+    bot.schedules.seed_summary_default(
+        now=bot.clock.now(), default_zone=bot.settings.default_timezone
+    )
+
+
+def _audience_text(record: ScheduleRecord) -> str:
+    from storage import ADVISOR_SUMMARY
+
+    if record.flow_id == ADVISOR_SUMMARY and record.audience.everyone:
+        return "every advisor"
+    return str(record.audience)
+
+
 def _schedule_line(record: ScheduleRecord, following: str | None) -> str:
     named = f"  [{record.name}]" if record.name else ""
     upcoming = f"next {following.replace('T', ' ')}" if following else "nothing upcoming"
     return (
-        f"{record.id:>4}  {record.status:<6}  {record.flow_id:<16} {record.audience}  "
+        f"{record.id:>4}  {record.status:<6}  {record.flow_id:<16} {_audience_text(record)}  "
         f"{record.rule}  ({upcoming}){named}"
     )
 

@@ -340,6 +340,7 @@ class FrontDesk:
             prompt.platform != self._platform
             or prompt.person_id != person.id
             or prompt.conversation_id is not None
+            or prompt.notice is not None
             or not is_prompt(prompt.reply)
         ):
             return DeskOutcome(person=person, stale=True)

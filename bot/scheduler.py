@@ -35,11 +35,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from types import EllipsisType
 from typing import TYPE_CHECKING, Any, Final
 from zoneinfo import ZoneInfo
 
 from dialogues import ConversationStatus, UnknownFlowError
 from storage import (
+    ADVISOR_SUMMARY,
     IMMEDIATELY,
     Batch,
     BreakRecord,
@@ -53,9 +55,12 @@ from storage import (
     UnknownRecordError,
 )
 
+from .notice_delivery import queue_notice_in
+from .notices import Notice
 from .offload import Offload
-from .outreach import Decision, Origin, Outreach
+from .outreach import OPTED_OUT, Decision, Origin, Outreach
 from .quiet_hours import recipient_zone
+from .summary_schedule import NO_COMPOSER, NOTHING_TO_SEND, SummaryComposer, default_composer
 
 if TYPE_CHECKING:
     from .app import App
@@ -82,6 +87,7 @@ _BATCH: Final = 100
 _MAX_VISITS: Final = 3  # a row is taken at most this often per tick (missed, then caught up)
 _JUST_BEFORE: Final = timedelta(microseconds=1)  # "after" that instant includes it
 _RETRY_EXPIRY: Final = timedelta(days=1)  # after an expiry failed
+_SUMMARIES_AHEAD: Final = 1000  # summaries built ahead per tick; later ones as claimed
 
 MISSED: Final = "missed"
 BREAK: Final = "break"
@@ -173,6 +179,8 @@ class _Tick:
         self._schedules: dict[int, tuple[ScheduleRecord, Recurrence] | None] = {}
         self._breaks: list[BreakRecord] | None = None
         self._next: dict[tuple[int, str, datetime], Occurrence | None] = {}
+        self.summaries: dict[tuple[int, str], Notice | None] = {}
+        """Summaries built before their rows were claimed, by (due row id, occurrence)."""
 
     def schedule(self, schedule_id: int) -> tuple[ScheduleRecord, Recurrence] | None:
         if schedule_id not in self._schedules:
@@ -218,10 +226,14 @@ class Scheduler:
         batch: int = _BATCH,
         reconcile_every: int = _RECONCILE_EVERY,
         offload: Offload = asyncio.to_thread,
+        composer: SummaryComposer | EllipsisType | None = ...,
     ) -> None:
+        """``composer`` builds advisors' summaries (``...``: ``default_composer()``; None:
+        none, and summaries due are skipped as ``no_composer``)."""
         if batch < 1 or reconcile_every < 1:
             raise ValueError("batch and reconcile_every must be at least 1")
         self._app = app
+        self._composer = default_composer() if isinstance(composer, EllipsisType) else composer
         self._outreach = Outreach(app)
         self._grace = grace
         self._interval = interval
@@ -255,12 +267,15 @@ class Scheduler:
         tick = _Tick(self._app, now)
         report = RunReport(now)
         self._follow_ups(tick, report, progress)
+        self._compose_summaries(tick)
         self._starts(tick, report, progress)
         return report
 
     def reconcile(self, now: datetime) -> int:
-        """Due rows in line with the roster and the clock (``ScheduleStore.reconcile``)."""
+        """Due rows in line with the roster and the clock (``ScheduleStore.reconcile``), the
+        default summary schedule added once there is an advisor."""
         app = self._app
+        app.schedules.seed_summary_default(now=now, default_zone=app.settings.default_timezone)
         return app.schedules.reconcile(
             now=now,
             default_zone=app.settings.default_timezone,
@@ -517,6 +532,10 @@ class Scheduler:
             report.waiting.append(item.because(QUIET_HOURS))
             claim.hold(row, QUIET_HOURS, quiet_end)
             return
+        if row.flow_id == ADVISOR_SUMMARY:
+            self._summarise(turn, row, tick, item, report)
+            self._move_on(claim, row, recurrence, tick, zone)
+            return
         try:
             flow = self._app.registry.get(row.flow_id)
         except UnknownFlowError:
@@ -535,6 +554,55 @@ class Scheduler:
         elif start.decision is Decision.OPTED_OUT:
             report.skipped.append(item.because(start.reason))
         self._move_on(claim, row, recurrence, tick, zone)
+
+    # -- advisors' summaries -----------------------------------------------------------------
+
+    def _compose_summaries(self, tick: _Tick) -> None:
+        """Build the summaries due now, before any transaction (see the module docstring);
+        one whose composer fails is left to be built when its row is claimed (and fails
+        there, reported)."""
+        if self._composer is None:
+            return
+        app = self._app
+        for row in app.schedules.due_summaries(now=tick.now, limit=_SUMMARIES_AHEAD):
+            try:
+                advisor = app.people.by_id(row.person_id)
+                if not advisor.opted_out:
+                    tick.summaries[(row.id, row.occurrence)] = self._composer(
+                        app, advisor, tick.now
+                    )
+            except Exception as exc:
+                _log_failure("a summary", row.person_id, exc)
+
+    def _summarise(
+        self, turn: Turn, row: DueStart, tick: _Tick, item: RunItem, report: RunReport
+    ) -> None:
+        """Queue the advisor's summary for this occurrence, at most once."""
+        advisor = turn.person
+        if advisor.opted_out:
+            report.skipped.append(item.because(OPTED_OUT))
+            return
+        if self._composer is None:
+            report.skipped.append(item.because(NO_COMPOSER))
+            return
+        reach = turn.reach()
+        if reach.chat is None:
+            report.skipped.append(item.because(reach.reason))
+            return
+        if not turn.claim_event(
+            f"summary:schedule:{row.schedule_id}:{row.occurrence}:{advisor.id}"
+        ):
+            return  # sent for this occurrence already
+        key = (row.id, row.occurrence)
+        if key in tick.summaries:
+            notice = tick.summaries.pop(key)
+        else:
+            notice = self._composer(self._app, advisor, tick.now)
+        if notice is None:
+            report.skipped.append(item.because(NOTHING_TO_SEND))
+            return
+        queue_notice_in(turn, notice, reach.chat, proactive=True, not_before=IMMEDIATELY)
+        report.started.append(item)
 
     def _move_on(
         self,

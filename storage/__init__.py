@@ -43,6 +43,8 @@ from ._records import (
 from ._recurrence import Occurrence, Recurrence, weekly_rule
 from ._roster import PLATFORMS, ImportCounts, RosterEntry, RosterError, RosterStore
 from ._schedules import (
+    ADVISOR_SUMMARY,
+    DEFAULT_SUMMARY_RULE,
     SURVEY_OCCURRENCE,
     WHEN_FREE,
     Audience,
@@ -78,7 +80,9 @@ from .errors import (
 )
 
 __all__ = [
+    "ADVISOR_SUMMARY",
     "DEFAULT_INVITE_TTL",
+    "DEFAULT_SUMMARY_RULE",
     "GOAL_STATUSES",
     "IMMEDIATELY",
     "NO_ACCOUNT",

@@ -54,6 +54,7 @@ __all__ = [
     "OutboxStore",
     "SendSlots",
     "latest_question",
+    "queue_payloads",
     "queue_replies",
 ]
 
@@ -87,20 +88,47 @@ def queue_replies(
     They are due from ``not_before`` (default ``now``). ``proactive``: sent on the bot's own
     initiative (a scheduled start, a reminder, a survey), so never to someone who sent /stop.
     """
-    if not replies:
+    return queue_payloads(
+        sql,
+        [r.to_json() for r in replies],
+        person_id=person_id,
+        conversation_id=conversation_id,
+        platform=platform,
+        address=address,
+        now=now,
+        not_before=not_before,
+        proactive=proactive,
+    )
+
+
+def queue_payloads(
+    sql: Sql,
+    payloads: Sequence[dict[str, Any]],
+    *,
+    person_id: int | None,
+    conversation_id: int | None,
+    platform: str,
+    address: str,
+    now: datetime,
+    not_before: datetime | None = None,
+    proactive: bool = False,
+) -> list[int]:
+    """``queue_replies`` for payloads already as JSON: a Reply's, or a part of a notice
+    (``{"notice": ...}``, see ``OutboxRecord.notice``); ids in payload order."""
+    if not payloads:
         return []
     at = sql.time(now)
     due = at if not_before is None else sql.time(not_before)
     rows = [
         (
-            *(person_id, conversation_id, platform, address, dumps(r.to_json()), "pending", 0),
+            *(person_id, conversation_id, platform, address, dumps(p), "pending", 0),
             *(due, at, proactive),
         )
-        for r in replies
+        for p in payloads
     ]
     columns: tuple[str, ...] = OUTBOX_COLUMNS
     # RETURNING's row order is not promised, but ids are drawn in VALUES order (SQLite's next
-    # rowid, PostgreSQL's sequence), so ascending ids are the replies' order.
+    # rowid, PostgreSQL's sequence), so ascending ids are the payloads' order.
     return sorted(int(row[0]) for row in sql.insert("outbox", columns, rows, returning="id"))
 
 
@@ -394,6 +422,31 @@ class OutboxStore:
             return queue_replies(
                 Sql(conn),
                 replies,
+                person_id=person_id,
+                conversation_id=None,
+                platform=platform,
+                address=address,
+                now=utcnow(),
+                not_before=not_before,
+                proactive=proactive,
+            )
+
+    def queue_payloads(
+        self,
+        payloads: Sequence[dict[str, Any]],
+        *,
+        person_id: int | None,
+        platform: str,
+        address: str,
+        not_before: datetime | None = None,
+        proactive: bool = False,
+    ) -> list[int]:
+        """``queue`` for payloads already as JSON (the parts of a notice), in one transaction:
+        all of them or none."""
+        with self._db.begin() as conn:
+            return queue_payloads(
+                Sql(conn),
+                payloads,
                 person_id=person_id,
                 conversation_id=None,
                 platform=platform,

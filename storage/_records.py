@@ -216,7 +216,8 @@ class ArtifactRecord:
 
 @dataclass(frozen=True, slots=True)
 class OutboxRecord:
-    """One outbound message; ``payload`` is the Reply as JSON."""
+    """One outbound message; ``payload`` is the Reply as JSON, or ``{"notice": ...}``: a part
+    of a message that is not a dialogue turn (``bot.notices``), whose JSON only ``bot`` reads."""
 
     id: int
     person_id: int | None
@@ -236,4 +237,12 @@ class OutboxRecord:
 
     @property
     def reply(self) -> Reply:
+        if self.notice is not None:
+            raise ValueError(f"outbox message {self.id} is a notice, not a reply")
         return Reply.from_json(self.payload)
+
+    @property
+    def notice(self) -> dict[str, Any] | None:
+        """The notice part's JSON (``bot.notices.Notice.from_json`` reads it); None: a reply."""
+        notice = self.payload.get("notice")
+        return notice if isinstance(notice, dict) else None

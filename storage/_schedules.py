@@ -35,6 +35,7 @@ from sqlalchemy import (
     case,
     delete,
     exists,
+    false,
     func,
     insert,
     literal,
@@ -49,11 +50,12 @@ from dialogues import FlowSettings
 from ._database import Database
 from ._people import normalise_handle
 from ._proactive import DueStart
-from ._recurrence import Occurrence, Recurrence, instant_of
-from ._sql import statement, utc_value
+from ._recurrence import Occurrence, Recurrence, instant_of, weekly_rule
+from ._sql import CLAIM_EVENT, EVENT_SEEN, Sql, statement, utc_value
 from ._tables import (
     AnyRow,
     UtcDateTime,
+    channel_identity,
     conversation,
     due_start,
     dumps,
@@ -70,6 +72,8 @@ from ._turns import Batch, Turn
 from .errors import InvalidValueError, UnknownPersonError, UnknownRecordError
 
 __all__ = [
+    "ADVISOR_SUMMARY",
+    "DEFAULT_SUMMARY_RULE",
     "SURVEY_OCCURRENCE",
     "WHEN_FREE",
     "Audience",
@@ -85,6 +89,15 @@ __all__ = [
 WHEN_FREE: Final = datetime(9000, 1, 1, tzinfo=UTC)
 """``wake_at`` of a start waiting for its person's other conversation to end: no clock
 reaches it; the turn that ends that conversation (or ``reconcile``) sets it to now."""
+ADVISOR_SUMMARY: Final = "advisor_summary"
+"""The built-in pseudo-flow of a schedule that sends each advisor their weekly summary (a
+notice, not a conversation). Its audience is advisors: ``everyone`` is every advisor, a group
+its advisor members, a person that advisor; the most specific schedule naming an advisor is
+theirs (see ``_summary_ids``)."""
+DEFAULT_SUMMARY_RULE: Final = weekly_rule("fri", "15:00")
+"""When advisors get their summary unless a schedule says otherwise: Friday 15:00 local."""
+DEFAULT_SUMMARY_NAME: Final = "Weekly advisor summary"
+_SEEDED_SUMMARY: Final = "seed:advisor_summary"  # the default was added once: never again
 SURVEY_OCCURRENCE: Final = "send"
 """The ``occurrence`` of a survey's due row: a survey starts once per person."""
 _ENDED: Final = "ended"  # the occurrence of a row whose rule has no more occurrences
@@ -254,7 +267,7 @@ class ScheduleStore:
         recurrence = Recurrence(normal, starts_on)
         recurrence.check()
         with self._db.begin() as conn:
-            _check_audience(conn, audience)
+            _check_audience(conn, audience, flow_id)
             schedule_id = conn.execute(
                 insert(schedule).returning(schedule.c.id),
                 {
@@ -269,7 +282,40 @@ class ScheduleStore:
             ).scalar_one()
             record = _get_schedule(conn, schedule_id)
             _add_missing(conn, record, now, default_zone)
+            if flow_id == ADVISOR_SUMMARY:  # it overrides broader ones for its advisors now
+                for other in _active_summaries(conn):
+                    _drop_departed(conn, other)
         return record
+
+    def seed_summary_default(self, *, now: datetime, default_zone: str) -> ScheduleRecord | None:
+        """Add the default summary schedule (every advisor, ``DEFAULT_SUMMARY_RULE``) the
+        first time there is an advisor, unless the school added a summary schedule of its
+        own first; once only, so that one removed stays removed. The schedule added, else
+        None."""
+        with self._db.begin() as conn:
+            sql = Sql(conn)
+            if sql.first(EVENT_SEEN, {"key": _SEEDED_SUMMARY}) is not None:
+                return None
+            advisor = conn.execute(
+                select(person_role.c.person_id).where(person_role.c.role == "advisor").limit(1)
+            ).first()
+            own = conn.execute(
+                select(schedule.c.id).where(schedule.c.flow_id == ADVISOR_SUMMARY).limit(1)
+            ).first()
+            if advisor is None and own is None:
+                return None
+            if sql.execute(CLAIM_EVENT, {"key": _SEEDED_SUMMARY, "now": sql.time(now)}) == 0:
+                return None  # another process seeded it just now
+            if own is not None:  # the school set its own before any default: that stays
+                return None
+        return self.add(
+            ADVISOR_SUMMARY,
+            DEFAULT_SUMMARY_RULE,
+            Audience(everyone=True),
+            now=now,
+            default_zone=default_zone,
+            name=DEFAULT_SUMMARY_NAME,
+        )
 
     def schedules(self) -> list[ScheduleRecord]:
         with self._db.read() as conn:
@@ -483,6 +529,36 @@ class ScheduleStore:
             for r in rows
         ]
 
+    def due_summaries(self, *, now: datetime, limit: int) -> list[DueStart]:
+        """Summary rows due at ``now`` whose advisor has a chat that is not unreachable
+        (read-only, oldest first): the scheduler builds their summaries before it claims
+        them, outside any transaction, so that no turn waits while a chart is drawn."""
+        reachable = exists().where(
+            channel_identity.c.person_id == due_start.c.person_id,
+            channel_identity.c.unreachable.is_(False),
+        )
+        stmt = (
+            select(
+                due_start.c.id,
+                due_start.c.schedule_id,
+                due_start.c.survey_id,
+                due_start.c.person_id,
+                due_start.c.flow_id,
+                due_start.c.occurrence,
+                due_start.c.due_at,
+                due_start.c.waiting,
+            )
+            .where(
+                due_start.c.wake_at <= now,
+                due_start.c.flow_id == ADVISOR_SUMMARY,
+                reachable,
+            )
+            .order_by(due_start.c.wake_at, due_start.c.id)
+            .limit(limit)
+        )
+        with self._db.read() as conn:
+            return [_due_start(tuple(r)) for r in conn.execute(stmt).all()]
+
     def wake_at(self, due_id: int) -> datetime | None:
         """When the scheduler next looks at a due row (None: nothing more to do)."""
         with self._db.read() as conn:
@@ -593,7 +669,7 @@ def _get_schedule(conn: Connection, schedule_id: int) -> ScheduleRecord:
     return _schedule_record(row)
 
 
-def _check_audience(conn: Connection, audience: Audience) -> None:
+def _check_audience(conn: Connection, audience: Audience, flow_id: str) -> None:
     if audience.groups:
         names = select(student_group.c.name).where(student_group.c.name.in_(audience.groups))
         known = set(conn.scalars(names))
@@ -606,8 +682,94 @@ def _check_audience(conn: Connection, audience: Audience) -> None:
         for handle in audience.people:
             if handle not in known:
                 raise UnknownPersonError(f"no person with handle {handle!r}")
+        if flow_id == ADVISOR_SUMMARY:
+            advisors = set(
+                conn.scalars(
+                    select(person.c.handle)
+                    .join(person_role, person_role.c.person_id == person.c.id)
+                    .where(person.c.handle.in_(audience.people), person_role.c.role == "advisor")
+                )
+            )
+            for handle in audience.people:
+                if handle not in advisors:
+                    raise InvalidValueError(
+                        f"{handle!r} is not an advisor: summaries go to advisors"
+                    )
     if not (audience.everyone or audience.groups or audience.people):
         raise InvalidValueError("a schedule needs an audience: everyone, groups or people")
+
+
+def _recipient_ids(conn: Connection, record: ScheduleRecord) -> Select[tuple[int]]:
+    """The ids of the people a schedule is for."""
+    if record.flow_id == ADVISOR_SUMMARY:
+        return _summary_ids(conn, record)
+    return _audience_ids(record.audience)
+
+
+def _active_summaries(conn: Connection) -> list[ScheduleRecord]:
+    rows = conn.execute(
+        select(schedule).where(schedule.c.flow_id == ADVISOR_SUMMARY, schedule.c.status == "active")
+    ).all()
+    return [_schedule_record(r) for r in rows]
+
+
+def _summary_ids(conn: Connection, record: ScheduleRecord) -> Select[tuple[int]]:
+    """The advisors a summary schedule is for. Each advisor has one summary schedule: the
+    most specific that covers them (one naming them, else one naming a group of theirs,
+    else one for everyone), the newest if several do. A paused schedule still counts:
+    pausing an advisor's own schedule pauses their summaries, removing it gives them the
+    broader one."""
+    rows = conn.execute(
+        select(schedule.c.id, schedule.c.audience).where(schedule.c.flow_id == ADVISOR_SUMMARY)
+    ).all()
+    audiences = {int(i): Audience.from_json(loads(a)) for i, a in rows}
+    newer = [a for i, a in audiences.items() if i > record.id]
+    named = {h for a in audiences.values() for h in a.people}
+    grouped = {g for a in audiences.values() for g in a.groups}
+    advisors = select(person_role.c.person_id).where(person_role.c.role == "advisor")
+
+    def members(groups: set[str] | tuple[str, ...]) -> Select[tuple[int]]:
+        return (
+            select(group_member.c.person_id)
+            .join(student_group, student_group.c.id == group_member.c.group_id)
+            .where(student_group.c.name.in_(groups))
+        )
+
+    def handles(names: set[str]) -> Select[tuple[int]]:
+        return select(person.c.id).where(person.c.handle.in_(names))
+
+    audience = record.audience
+    parts: list[Select[tuple[int]]] = []
+    if audience.everyone and not any(a.everyone for a in newer):
+        parts.append(
+            select(person.c.id).where(
+                person.c.id.in_(advisors),
+                person.c.id.not_in(handles(named)),
+                person.c.id.not_in(members(grouped)),
+            )
+        )
+    if audience.groups:
+        parts.append(
+            select(person.c.id).where(
+                person.c.id.in_(members(audience.groups)),
+                person.c.id.in_(advisors),
+                person.c.id.not_in(handles(named)),
+                person.c.id.not_in(members({g for a in newer for g in a.groups})),
+            )
+        )
+    if audience.people:
+        parts.append(
+            select(person.c.id).where(
+                person.c.handle.in_(audience.people),
+                person.c.id.in_(advisors),
+                person.c.id.not_in(handles({h for a in newer for h in a.people})),
+            )
+        )
+    if not parts:
+        return select(person.c.id).where(false())
+    if len(parts) == 1:
+        return parts[0]
+    return select(union(*parts).subquery().c[0])
 
 
 def _audience_ids(audience: Audience) -> Select[tuple[int]]:
@@ -639,7 +801,7 @@ def _add_missing(conn: Connection, record: ScheduleRecord, now: datetime, defaul
     )
     missing = conn.execute(
         select(person.c.id, person.c.timezone).where(
-            person.c.id.in_(_audience_ids(record.audience)), ~has_row
+            person.c.id.in_(_recipient_ids(conn, record)), ~has_row
         )
     ).all()
     if not missing:
@@ -671,7 +833,7 @@ def _drop_departed(conn: Connection, record: ScheduleRecord) -> int:
     result = conn.execute(
         delete(due_start).where(
             due_start.c.schedule_id == record.id,
-            due_start.c.person_id.not_in(_audience_ids(record.audience)),
+            due_start.c.person_id.not_in(_recipient_ids(conn, record)),
         )
     )
     return int(result.rowcount)

@@ -35,7 +35,7 @@ from dialogues import (
 from . import _sql as q
 from ._apply import EffectWriter, Provenance
 from ._database import Database
-from ._outbox import latest_question, queue_replies
+from ._outbox import latest_question, queue_payloads, queue_replies
 from ._people import person_from_rows
 from ._plan import load_plan
 from ._proactive import NO_ACCOUNT, UNREACHABLE, Chat, FollowUp, Reach, TimedConversation
@@ -324,6 +324,29 @@ class Turn:
     def load_plan(self) -> dict[str, Any]:
         """The plan as ``PlanStore.plan`` returns it."""
         return load_plan(self._sql.conn, self.person.id)
+
+    def queue_payloads(
+        self,
+        payloads: Sequence[dict[str, Any]],
+        *,
+        platform: str,
+        address: str,
+        not_before: datetime | None = None,
+        proactive: bool = False,
+    ) -> list[int]:
+        """Queue messages to the turn's person outside any conversation (the parts of a
+        notice: a scheduled summary), in this transaction; their outbox ids, in order."""
+        return queue_payloads(
+            self._sql,
+            payloads,
+            person_id=self.person.id,
+            conversation_id=None,
+            platform=platform,
+            address=address,
+            now=self.now,
+            not_before=not_before,
+            proactive=proactive,
+        )
 
     def save(
         self,

@@ -37,9 +37,11 @@ from storage import (
 from ..app import App
 from ..frontdesk import NO_GOALS_HINT, STARTERS, desk_command
 from ..intake import Intake, sorry_text
+from ..notice_delivery import notice_of
+from ..notices import Notice
 from ..service import ConversationService, TurnOutcome
 
-__all__ = ["PLATFORM", "ConsoleChat", "render_reply", "replay_console"]
+__all__ = ["PLATFORM", "ConsoleChat", "render_notice", "render_reply", "replay_console"]
 
 PLATFORM = "console"
 T = TypeVar("T")
@@ -47,6 +49,14 @@ T = TypeVar("T")
 BUSY_WAITS: Final = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
 """Seconds between tries of a turn while the database is locked by another process or away;
 after the last, the command gives up with one line (nothing of the turn was applied)."""
+
+
+def render_notice(notice: Notice) -> str:
+    """A notice as terminal text: its plain text, then a "[file: name]" line per file (the
+    terminal shows no pictures; ``summary --chart`` and ``profile card`` write files)."""
+    lines = [notice.plain_text()] if notice.title or notice.sections else []
+    lines.extend(f"[file: {file.filename}]" for file in notice.files)
+    return "\n".join(lines)
 
 
 def render_reply(reply: Reply) -> str:
@@ -237,7 +247,11 @@ class ConsoleChat:
         and whatever an earlier run left unprinted."""
         while waiting := self._outbox.pending(platform=PLATFORM, address=person.handle):
             for message in waiting:
-                self.say(render_reply(Reply.from_json(message.payload)))
+                notice = notice_of(message)
+                if notice is not None:
+                    self.say(render_notice(notice), card=True)
+                else:
+                    self.say(render_reply(Reply.from_json(message.payload)))
                 self._printed.append(message.id)
             self._outbox.mark_sent_many([(message_id, None) for message_id in self._printed])
             self._printed = []

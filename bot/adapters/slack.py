@@ -38,6 +38,8 @@ from ..config import Settings
 from ..delivery import DeliveryWorker, Pacer, SendResult
 from ..errors import ConfigError
 from ..frontdesk import SLACK_COMMAND, STAFF_MENU, STALE_TEXT, DeskOutcome, Visitor, desk_for
+from ..notice_delivery import notice_of
+from ..notices import Notice, NoticeFile
 from ..offload import StorageThreads
 from ..runtime import SHUTDOWN_GRACE, run_until_stopped
 from ..service import ClosedQuestion
@@ -48,6 +50,8 @@ from .slack_render import (
     decode_action,
     home_view,
     inbound_for_action,
+    inert_mrkdwn,
+    render_notice,
     render_reply,
     selected_indexes,
 )
@@ -118,6 +122,9 @@ class SlackSender:
         self._client = client
 
     async def send(self, message: OutboxRecord) -> SendResult:
+        notice = notice_of(message)
+        if notice is not None:
+            return await self._send_notice(message.address, notice)
         parts = render_reply(message.reply, str(message.id))
         if _is_response_url(message.address):
             return await self._respond(message.address, parts)
@@ -137,6 +144,74 @@ class SlackSender:
                 return answer
             ts = str(answer.get("ts", ""))
         return SendResult.sent(ts or None)
+
+    async def _send_notice(self, address: str, notice: Notice) -> SendResult:
+        """A notice part: its text as Block Kit messages, then each file through Slack's
+        upload flow (``files.upload`` is retired), in order."""
+        parts = render_notice(notice)
+        if _is_response_url(address):
+            if notice.files:  # refused when queued (``queue_notice_in``): nothing to upload to
+                return SendResult.failed("files cannot go to a response_url")
+            return await self._respond(address, parts)
+        ts = ""
+        for part in parts:
+            answer = await self._call(
+                "chat.postMessage",
+                {
+                    "channel": address,
+                    "text": part.text,
+                    "blocks": part.blocks,
+                    "unfurl_links": False,
+                    "unfurl_media": False,
+                },
+            )
+            if not isinstance(answer, dict):
+                return answer
+            ts = str(answer.get("ts", ""))
+        for file in notice.files:
+            uploaded = await self._upload(address, file)
+            if uploaded is not None:
+                return uploaded
+        return SendResult.sent(ts or None)
+
+    async def _upload(self, address: str, file: NoticeFile) -> SendResult | None:
+        """One file: ``files.getUploadURLExternal``, the bytes to the URL it gives, then
+        ``files.completeUploadExternal`` shares it in the DM; None when it went through."""
+        try:
+            channel = address
+            if address.startswith(("U", "W")):  # a user id: files are shared to their DM's id
+                opened = await self._client.conversations_open(users=address)
+                channel = str(opened["channel"]["id"])
+            url = await self._client.files_getUploadURLExternal(
+                filename=file.filename, length=len(file.data)
+            )
+            session = self._client.session
+            if session is None or session.closed:
+                raise RuntimeError("SlackSender used outside `async with SlackBot(...)`")
+            async with session.post(
+                str(url["upload_url"]),
+                data=file.data,
+                headers={"Content-Type": "application/octet-stream"},
+            ) as response:
+                if response.status >= 300:
+                    return _result_of(
+                        response.status,
+                        f"upload HTTP {response.status}",
+                        response.headers.get("Retry-After", "1"),
+                    )
+            title = file.caption.strip() or file.filename
+            await self._client.files_completeUploadExternal(
+                files=[{"id": str(url["file_id"]), "title": title}],
+                channel_id=channel,
+                initial_comment=inert_mrkdwn(file.caption) if file.caption.strip() else None,
+            )
+        except SlackApiError as exc:
+            answer = exc.response
+            error = str(answer.get("error") or f"HTTP {answer.status_code}")
+            return _result_of(answer.status_code, error, answer.headers.get("Retry-After", "1"))
+        except aiohttp.ClientError as exc:
+            return SendResult.failed(f"upload: {type(exc).__name__}")
+        return None
 
     async def _respond(self, url: str, parts: list[SlackMessage]) -> SendResult:
         webhook = AsyncWebhookClient(url, session=self._client.session)

@@ -19,6 +19,7 @@ from typing import Any, Final
 from dialogues import Command, Inbound, Reply, ReplyKind
 
 from ..frontdesk import MENU
+from ..notices import Line, Notice, Section, Span, Style
 from ._widgets import NO_INDEX, YES_INDEX, inbound_for_pick, split_at_breaks
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "escape_mrkdwn",
     "home_view",
     "inbound_for_action",
+    "render_notice",
     "render_reply",
     "selected_indexes",
     "slack_commands",
@@ -481,6 +483,82 @@ def render_reply(reply: Reply, ref: str) -> list[SlackMessage]:
     if blocks:
         messages.append(SlackMessage(text, blocks))
     return messages
+
+
+_FORMATTING: Final = re.compile(r"([*_~`])")
+_ZERO_WIDTH: Final = "\u200b"
+_MARKS: Final = {Style.BOLD: "*", Style.ITALIC: "_", Style.CODE: "`"}
+
+
+def inert_mrkdwn(text: str) -> str:
+    r"""Plain text as mrkdwn that shows exactly that text: ``&``, ``<`` and ``>`` escaped
+    (``<!channel>`` pings nobody) and each of ``*_~`` ``\``` set apart by zero-width spaces,
+    which mrkdwn has no escape for (a student's ``*bold*`` stays two stars and a word)."""
+    return _FORMATTING.sub(_ZERO_WIDTH + r"\1" + _ZERO_WIDTH, escape_mrkdwn(text))
+
+
+def _span_mrkdwn(span: Span) -> str:
+    mark = _MARKS.get(span.style)
+    text = inert_mrkdwn(span.text)
+    if mark is None or not span.text.strip():
+        return text
+    return f"{mark}{text}{mark}"
+
+
+def _line_mrkdwn(line: Line) -> str:
+    return ("• " if line.bullet else "") + "".join(_span_mrkdwn(s) for s in line.spans)
+
+
+def _rows(section: Section) -> list[str]:
+    """A section as lines of mrkdwn, each at most :data:`MAX_SECTION_CHARS`: a longer line
+    is cut in its plain text (never inside an escape) and loses its styles."""
+    rows = [f"*{inert_mrkdwn(section.title)}*"] if section.title else []
+    for line in section.lines:
+        row = _line_mrkdwn(line)
+        if len(row) <= MAX_SECTION_CHARS:
+            rows.append(row)
+            continue
+        plain = ("• " if line.bullet else "") + line.text
+        # a third of the room: a set-apart "*" takes three characters
+        rows.extend(inert_mrkdwn(p) for p in split_text(plain, MAX_SECTION_CHARS // 3))
+    return rows
+
+
+def _packed(rows: list[str], limit: int) -> list[str]:
+    """Lines of mrkdwn (each at most ``limit``) packed into texts of at most ``limit``."""
+    texts: list[str] = []
+    current = ""
+    for row in rows:
+        if current and len(current) + 1 + len(row) > limit:
+            texts.append(current)
+            current = ""
+        current = f"{current}\n{row}" if current else row
+    if current.strip():
+        texts.append(current)
+    return texts
+
+
+def render_notice(notice: Notice) -> list[SlackMessage]:
+    """A notice's text as Block Kit messages, in sending order: a header block for the
+    title, a section per section (its heading bold, bullets "• ", spans styled), every
+    text inert (:func:`inert_mrkdwn`); at most :data:`MAX_BLOCKS` blocks a message. The
+    ``text`` fallback (notifications) is the plain text, escaped. No text: ``[]``."""
+    blocks: list[dict[str, Any]] = []
+    if notice.title.strip():
+        blocks.append(
+            {"type": "header", "text": _plain(_label(notice.title, limit=_MAX_HEADER_TEXT))}
+        )
+    for section in notice.sections:
+        blocks.extend(_section(text) for text in _packed(_rows(section), MAX_SECTION_CHARS))
+    if not blocks:
+        return []
+    fallback = escape_mrkdwn(notice.plain_text().strip())
+    if len(fallback) > MAX_MESSAGE_CHARS:
+        fallback = fallback[: MAX_MESSAGE_CHARS - 1] + "…"
+    return [
+        SlackMessage(fallback, blocks[i : i + MAX_BLOCKS])
+        for i in range(0, len(blocks), MAX_BLOCKS)
+    ]
 
 
 def closed_message(reply_text: str, answer: str | None) -> SlackMessage:

@@ -43,6 +43,7 @@ from telegram import (
     CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     LinkPreviewOptions,
     Message,
     Update,
@@ -86,6 +87,8 @@ from ..frontdesk import (
     desk_for,
 )
 from ..intake import MAX_ATTEMPTS
+from ..notice_delivery import notice_of
+from ..notices import FileKind, Notice, NoticeFile
 from ..offload import StorageThreads
 from ..runtime import (
     SHUTDOWN_GRACE,
@@ -104,6 +107,8 @@ from .telegram_render import (
     keyboard_json,
     keyboard_rows,
     message_html,
+    notice_caption,
+    notice_messages,
     selected_from_buttons,
     split_text,
     toggled,
@@ -302,6 +307,9 @@ class TelegramSender:
                     future.set_result(None)
 
     async def _send(self, message: OutboxRecord) -> SendResult:
+        notice = notice_of(message)
+        if notice is not None:
+            return await self._send_notice(message, notice)
         reply = message.reply
         parts = _parts(reply)
         try:
@@ -333,6 +341,49 @@ class TelegramSender:
             return SendResult.sent(None)
         self._remember(message.id, str(message_id))
         return SendResult.sent(str(message_id))
+
+    async def _send_notice(self, message: OutboxRecord, notice: Notice) -> SendResult:
+        """A notice part: its text as HTML messages, then its files (a photo with
+        ``sendPhoto``, anything else with ``sendDocument``), in order."""
+        message_id: str | None = None
+        try:
+            for text in notice_messages(notice):
+                params: dict[str, Any] = {
+                    "chat_id": message.address,
+                    "text": text,
+                    "parse_mode": ParseMode.HTML.value,
+                    "link_preview_options": _NO_PREVIEW_JSON,
+                }
+                sent = await self._bot.do_api_request("sendMessage", api_kwargs=params)
+                if isinstance(sent, Mapping) and sent.get("message_id") is not None:
+                    message_id = str(sent["message_id"])
+            for file in notice.files:
+                message_id = str(await self._send_file(message.address, file))
+        except RetryAfter as exc:
+            return SendResult.retry_after(_seconds(exc.retry_after), "429 retry_after")
+        except Forbidden as exc:
+            return SendResult.unreachable(f"403 {exc.message}")
+        except BadRequest as exc:
+            if "chat not found" in exc.message.lower():
+                return SendResult.unreachable(f"400 {exc.message}")
+            return SendResult.failed(f"400 {exc.message}")
+        except TelegramError as exc:
+            return SendResult.failed(f"{type(exc).__name__}: {exc.message}")
+        return SendResult.sent(message_id)
+
+    async def _send_file(self, chat_id: str, file: NoticeFile) -> int:
+        """One file, uploaded (multipart); Telegram's id of the message that carries it."""
+        upload = InputFile(file.data, filename=file.filename)
+        caption = notice_caption(file.caption) or None
+        if file.kind is FileKind.PHOTO:
+            sent = await self._bot.send_photo(
+                chat_id, upload, caption=caption, parse_mode=ParseMode.HTML
+            )
+        else:
+            sent = await self._bot.send_document(
+                chat_id, upload, caption=caption, parse_mode=ParseMode.HTML
+            )
+        return sent.message_id
 
 
 def _parts(reply: Reply) -> list[Reply]:

@@ -19,12 +19,14 @@ from typing import Final, TypeAlias
 
 from dialogues import Reply, ReplyKind
 
+from ..notices import Line, Notice, Span, Style
 from ._widgets import NO_INDEX, YES_INDEX, split_at_breaks
 
 __all__ = [
     "ACTIONS",
     "CHECK",
     "MAX_CALLBACK_BYTES",
+    "MAX_CAPTION_CHARS",
     "MAX_MESSAGE_CHARS",
     "NO_INDEX",
     "YES_INDEX",
@@ -38,6 +40,8 @@ __all__ = [
     "keyboard_json",
     "keyboard_rows",
     "message_html",
+    "notice_caption",
+    "notice_messages",
     "selected_from_buttons",
     "split_text",
     "toggled",
@@ -45,6 +49,9 @@ __all__ = [
 
 MAX_MESSAGE_CHARS: Final = 4096
 """Telegram's message limit, counted on the text *after* entity parsing."""
+
+MAX_CAPTION_CHARS: Final = 1024
+"""Telegram's limit on a photo's or document's caption, counted like a message's."""
 
 MAX_CALLBACK_BYTES: Final = 64
 """Telegram refuses a button whose callback_data exceeds 64 UTF-8 bytes."""
@@ -144,6 +151,70 @@ def message_html(reply: Reply) -> str:
     body = escape(reply.text)
     hint = _hint(reply)
     return body if hint is None else f"{body}\n<i>{escape(hint)}</i>"
+
+
+_TAGS: Final = {Style.BOLD: "b", Style.ITALIC: "i", Style.CODE: "code"}
+
+
+def _span_html(span: Span) -> str:
+    tag = _TAGS.get(span.style)
+    text = escape(span.text)
+    return text if tag is None else f"<{tag}>{text}</{tag}>"
+
+
+def _line(line: Line) -> tuple[str, str]:
+    """A line as (its plain text, its HTML); a bullet is "• "."""
+    bullet = "• " if line.bullet else ""
+    return bullet + line.text, bullet + "".join(_span_html(s) for s in line.spans)
+
+
+def notice_messages(notice: Notice, limit: int = MAX_MESSAGE_CHARS) -> list[str]:
+    """A notice's text as HTML messages (``parse_mode=HTML``), each within ``limit`` as
+    Telegram counts it (the text after parsing): the title and headings bold, styled spans
+    as tags, every text escaped. Messages are cut between lines; a line longer than a whole
+    message is cut with :func:`split_text` and loses its styles. No text: ``[]``."""
+    rows: list[tuple[str, str]] = []
+    if notice.title:
+        rows.append((notice.title, f"<b>{escape(notice.title)}</b>"))
+    for section in notice.sections:
+        if rows:
+            rows.append(("", ""))
+        if section.title:
+            rows.append((section.title, f"<b>{escape(section.title)}</b>"))
+        rows.extend(_line(line) for line in section.lines)
+    messages: list[str] = []
+    plain: list[str] = []
+    marked: list[str] = []
+
+    def flush() -> None:
+        while plain and not plain[-1].strip():
+            plain.pop()
+            marked.pop()
+        if plain:
+            messages.append("\n".join(marked))
+        plain.clear()
+        marked.clear()
+
+    for text, markup in rows:
+        if _units(text) > limit:
+            flush()
+            messages.extend(escape(chunk) for chunk in split_text(text, limit))
+            continue
+        if plain and _units("\n".join([*plain, text])) > limit:
+            flush()
+        if plain or text.strip():
+            plain.append(text)
+            marked.append(markup)
+    flush()
+    return messages
+
+
+def notice_caption(caption: str) -> str:
+    """A file's caption, escaped, cut with "…" to fit Telegram's caption limit."""
+    caption = caption.strip()
+    if _units(caption) > MAX_CAPTION_CHARS:
+        caption = caption[: _fit(caption, MAX_CAPTION_CHARS - 1)].rstrip() + "…"
+    return escape(caption)
 
 
 def answered_html(reply_text: str, display: str) -> str:

@@ -7,6 +7,8 @@ import io
 import pytest
 
 from bot.adapters.console import ConsoleChat, render_reply
+from bot.notice_delivery import notice_payloads
+from bot.notices import FileKind, Line, Notice, NoticeFile, Section
 from bot.service import ConversationService
 from dialogues import FlowRegistry, Option, Reply, ReplyKind, Scale
 from storage import Database, OutboxStore, PeopleStore
@@ -71,4 +73,26 @@ def test_a_message_not_printed_when_the_chat_stopped_prints_on_the_next_run(
     reprinted, _ = again.getvalue().split("Welcome back!", 1)
     assert "Nice to meet you, Sam!" in reprinted
     assert "What do you like to be called?" not in reprinted  # printed before: not repeated
+    assert outbox.pending(platform="console") == []
+
+
+def test_a_notice_waiting_for_the_terminal_prints_as_plain_text_with_its_files_named(
+    sqlite_database: Database,
+) -> None:
+    service = ConversationService(sqlite_database, FlowRegistry())
+    outbox = OutboxStore(sqlite_database)
+    person = PeopleStore(sqlite_database).ensure_student("sam")
+    notice = Notice(
+        "Your card <b>",
+        (Section("Goals", (Line.of("read more & *often*", bullet=True),)),),
+        (NoticeFile(FileKind.DOCUMENT, "card.pdf", "application/pdf", b"%PDF-1.7"),),
+    )
+    outbox.queue_payloads(
+        notice_payloads(notice), person_id=person.id, platform="console", address="sam"
+    )
+    out = io.StringIO()
+    ConsoleChat(service, outbox, read_line=lambda: None, out=out).run(
+        person, service.registry.get("this_is_me")
+    )
+    assert "Your card <b>\n\nGoals\n• read more & *often*\n\n[file: card.pdf]" in out.getvalue()
     assert outbox.pending(platform="console") == []

@@ -21,8 +21,10 @@ from bot.frontdesk import (
     Visitor,
     desk_command,
 )
+from bot.notice_delivery import queue_notice
+from bot.notices import Notice
 from dialogues import Inbound
-from storage import Database, PersonRecord
+from storage import Chat, Database, PersonRecord
 
 FLOW = """
 id: club
@@ -273,3 +275,9 @@ def test_desk_commands_are_read_from_text_and_platform_commands(
     inbound: Inbound, expected: tuple[str | None, str]
 ) -> None:
     assert desk_command(inbound) == expected
+
+
+def test_a_press_forged_on_a_notice_is_stale(app: App, desk: FrontDesk) -> None:
+    sam = join(app, desk)
+    [row] = queue_notice(app, sam.id, Notice("Your card"), to=Chat("telegram", "1001")).outbox_ids
+    assert desk.press(SAM, row, 0).stale

@@ -702,6 +702,9 @@ class FakeSlackAPI:
         self.ephemerals: list[JSONDict] = []
         self.home_views: dict[str, JSONDict] = {}
         self.responses: list[ResponsePost] = []
+        self.files: list[JSONDict] = []
+        """Files shared with ``files.completeUploadExternal``, in order: ``id``, ``title``,
+        ``filename``, ``data`` (the bytes uploaded), ``channel``, ``initial_comment``."""
         self.post_log: list[tuple[float, str]] = []
         """(time, channel) of every accepted chat.postMessage, for rate checks."""
 
@@ -710,6 +713,7 @@ class FakeSlackAPI:
         self._channels: dict[str, _Channel] = {}
         self._messages: dict[str, dict[str, _StoredMessage]] = {}
         self._response_urls: dict[int, _ResponseURL] = {}
+        self._uploads: dict[str, JSONDict] = {}  # file id → filename, length, data
         self._faults: list[_Fault] = []
         self._ids = itertools.count(1)
         self._last_ts_micros = 0
@@ -724,6 +728,9 @@ class FakeSlackAPI:
             "chat.postEphemeral": self._chat_post_ephemeral,
             "views.publish": self._views_publish,
             "users.info": self._users_info,
+            "files.getUploadURLExternal": self._files_get_upload_url,
+            "files.completeUploadExternal": self._files_complete_upload,
+            "files.upload": self._files_upload,
         }
         self.add_user(
             bot_user_id, name=bot_name, real_name=bot_name.title(), is_bot=True, bot_id=bot_id
@@ -735,6 +742,7 @@ class FakeSlackAPI:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._handle_method)
         app.router.add_post("/response/{number}", self._handle_response_url)
+        app.router.add_post("/upload/{file_id}", self._handle_upload)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -1258,6 +1266,71 @@ class FakeSlackAPI:
         }
         self.home_views[user_id] = stored  # type: ignore[index]
         return {"view": copy.deepcopy(stored)}
+
+    def _files_get_upload_url(self, params: JSONDict) -> JSONDict:
+        """Step 1 of Slack's upload flow: a URL (on this fake) to post the bytes to."""
+        filename = params.get("filename")
+        try:
+            length = int(params.get("length", ""))
+        except ValueError:
+            length = -1
+        if not isinstance(filename, str) or not filename or length <= 0:
+            raise _invalid_arguments("filename and a positive length are required")
+        file_id = f"F{next(self._ids):010d}"
+        self._uploads[file_id] = {"filename": filename, "length": length, "data": None}
+        return {"upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id}
+
+    async def _handle_upload(self, request: web.Request) -> web.Response:
+        """Step 2: the bytes, posted raw (or as a multipart ``file`` field); Slack answers
+        200 with a plain-text "OK - <length>"."""
+        file_id = request.match_info["file_id"]
+        upload = self._uploads.get(file_id)
+        if upload is None or upload["data"] is not None:
+            return web.Response(status=404, text="Not Found")
+        if request.content_type == "multipart/form-data":
+            field = (await request.post()).get("file")
+            data = field.file.read() if isinstance(field, web.FileField) else b""
+        else:
+            data = await request.read()
+        self._notify()
+        if len(data) != upload["length"]:
+            return web.Response(status=400, text="length mismatch")
+        upload["data"] = data
+        return web.Response(text=f"OK - {len(data)}")
+
+    def _files_complete_upload(self, params: JSONDict) -> JSONDict:
+        """Step 3: share uploaded files in a channel (its id: ``C…``/``D…``/``G…``)."""
+        raw = params.get("files")
+        try:
+            files = json.loads(raw) if isinstance(raw, str) else raw
+        except ValueError:
+            files = None
+        if not isinstance(files, list) or not files:
+            raise _invalid_arguments("files must be a non-empty JSON array")
+        channel_id = params.get("channel_id")
+        if channel_id is not None and not str(channel_id).startswith(("C", "D", "G")):
+            raise SlackAPIError("channel_not_found")
+        channel = self._resolve_channel(channel_id) if channel_id is not None else None
+        shared = []
+        for item in files:
+            upload = self._uploads.get(str(item.get("id"))) if isinstance(item, dict) else None
+            if upload is None or upload["data"] is None:
+                raise SlackAPIError("file_not_found")
+            record = {
+                "id": item["id"],
+                "title": item.get("title") or upload["filename"],
+                "filename": upload["filename"],
+                "data": upload["data"],
+                "channel": None if channel is None else channel.id,
+                "initial_comment": params.get("initial_comment"),
+            }
+            self.files.append(record)
+            shared.append({"id": item["id"], "title": record["title"]})
+        return {"files": shared}
+
+    def _files_upload(self, params: JSONDict) -> JSONDict:
+        """Retired by Slack: new apps get ``method_deprecated``."""
+        raise SlackAPIError("method_deprecated")
 
     def _users_info(self, params: JSONDict) -> JSONDict:
         user_id = params.get("user")

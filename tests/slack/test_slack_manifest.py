@@ -20,6 +20,8 @@ SCOPES = {
     "chat_update": "chat:write",
     "chat_postEphemeral": "chat:write",
     "conversations_open": "im:write",
+    "files_getUploadURLExternal": "files:write",
+    "files_completeUploadExternal": "files:write",
     "users_info": "users:read",
     "views_publish": None,
     "auth_test": None,

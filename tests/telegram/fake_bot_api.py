@@ -56,6 +56,7 @@ from telegram.ext import ApplicationBuilder
 JSONDict = dict[str, Any]
 
 MAX_MESSAGE_LENGTH = 4096
+MAX_CAPTION_LENGTH = 1024
 MAX_CALLBACK_DATA_BYTES = 64
 MAX_CALLBACK_ANSWER_LENGTH = 200
 MAX_COMMANDS = 100
@@ -765,6 +766,8 @@ class FakeBotAPI:
         self.webhook: WebhookState | None = None
         self.webhook_deliveries: list[tuple[int | None, int]] = []
         self.send_log: list[tuple[float, int | str]] = []
+        self.uploaded: list[tuple[int, str, UploadedFile]] = []
+        """(chat id, "photo" or "document", the file as uploaded) of every accepted upload."""
         # The same sends by chat (None: every chat), for the rate limits (oldest dropped).
         self._recent_sends: dict[int | None, collections.deque[float]] = {}
 
@@ -795,6 +798,8 @@ class FakeBotAPI:
                 "deleteWebhook": self._delete_webhook,
                 "getWebhookInfo": self._get_webhook_info,
                 "sendMessage": self._send_message,
+                "sendPhoto": self._send_photo,
+                "sendDocument": self._send_document,
                 "editMessageText": self._edit_message_text,
                 "editMessageReplyMarkup": self._edit_message_reply_markup,
                 "deleteMessage": self._delete_message,
@@ -1566,6 +1571,60 @@ class FakeBotAPI:
         if echoed_markup:
             message["reply_markup"] = echoed_markup
         self._messages[(chat.id, message["message_id"])] = _StoredMessage(message, from_bot=True)
+        self.send_log.append((now, chat.id))
+        self._recent_sends.setdefault(chat.id, collections.deque()).append(now)
+        self._recent_sends.setdefault(None, collections.deque()).append(now)
+        return copy.deepcopy(message)
+
+    async def _send_photo(self, params: JSONDict) -> JSONDict:
+        return self._send_upload(params, "photo")
+
+    async def _send_document(self, params: JSONDict) -> JSONDict:
+        return self._send_upload(params, "document")
+
+    def _send_upload(self, params: JSONDict, kind: str) -> JSONDict:
+        """sendPhoto / sendDocument with a multipart upload (a file_id or URL is refused:
+        the bot always uploads its own bytes). The bytes are kept: :meth:`uploads`."""
+        chat = self._resolve_chat(params.get("chat_id"))
+        upload = params.get(kind)
+        if not isinstance(upload, UploadedFile):
+            raise _bad_request(f"there is no {kind} in the request")
+        if not upload.data:
+            raise _bad_request("file must be non-empty")
+        if kind == "photo" and not upload.data.startswith((b"\x89PNG", b"\xff\xd8")):
+            raise _bad_request("IMAGE_PROCESS_FAILED")
+        caption, entities = None, None
+        if params.get("caption"):
+            caption, entities = self._render_text(
+                {"text": params["caption"], "parse_mode": params.get("parse_mode")}
+            )
+            if len(caption) > MAX_CAPTION_LENGTH:
+                raise _bad_request("message caption is too long")
+        now = self.clock()
+        if self.enforce_rate_limits:
+            self._check_rate_limits(chat, now)
+        folder, extension = ("photos", "png") if kind == "photo" else ("documents", "bin")
+        info = self._register_file(folder, extension, upload.data)
+        message: JSONDict = {
+            "message_id": chat.next_message_id(),
+            "from": dict(self.bot_user),
+            "chat": chat.to_dict(),
+            "date": int(time.time()),
+        }
+        if kind == "photo":
+            message["photo"] = [{**info, "width": 800, "height": 600}]
+        else:
+            message["document"] = {
+                **info,
+                "file_name": upload.filename,
+                "mime_type": upload.content_type,
+            }
+        if caption is not None:
+            message["caption"] = caption
+            if entities:
+                message["caption_entities"] = entities
+        self._messages[(chat.id, message["message_id"])] = _StoredMessage(message, from_bot=True)
+        self.uploaded.append((chat.id, kind, upload))
         self.send_log.append((now, chat.id))
         self._recent_sends.setdefault(chat.id, collections.deque()).append(now)
         self._recent_sends.setdefault(None, collections.deque()).append(now)
