@@ -30,6 +30,7 @@ from .app import App
 from .intake import Intake, sorry_text
 from .service import ClosedQuestion, TurnOutcome
 from .survey_chat import ChatAnswer, SurveyChat, is_prompt, prompt_key
+from .view_chat import ViewChat
 
 __all__ = [
     "MENU",
@@ -58,6 +59,7 @@ class MenuCommand:
 MENU: Final = (
     MenuCommand("profile", "See my learner profile"),
     MenuCommand("goals", "See my goals and plan"),
+    MenuCommand("card", "Get my one-page card (PDF)"),
     MenuCommand("checkin", "Start a check-in now"),
     MenuCommand("newgoal", "Set a new goal"),
     MenuCommand("back", "Change my last answer"),
@@ -73,11 +75,19 @@ STARTERS: Final = {"checkin": "weekly_checkin", "newgoal": "goal_setting"}
 """Menu commands that start a conversation, and its flow."""
 SURVEY_COMMAND: Final = "survey"
 """Staff: ``survey FLOW GROUP`` sends a survey, ``survey status ID`` shows how it is going."""
-DESK_COMMANDS: Final = frozenset({"profile", "goals", SURVEY_COMMAND, *STARTERS})
+CARD_COMMAND: Final = "card"
+"""``card`` sends the student their one-page card; ``card HANDLE`` a student's, to staff
+who may see it."""
+SUMMARY_COMMAND: Final = "summary"
+"""Advisors: ``summary`` sends this week's summary of their advisees now."""
+DESK_COMMANDS: Final = frozenset(
+    {"profile", "goals", CARD_COMMAND, SUMMARY_COMMAND, SURVEY_COMMAND, *STARTERS}
+)
 """Menu commands the desk answers itself, outside any conversation's turn."""
 STAFF_MENU: Final = (
     *MENU[:-1],
-    MenuCommand(SURVEY_COMMAND, "Send a survey to a class, or see how one is going"),
+    MenuCommand(SUMMARY_COMMAND, "My advisees' weekly summary, now"),
+    MenuCommand(SURVEY_COMMAND, "Send a survey to a class, see how it is going or its results"),
     MENU[-1],
 )
 """The menu staff get (Telegram sets it for their chat once they have joined)."""
@@ -106,6 +116,7 @@ def help_text(prefix: str) -> str:
         "Here's what I can do:\n"
         f"{prefix}profile – see your learner profile\n"
         f"{prefix}goals – see your goals and plan\n"
+        f"{prefix}card – get your one-page card (a PDF) for a conference\n"
         f"{prefix}checkin – start a check-in now\n"
         f"{prefix}newgoal – set a new goal\n"
         "\n"
@@ -122,7 +133,10 @@ def staff_help_text(prefix: str) -> str:
         "For staff:\n"
         f"{prefix}survey FLOW GROUP – send a survey to a class (e.g. {prefix}survey "
         "weekly_checkin 7B)\n"
-        f"{prefix}survey status ID – see how a survey is going"
+        f"{prefix}survey status ID – see how a survey is going\n"
+        f"{prefix}survey results ID – see a survey's answers\n"
+        f"{prefix}summary – your advisees' weekly summary, now\n"
+        f"{prefix}card HANDLE – a student's one-page card"
     )
 
 
@@ -220,6 +234,7 @@ class FrontDesk:
         self.help_text = help_text(command_prefix)
         self.staff_help_text = staff_help_text(command_prefix)
         self._surveys = SurveyChat(app, command_prefix)
+        self._views = ViewChat(app, command_prefix)
         self.stranger_text = stranger_text(join_hint)
         self._no_goals_hint = no_goals_hint(command_prefix)
         self._intake = Intake(app.failed, apology=sorry_text(command_prefix))
@@ -311,6 +326,9 @@ class FrontDesk:
             return self._answer(
                 person, visitor, self._surveys.command(person, argument, event_key), event_key
             )
+        if command == CARD_COMMAND:
+            answer = self._views.card(person, argument)
+            return self._answer(person, visitor, answer, event_key)
         if command == "profile":
             return self._send(person, visitor, self._app.profile_card(person), event_key)
         if command == "goals":
@@ -368,6 +386,8 @@ class FrontDesk:
             platform=self._platform,
             address=visitor.reply_to or visitor.address,
             event_key=None if answer.claimed else event_key,
+            notices=answer.notices,
+            notice_address=visitor.address,
         )
         return DeskOutcome(
             outbox_ids=outcome.outbox_ids,

@@ -25,6 +25,7 @@ from dialogues import (
 )
 from storage import (
     Account,
+    Chat,
     ConversationRecord,
     ConversationStore,
     Database,
@@ -37,6 +38,8 @@ if TYPE_CHECKING:  # the engine loads with the first turn, not with every comman
     from dialogues import Engine, FlowRegistry
 
 from .clock import Clock, SystemClock
+from .notice_delivery import queue_notice_in
+from .notices import Notice
 
 __all__ = ["ClosedQuestion", "ConversationService", "TurnOutcome"]
 
@@ -221,12 +224,19 @@ class ConversationService:
         platform: str,
         address: str,
         event_key: str | None = None,
+        notices: Sequence[Notice] = (),
+        notice_address: str | None = None,
     ) -> TurnOutcome:
-        """Queue messages outside a conversation (a card, help) in one de-duplicated turn."""
+        """Queue messages outside a conversation (a card, help, a summary) in one
+        de-duplicated turn: the replies to ``address``, then the notices to
+        ``notice_address`` (default ``address``)."""
         with self._store.turn(person_id) as turn:
             if event_key is not None and not turn.claim_event(event_key):
                 return TurnOutcome(duplicate=True)
-            ids = turn.queue(replies, platform=platform, address=address)
+            ids = list(turn.queue(replies, platform=platform, address=address))
+            chat = Chat(platform, notice_address or address)
+            for notice in notices:
+                ids.extend(queue_notice_in(turn, notice, chat, proactive=False))
             return TurnOutcome(replies=list(replies), outbox_ids=ids)
 
     def _start(self, turn: Turn, flow: Flow, platform: str, address: str) -> TurnOutcome:

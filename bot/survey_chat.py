@@ -21,10 +21,12 @@ from dialogues import Option, ProfilebotError, Reply, ReplyKind
 from storage import OutboxRecord, PersonRecord, StaleSurveyError, is_transient
 
 from .app import App
+from .notices import Notice
 from .roles import Actor
+from .survey_results import results_notice, survey_results
 from .surveys import RepeatSurveyError, SendReport, Surveys
 
-__all__ = ["AGAIN", "CANCEL", "PROMPT_TTL", "ChatAnswer", "SurveyChat"]
+__all__ = ["AGAIN", "CANCEL", "PROMPT_TTL", "ChatAnswer", "SurveyChat", "polite"]
 
 AGAIN: Final = "survey-again"
 """A confirm button's value: ``survey-again:<id of the survey asked about>``."""
@@ -32,6 +34,7 @@ CANCEL: Final = "cancel"
 PROMPT_TTL: Final = timedelta(days=1)
 """How long a confirm button is honoured; after that the teacher sends the command again."""
 STATUS: Final = "status"
+RESULTS: Final = "results"
 
 
 @dataclass(slots=True)
@@ -42,6 +45,8 @@ class ChatAnswer:
     nothing."""
 
     replies: list[Reply] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+    """Sent after the replies, to the person's own chat (never a Slack channel's reply)."""
     claimed: bool = False
     duplicate: bool = False
     stale: bool = False
@@ -59,23 +64,29 @@ class SurveyChat:
         p = self._prefix
         return (
             f"To send a survey to a class: {p}survey FLOW GROUP (for example "
-            f"{p}survey weekly_checkin 7B). To see how it's going: {p}survey status ID."
+            f"{p}survey weekly_checkin 7B). To see how it's going: {p}survey status ID. "
+            f"To see its answers: {p}survey results ID."
         )
 
     def command(self, person: PersonRecord, argument: str, event_key: str | None) -> ChatAnswer:
-        """``survey FLOW GROUP`` or ``survey status ID`` from ``person``."""
+        """``survey FLOW GROUP``, ``survey status ID`` or ``survey results ID`` from
+        ``person``."""
         words = argument.split()
         actor = self._app.actor_of(person)
+        verb = words[0].lower() if words else ""
         try:
-            if len(words) == 2 and words[0].lower() == STATUS and words[1].isdigit():
+            if len(words) == 2 and verb == STATUS and words[1].isdigit():
                 status = self._surveys.status(int(words[1]), actor=actor)
                 return ChatAnswer([Reply(status.text())])
-            if len(words) >= 2 and words[0].lower() != STATUS:
+            if len(words) == 2 and verb == RESULTS and words[1].isdigit():
+                results = survey_results(self._app, int(words[1]), actor=actor)
+                return ChatAnswer(notices=[results_notice(results)])
+            if len(words) >= 2 and verb not in (STATUS, RESULTS):
                 return self._send(actor, words[0], " ".join(words[1:]), event_key=event_key)
         except RepeatSurveyError as exc:
             return ChatAnswer([self._ask_again(exc)])
         except ProfilebotError as exc:
-            return ChatAnswer([Reply(_polite(exc))])
+            return ChatAnswer([Reply(polite(exc))])
         return ChatAnswer([Reply(self.usage())])
 
     def press(self, person: PersonRecord, prompt: OutboxRecord, index: int) -> ChatAnswer:
@@ -105,7 +116,7 @@ class SurveyChat:
                 [Reply("It has been sent again since I asked, so I didn't send it once more.")]
             )
         except ProfilebotError as exc:
-            return ChatAnswer([Reply(_polite(exc))])
+            return ChatAnswer([Reply(polite(exc))])
 
     def _send(
         self,
@@ -156,7 +167,7 @@ def is_prompt(reply: Reply) -> bool:
     )
 
 
-def _polite(error: ProfilebotError) -> str:
+def polite(error: ProfilebotError) -> str:
     """A refusal or a mistake (unknown flow, group, survey), said kindly; a database that is
     away is not the person's mistake: raised, so the message is tried again."""
     if is_transient(error):

@@ -632,6 +632,7 @@ async def test_menu_is_registered_and_profile_goals_and_help_answer(tmp_path: Pa
             assert [c["command"] for c in fake.commands] == [
                 "profile",
                 "goals",
+                "card",
                 "checkin",
                 "newgoal",
                 "back",

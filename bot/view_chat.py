@@ -1,0 +1,52 @@
+"""The chat commands that show someone's data: ``/card`` (a student's one-page card as a PDF)
+and ``/summary`` (an advisor's weekly summary with its chart).
+
+Platform-neutral, like ``bot.survey_chat``: the front desk routes the command and queues the
+answer. Who may see what is ``bot.roles``'s answer, asked by the view itself, exactly as on
+the command line; a refusal is a polite reply and nothing is shown.
+"""
+
+from __future__ import annotations
+
+from dialogues import ProfilebotError, Reply
+from storage import PersonRecord
+
+from .app import App
+from .conference_card import card_pdf
+from .notices import FileKind, Notice, NoticeFile
+from .survey_chat import ChatAnswer, polite
+
+__all__ = ["ViewChat"]
+
+PDF = "application/pdf"
+
+
+class ViewChat:
+    """``card [HANDLE]`` and ``summary [HANDLE]`` for one platform (``prefix``: how it writes
+    commands)."""
+
+    def __init__(self, app: App, prefix: str) -> None:
+        self._app = app
+        self._prefix = prefix
+
+    def card(self, person: PersonRecord, argument: str) -> ChatAnswer:
+        """``person``'s own card, or (``argument``: a handle) a student's they may see."""
+        try:
+            student = self._someone(person, argument)
+            pdf = card_pdf(self._app, student, actor=self._app.actor_of(person))
+        except ProfilebotError as exc:
+            return ChatAnswer([Reply(polite(exc))])
+        mine = student.id == person.id
+        title = "Your one-page card" if mine else f"{student.display_name}'s one-page card"
+        file = NoticeFile(
+            FileKind.DOCUMENT,
+            f"card-{student.handle}.pdf",
+            PDF,
+            pdf,
+            caption="For your student-led conference: print it or show it." if mine else "",
+        )
+        return ChatAnswer(notices=[Notice(title, files=(file,))])
+
+    def _someone(self, person: PersonRecord, argument: str) -> PersonRecord:
+        handle = argument.strip()
+        return person if not handle else self._app.people.get(handle)
