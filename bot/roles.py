@@ -34,6 +34,8 @@ class Action(StrEnum):
     """See how far a survey has got (subject: the survey)."""
     REMIND_SURVEY = "survey.remind"
     """Remind a survey's non-responders now (subject: the survey)."""
+    VIEW_SUMMARY = "summary.view"
+    """See an advisor's weekly summary of their advisees (subject: the advisor)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,29 +54,37 @@ class Actor:
         return self.person.has_role(TEACHER) and group_id in self.groups
 
 
-Subject: TypeAlias = GroupRecord | SurveyRecord
-"""What an action is done to."""
+Subject: TypeAlias = GroupRecord | SurveyRecord | PersonRecord
+"""What an action is done to (a person: whose summary it is)."""
 
 _Rule: TypeAlias = Callable[[Actor, Subject], bool]
 
 
-def _group_of(subject: Subject) -> GroupRecord:
+def _group_of(subject: Subject) -> GroupRecord | None:
+    if isinstance(subject, PersonRecord):
+        return None
     return subject if isinstance(subject, GroupRecord) else subject.group
 
 
 def _teacher_of_group(actor: Actor, subject: Subject) -> bool:
-    return actor.teaches(_group_of(subject).id)
+    group = _group_of(subject)
+    return group is not None and actor.teaches(group.id)
 
 
 def _teacher_or_sender(actor: Actor, subject: Subject) -> bool:
     sent_by = subject.sent_by if isinstance(subject, SurveyRecord) else None
-    return actor.teaches(_group_of(subject).id) or sent_by == actor.person.id
+    return _teacher_of_group(actor, subject) or sent_by == actor.person.id
+
+
+def _themself(actor: Actor, subject: Subject) -> bool:
+    return isinstance(subject, PersonRecord) and subject.id == actor.person.id
 
 
 _RULES: Final[dict[Action, _Rule]] = {
     Action.SEND_SURVEY: _teacher_of_group,
     Action.VIEW_SURVEY: _teacher_or_sender,
     Action.REMIND_SURVEY: _teacher_or_sender,
+    Action.VIEW_SUMMARY: _themself,
 }
 """Who besides an administrator may do each action."""
 
@@ -87,6 +97,7 @@ _REFUSALS: Final[dict[Action, str]] = {
     Action.REMIND_SURVEY: (
         "only a teacher of {group}, whoever sent survey {survey} or an admin can send its reminders"
     ),
+    Action.VIEW_SUMMARY: "only {person} or an admin can see {person}'s weekly summary",
 }
 
 
@@ -103,5 +114,9 @@ def require(actor: Actor | None, action: Action, subject: Subject) -> None:
     if can(actor, action, subject):
         return
     survey = subject.id if isinstance(subject, SurveyRecord) else ""
-    reason = _REFUSALS[action].format(group=_group_of(subject).name, survey=survey)
+    group = _group_of(subject)
+    person = subject.display_name if isinstance(subject, PersonRecord) else ""
+    reason = _REFUSALS[action].format(
+        group=group.name if group else "", survey=survey, person=person
+    )
     raise NotAllowedError(f"Sorry, {reason}.")

@@ -26,6 +26,7 @@ def test_the_wheel_contains_flows_and_migrations(tmp_path: Path) -> None:
         "storage/migrations/script.py.mako",
         "storage/migrations/versions/0001_initial.py",
         "bot/cli.py",
+        "bot/templates/summary.html.j2",
     } <= names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "profilebot = bot.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

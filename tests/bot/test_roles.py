@@ -43,8 +43,13 @@ ACTORS: dict[str, Actor | None] = {
 SURVEY_OF_7B = _survey(SEVEN_B, sent_by=None)
 SENT_BY_8A_TEACHER = _survey(SEVEN_B, sent_by=3)
 
+ADVISOR = ACTORS["advisor in 7B"]
+assert ADVISOR is not None
+ADVISING_TEACHER = ACTORS["teacher of 7B"]
+assert ADVISING_TEACHER is not None
+
 # action, subject, who may
-EXPECTED: list[tuple[Action, GroupRecord | SurveyRecord, set[str]]] = [
+EXPECTED: list[tuple[Action, GroupRecord | SurveyRecord | PersonRecord, set[str]]] = [
     (Action.SEND_SURVEY, SEVEN_B, {"command line", "admin", "teacher of 7B"}),
     (Action.SEND_SURVEY, EIGHT_A, {"command line", "admin", "teacher of 8A only"}),
     (Action.VIEW_SURVEY, SURVEY_OF_7B, {"command line", "admin", "teacher of 7B"}),
@@ -59,6 +64,9 @@ EXPECTED: list[tuple[Action, GroupRecord | SurveyRecord, set[str]]] = [
         SENT_BY_8A_TEACHER,
         {"command line", "admin", "teacher of 7B", "teacher of 8A only"},
     ),
+    # an advisor's summary: the advisor themself (whatever their role), never a colleague
+    (Action.VIEW_SUMMARY, ADVISOR.person, {"command line", "admin", "advisor in 7B"}),
+    (Action.VIEW_SUMMARY, ADVISING_TEACHER.person, {"command line", "admin", "teacher of 7B"}),
 ]
 
 
@@ -69,7 +77,10 @@ def test_every_action_is_covered_here() -> None:
 @pytest.mark.parametrize(("action", "subject", "allowed"), EXPECTED)
 @pytest.mark.parametrize("who", list(ACTORS))
 def test_who_may_do_what(
-    who: str, action: Action, subject: GroupRecord | SurveyRecord, allowed: set[str]
+    who: str,
+    action: Action,
+    subject: GroupRecord | SurveyRecord | PersonRecord,
+    allowed: set[str],
 ) -> None:
     actor = ACTORS[who]
     assert can(actor, action, subject) is (who in allowed)
@@ -79,8 +90,12 @@ def test_who_may_do_what(
         with pytest.raises(NotAllowedError) as refused:
             require(actor, action, subject)
         message = str(refused.value)
-        group = subject if isinstance(subject, GroupRecord) else subject.group
-        assert message.startswith(f"Sorry, only a teacher of {group.name}")
+        if isinstance(subject, PersonRecord):
+            name = subject.display_name
+            assert message == f"Sorry, only {name} or an admin can see {name}'s weekly summary."
+        else:
+            group = subject if isinstance(subject, GroupRecord) else subject.group
+            assert message.startswith(f"Sorry, only a teacher of {group.name}")
         assert "\n" not in message and message.endswith(".")
 
 
