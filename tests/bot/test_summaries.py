@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from bot.app import App
-from bot.charts import summary_chart
+from bot.charts import summary_chart, summary_charts
 from bot.clock import FrozenClock
 from bot.errors import InputError, NotAllowedError
-from bot.notices import FileKind, Style
+from bot.notices import FileKind, Notice, Style
 from bot.summaries import (
     NotAnAdvisorError,
     Reason,
@@ -278,6 +278,7 @@ def test_the_notice_urgent_first_with_reasons_then_one_line_each(school: School)
     assert chart.kind is FileKind.PHOTO and chart.mime_type == "image/png"
     bo_line = next(line for line in urgent.lines if line.text.startswith("Bo Lee"))
     assert HELD_BACK in [span.text for span in bo_line.spans]  # raw: each adapter escapes
+    assert Notice.from_json(json.loads(json.dumps(notice.to_json()))) == notice  # the outbox
 
 
 def test_text_shows_sparklines(school: School) -> None:
@@ -328,3 +329,8 @@ def test_the_chart_is_a_sane_png(school: School) -> None:
     assert 10_000 < len(png) < 1_000_000
     height, width, _ = imread(io.BytesIO(png)).shape
     assert width == 900 and 300 <= height <= 1_300
+
+
+def test_a_schools_charts_in_parallel_are_the_same_charts(school: School) -> None:
+    summaries = [build_summary(school.app, "rosa", week) for week in weeks_before(WEEK, 8)]
+    assert summary_charts(summaries, workers=2) == [summary_chart(s) for s in summaries]
