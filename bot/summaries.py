@@ -27,6 +27,7 @@ order above), then by name; everyone else by name.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -235,6 +236,10 @@ class Summary:
     def others(self) -> tuple[StudentSummary, ...]:
         return tuple(s for s in self.students if not s.urgent)
 
+    def to_json(self) -> dict[str, Any]:
+        """``summary --format json``: product.md's shape (``summary_json``)."""
+        return summary_json(self)
+
 
 # ----------------------------------------------------------------------------- building
 
@@ -311,13 +316,18 @@ class _Term:
     def __init__(self, week: Week, zone: ZoneInfo) -> None:
         self.week = week
         self.weeks = tuple(week.shifted(k - TERM_WEEKS + 1) for k in range(TERM_WEEKS))
-        self.start = self.weeks[0].start(zone)
-        self.week_start = week.start(zone)
+        self._starts = [w.start(zone) for w in self.weeks]
+        self.start = self._starts[0]
+        self.week_start = self._starts[-1]
         self.end = week.shifted(1).start(zone)
         self.zone = zone
 
     def week_of(self, at: datetime) -> Week:
-        return Week.of(at.astimezone(self.zone).date())
+        """The local week of an instant (by the weeks' UTC starts: a summary asks this of
+        every check-in and goal update of the term)."""
+        if not self.start <= at < self.end:
+            return Week.of(at.astimezone(self.zone).date())
+        return self.weeks[bisect_right(self._starts, at) - 1]
 
 
 def _within(advising: Advising, term: _Term) -> Advising:

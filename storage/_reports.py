@@ -226,6 +226,14 @@ def _split(rows: _Rows, advisor_id: int) -> Advising:
     )
 
 
+def _scale(text: str | None) -> Any:
+    """A stored answer (mood, energy, progress): usually a scale number, read as one without
+    the JSON parser (a school's summaries read tens of thousands); anything else by ``loads``."""
+    if text is not None and text.isascii() and text.isdigit():
+        return int(text)
+    return loads(text)
+
+
 def _people(conn: Connection, ids: Select[Any] | CompoundSelect[Any]) -> dict[int, PersonRecord]:
     """The people whose ids ``ids`` selects, with their roles, in one statement."""
     stmt = (
@@ -314,8 +322,8 @@ def _checkins(
                 id=row.id,
                 person_id=row.person_id,
                 created_at=row.created_at,
-                mood=loads(row.mood),
-                energy=loads(row.energy),
+                mood=_scale(row.mood),
+                energy=_scale(row.energy),
                 note_for_advisor=row.note_for_advisor,
                 wants_meeting=row.wants_meeting,
                 highlight=row.highlight,
@@ -353,7 +361,7 @@ def _updates(
                 goal_id=row.goal_id,
                 person_id=row.person_id,
                 created_at=row.created_at,
-                progress=loads(row.progress),
+                progress=_scale(row.progress),
                 next_step=row.next_step,
                 blockers=row.blockers,
             )

@@ -227,7 +227,9 @@ def test_the_whole_school_at_once_matches_each_advisors_own(school: School) -> N
 
 
 def test_json_is_products_shape(school: School) -> None:
-    data = summary_json(build_summary(school.app, "rosa"))
+    summary = build_summary(school.app, "rosa")
+    data = summary_json(summary)
+    assert summary.to_json() == data
     assert set(data) == {"advisor", "week", "students"}
     assert data["advisor"] == {"handle": "rosa", "display_name": "Rosa Rivera"}
     kim = data["students"][0]

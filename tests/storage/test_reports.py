@@ -129,3 +129,14 @@ def test_goals_left_out_once_dropped_or_long_completed(database: Database) -> No
         advisor, since=datetime(2026, 8, 1, tzinfo=UTC), until=UNTIL, changes_since=WEEK
     )
     assert [g.title for g in with_recent.goals] == ["Goal 0", "Paused one", "Done long ago"]
+
+
+def test_answers_keep_their_type(database: Database) -> None:
+    """A scale's number, a choice's text, a skipped answer: as the check-in stored them."""
+    advisor, term = _school(database, 1)
+    [student] = _read(database, advisor).students
+    term.checkin(student, MID_WEEK + timedelta(hours=1), mood="okay", energy=None)
+    term.checkin(student, MID_WEEK + timedelta(hours=2), mood=12345678901234567890123, energy=3.5)
+    *_, choice, huge = _read(database, advisor).checkins
+    assert (choice.mood, choice.energy) == ("okay", None)
+    assert (huge.mood, huge.energy) == (12345678901234567890123, 3.5)
