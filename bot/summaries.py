@@ -274,8 +274,9 @@ def build_summary(
 
 
 def build_school_summaries(app: App, week: str | Week | None = None) -> list[Summary]:
-    """Every advisor's summary of ``week`` (each in their own time zone), read at once: the
-    administrator's view, for a whole school (no ``actor``: the command line's)."""
+    """The summary of ``week`` (each in their own time zone) of everyone who advises a
+    student, by handle, read at once: the administrator's view of a whole school (no
+    ``actor``: the command line's)."""
     now = app.clock.now()
     default = ZoneInfo(app.settings.default_timezone)
     around = _week(week, now, default)
@@ -289,7 +290,7 @@ def build_school_summaries(app: App, week: str | Week | None = None) -> list[Sum
     )
     labels = _labels(app)
     out = []
-    for advising in school.values():
+    for advising in sorted(school.values(), key=lambda a: a.advisor.handle):
         zone = _zone(advising.advisor, app.settings.default_timezone)
         term = _Term(_week(week, now, zone), zone)
         out.append(_summarise(_within(advising, term), term, zone, labels))
