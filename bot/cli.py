@@ -502,6 +502,44 @@ def _write_output(path: Path, body: str | bytes) -> None:
                 f.write(body)
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+@app.command("summary")
+def summary_command(
+    advisor: Annotated[str, typer.Option("--advisor", help="Whose advisees (a handle).")],
+    handle: Annotated[str | None, typer.Option("--as", help=_AS_HELP)] = None,
+    week: Annotated[
+        str | None,
+        typer.Option("--week", help="An ISO week, like 2026-W49 (default: the current one)."),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="text, md, html or json.", metavar="FORMAT")
+    ] = "text",
+    output: Annotated[
+        Path | None, typer.Option("--output", help="Write it to this file, not the screen.")
+    ] = None,
+    chart: Annotated[
+        Path | None, typer.Option("--chart", help="Also draw the chart into this PNG file.")
+    ] = None,
+) -> None:
+    """An advisor's weekly summary: who needs them and why, then everyone else."""
+    from .errors import InputError
+    from .summaries import build_summary
+    from .summary_render import FORMATS, render_summary
+
+    if fmt not in FORMATS:
+        raise InputError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+    bot = _open_app()
+    summary = build_summary(bot, advisor, week, actor=bot.actor(handle))
+    png = None
+    if chart is not None:
+        from .charts import summary_chart
+
+        png = summary_chart(summary)
+        _write_output(chart, png)
+    text = render_summary(summary, fmt, png)
+    if output is None:
+        typer.echo(text)
+        return
+    _write_output(output, text if text.endswith("\n") else text + "\n")
 
 
 @inbound_app.command("failed")

@@ -38,6 +38,8 @@ class Action(StrEnum):
     """See a survey's answers (subject: the survey)."""
     VIEW_CARD = "profile.card"
     """See a student's one-page profile and plan (subject: the student)."""
+    VIEW_SUMMARY = "summary.view"
+    """See an advisor's weekly summary of their advisees (subject: the advisor)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +61,7 @@ class Actor:
 
 
 Subject: TypeAlias = GroupRecord | SurveyRecord | PersonRecord
-"""What an action is done to (a person: whose card it is)."""
+"""What an action is done to (a person: whose card or summary it is)."""
 
 _Rule: TypeAlias = Callable[[Actor, Subject], bool]
 
@@ -84,6 +86,8 @@ def _self_or_advisor(actor: Actor, subject: Subject) -> bool:
     return isinstance(subject, PersonRecord) and (
         subject.id == actor.person.id or subject.id in actor.advisees
     )
+def _themself(actor: Actor, subject: Subject) -> bool:
+    return isinstance(subject, PersonRecord) and subject.id == actor.person.id
 
 
 _RULES: Final[dict[Action, _Rule]] = {
@@ -92,6 +96,7 @@ _RULES: Final[dict[Action, _Rule]] = {
     Action.REMIND_SURVEY: _teacher_or_sender,
     Action.VIEW_RESULTS: _teacher_or_sender,
     Action.VIEW_CARD: _self_or_advisor,
+    Action.VIEW_SUMMARY: _themself,
 }
 """Who besides an administrator may do each action."""
 
@@ -108,6 +113,7 @@ _REFUSALS: Final[dict[Action, str]] = {
         "only a teacher of {group}, whoever sent survey {survey} or an admin can see its results"
     ),
     Action.VIEW_CARD: "only {person}, their advisor or an admin can see {person}'s card",
+    Action.VIEW_SUMMARY: "only {person} or an admin can see {person}'s weekly summary",
 }
 
 

@@ -41,6 +41,14 @@ from ._records import (
     SurveyRecord,
 )
 from ._recurrence import Occurrence, Recurrence, weekly_rule
+from ._reports import (
+    Advising,
+    CheckinReport,
+    GoalReport,
+    GoalUpdateReport,
+    ProfileChange,
+    Reports,
+)
 from ._roster import PLATFORMS, ImportCounts, RosterEntry, RosterError, RosterStore
 from ._schedules import (
     ADVISOR_SUMMARY,
@@ -94,6 +102,7 @@ __all__ = [
     "UNREACHABLE",
     "WHEN_FREE",
     "Account",
+    "Advising",
     "ArtifactRecord",
     "Audience",
     "Batch",
@@ -102,6 +111,7 @@ __all__ = [
     "Chat",
     "CheckinGoalUpdateRecord",
     "CheckinRecord",
+    "CheckinReport",
     "ConflictError",
     "ConversationRecord",
     "ConversationStore",
@@ -112,6 +122,8 @@ __all__ = [
     "FailedInboundRecord",
     "FailedInboundStore",
     "FollowUp",
+    "GoalReport",
+    "GoalUpdateReport",
     "GroupRecord",
     "ImportCounts",
     "InvalidDatabaseURL",
@@ -127,12 +139,14 @@ __all__ = [
     "PeopleStore",
     "PersonRecord",
     "PlanStore",
+    "ProfileChange",
     "ProfileFactRecord",
     "ProfileStore",
     "Reach",
     "RecentSurveyError",
     "Recurrence",
     "ReflectionRecord",
+    "Reports",
     "RosterEntry",
     "RosterError",
     "RosterStore",

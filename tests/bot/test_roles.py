@@ -45,6 +45,11 @@ SENT_BY_8A_TEACHER = _survey(SEVEN_B, sent_by=3)
 ADVISED_STUDENT = _person(5, "student")  # "student of 7B", advised by "advisor in 7B"
 OTHER_STUDENT = _person(7, "student")
 
+ADVISOR = ACTORS["advisor in 7B"]
+assert ADVISOR is not None
+ADVISING_TEACHER = ACTORS["teacher of 7B"]
+assert ADVISING_TEACHER is not None
+
 # action, subject, who may
 EXPECTED: list[tuple[Action, Subject, set[str]]] = [
     (Action.SEND_SURVEY, SEVEN_B, {"command line", "admin", "teacher of 7B"}),
@@ -73,6 +78,9 @@ EXPECTED: list[tuple[Action, Subject, set[str]]] = [
         {"command line", "admin", "advisor in 7B", "student of 7B"},
     ),
     (Action.VIEW_CARD, OTHER_STUDENT, {"command line", "admin"}),
+    # an advisor's summary: the advisor themself (whatever their role), never a colleague
+    (Action.VIEW_SUMMARY, ADVISOR.person, {"command line", "admin", "advisor in 7B"}),
+    (Action.VIEW_SUMMARY, ADVISING_TEACHER.person, {"command line", "admin", "teacher of 7B"}),
 ]
 
 
@@ -92,7 +100,11 @@ def test_who_may_do_what(who: str, action: Action, subject: Subject, allowed: se
             require(actor, action, subject)
         message = str(refused.value)
         if isinstance(subject, PersonRecord):
-            assert message.startswith(f"Sorry, only {subject.display_name}, their advisor")
+            name = subject.display_name
+            if action is Action.VIEW_SUMMARY:
+                assert message == f"Sorry, only {name} or an admin can see {name}'s weekly summary."
+            else:
+                assert message.startswith(f"Sorry, only {name}, their advisor")
         else:
             group = subject if isinstance(subject, GroupRecord) else subject.group
             assert message.startswith(f"Sorry, only a teacher of {group.name}")
