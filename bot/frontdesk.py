@@ -327,7 +327,9 @@ class FrontDesk:
                 person, visitor, self._surveys.command(person, argument, event_key), event_key
             )
         if command == CARD_COMMAND:
-            answer = self._views.card(person, argument)
+            return self._answer(person, visitor, self._views.card(person, argument), event_key)
+        if command == SUMMARY_COMMAND:
+            answer = self._views.summary(person, argument)
             return self._answer(person, visitor, answer, event_key)
         if command == "profile":
             return self._send(person, visitor, self._app.profile_card(person), event_key)

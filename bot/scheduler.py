@@ -564,15 +564,18 @@ class Scheduler:
         if self._composer is None:
             return
         app = self._app
-        for row in app.schedules.due_summaries(now=tick.now, limit=_SUMMARIES_AHEAD):
-            try:
-                advisor = app.people.by_id(row.person_id)
-                if not advisor.opted_out:
-                    tick.summaries[(row.id, row.occurrence)] = self._composer(
-                        app, advisor, tick.now
-                    )
-            except Exception as exc:
-                _log_failure("a summary", row.person_id, exc)
+        due = app.schedules.due_summaries(now=tick.now, limit=_SUMMARIES_AHEAD)
+        advisors = {row.person_id: app.people.by_id(row.person_id) for row in due}
+        waiting = [a for a in advisors.values() if not a.opted_out]
+        try:
+            notices = self._composer(app, waiting, tick.now)
+            built = dict(zip((a.id for a in waiting), notices, strict=True))
+        except Exception as exc:
+            _log_failure("the summaries", None, exc)
+            return
+        for row in due:
+            if row.person_id in built:
+                tick.summaries[(row.id, row.occurrence)] = built[row.person_id]
 
     def _summarise(
         self, turn: Turn, row: DueStart, tick: _Tick, item: RunItem, report: RunReport
@@ -597,7 +600,7 @@ class Scheduler:
         if key in tick.summaries:
             notice = tick.summaries.pop(key)
         else:
-            notice = self._composer(self._app, advisor, tick.now)
+            [notice] = self._composer(self._app, [advisor], tick.now)
         if notice is None:
             report.skipped.append(item.because(NOTHING_TO_SEND))
             return

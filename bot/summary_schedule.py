@@ -2,22 +2,18 @@
 
 Schedules of the built-in pseudo-flow ``advisor_summary`` (``storage.ADVISOR_SUMMARY``) send
 advisors a notice instead of starting a conversation. The scheduler does not know what a
-summary says: it asks a ``SummaryComposer`` for the advisor's notice at the occurrence's
-instant and queues what it gets (proactive) to the advisor's chat. Without a composer nothing
-is sent, and ``schedule run-due`` says so (``no_composer``).
-
-Plug the real one in here (``default_composer``), or give one to ``Scheduler(app,
-composer=...)``::
-
-    def compose(app: App, advisor: PersonRecord, now: datetime) -> Notice | None:
-        return summary_notice(build_summary(app, advisor, now), chart_png(...))
+summary says: it asks a ``SummaryComposer`` for the notices of every advisor due at a tick,
+at once (a school's charts are drawn side by side), and queues each (proactive) to its
+advisor's chat. Without a composer nothing is sent, and ``schedule run-due`` says so
+(``no_composer``). ``Scheduler(app, composer=...)`` takes another (tests do).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Final, TypeAlias
+from zoneinfo import ZoneInfo
 
 from storage import PersonRecord
 
@@ -26,11 +22,19 @@ from .notices import Notice
 if TYPE_CHECKING:
     from .app import App
 
-__all__ = ["NOTHING_TO_SEND", "NO_COMPOSER", "SummaryComposer", "default_composer"]
+__all__ = [
+    "NOTHING_TO_SEND",
+    "NO_COMPOSER",
+    "SummaryComposer",
+    "compose_summaries",
+    "default_composer",
+]
 
-SummaryComposer: TypeAlias = Callable[["App", PersonRecord, datetime], Notice | None]
-"""Builds one advisor's summary at an instant (the occurrence's); None: nothing to send
-(no advisees, say). Called outside any transaction, once per advisor and occurrence."""
+SummaryComposer: TypeAlias = Callable[
+    ["App", Sequence[PersonRecord], datetime], Sequence[Notice | None]
+]
+"""Builds the summaries of these advisors at an instant (the tick's), one per advisor in
+order; None: nothing to send (no advisees, say). Called outside any transaction."""
 
 NO_COMPOSER: Final = "no_composer"
 """Why a summary was not sent: no composer is configured."""
@@ -38,7 +42,25 @@ NOTHING_TO_SEND: Final = "nothing_to_send"
 """Why a summary was not sent: the composer had nothing for this advisor."""
 
 
+def compose_summaries(
+    app: App, advisors: Sequence[PersonRecord], now: datetime
+) -> list[Notice | None]:
+    """Each advisor's summary of the week ``now`` falls in (in their time zone), with its
+    chart; None for an advisor who advises nobody."""
+    from .charts import summary_charts
+    from .summaries import Week, build_summary
+    from .summary_render import summary_notice
+
+    summaries = []
+    for advisor in advisors:
+        zone = ZoneInfo(advisor.timezone or app.settings.default_timezone)
+        summaries.append(build_summary(app, advisor, Week.of(now.astimezone(zone).date())))
+    shown = [s for s in summaries if s.students]
+    charts = iter(summary_charts(shown))
+    return [summary_notice(s, next(charts)) if s.students else None for s in summaries]
+
+
 def default_composer() -> SummaryComposer | None:
     """The composer every scheduler (``run``, ``worker``, ``schedule run-due``) uses unless
-    given another: none yet, until the summaries are wired in here."""
-    return None
+    given another."""
+    return compose_summaries

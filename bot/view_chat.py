@@ -12,8 +12,11 @@ from dialogues import ProfilebotError, Reply
 from storage import PersonRecord
 
 from .app import App
+from .charts import summary_chart
 from .conference_card import card_pdf
 from .notices import FileKind, Notice, NoticeFile
+from .summaries import build_summary
+from .summary_render import summary_notice
 from .survey_chat import ChatAnswer, polite
 
 __all__ = ["ViewChat"]
@@ -46,6 +49,19 @@ class ViewChat:
             caption="For your student-led conference: print it or show it." if mine else "",
         )
         return ChatAnswer(notices=[Notice(title, files=(file,))])
+
+    def summary(self, person: PersonRecord, argument: str) -> ChatAnswer:
+        """This week's summary of ``person``'s advisees, with its chart; or (``argument``: an
+        advisor's handle) that advisor's, for an admin."""
+        try:
+            advisor = self._someone(person, argument)
+            summary = build_summary(self._app, advisor, actor=self._app.actor_of(person))
+        except ProfilebotError as exc:
+            return ChatAnswer([Reply(polite(exc))])
+        if not summary.students:
+            whose = "You have" if advisor.id == person.id else f"{advisor.display_name} has"
+            return ChatAnswer([Reply(f"{whose} no advisees yet, so there is nothing to sum up.")])
+        return ChatAnswer(notices=[summary_notice(summary, summary_chart(summary))])
 
     def _someone(self, person: PersonRecord, argument: str) -> PersonRecord:
         handle = argument.strip()

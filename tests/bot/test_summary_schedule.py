@@ -6,6 +6,7 @@ composer configured is reported, not a crash."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -41,7 +42,12 @@ class FakeComposer:
     def __init__(self) -> None:
         self.asked: list[tuple[str, datetime]] = []
 
-    def __call__(self, app: App, advisor: PersonRecord, now: datetime) -> Notice | None:
+    def __call__(
+        self, app: App, advisors: Sequence[PersonRecord], now: datetime
+    ) -> list[Notice | None]:
+        return [self._one(advisor, now) for advisor in advisors]
+
+    def _one(self, advisor: PersonRecord, now: datetime) -> Notice | None:
         self.asked.append((advisor.handle, now))
         if advisor.handle == "quiet-one":
             return None

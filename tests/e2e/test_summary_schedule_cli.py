@@ -1,6 +1,7 @@
 """`profilebot schedule ...` for advisors' summaries end to end: the default appears once there
 is an advisor, an advisor's own schedule is added like any other, a student is refused in one
-line, and `run-due --json` reports summaries with the usual ITEM shape."""
+line, and `run-due --json` reports summaries with the usual ITEM shape: skipped without a chat
+account, sent (built, with its chart) once there is one."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def test_summary_schedules_are_listed_added_and_run(profilebot: Profilebot) -> N
         "profilebot: 'sam' is not an advisor: summaries go to advisors"
     ]
 
-    # 2026-12-07 is a Monday: 08:00 in New York is 13:00 UTC. No composer is configured yet.
+    # 2026-12-07 is a Monday: 08:00 in New York is 13:00 UTC. Ada has no chat account yet.
     due = profilebot.json("schedule", "run-due", "--now", "2026-12-07T13:00:30+00:00")
     assert due["started"] == []
     assert due["skipped"] == [
@@ -49,8 +50,15 @@ def test_summary_schedules_are_listed_added_and_run(profilebot: Profilebot) -> N
             "flow": "advisor_summary",
             "schedule": 2,
             "survey": None,
-            "reason": "no_composer",
+            "reason": "no_account",
         }
     ]
     again = profilebot.json("schedule", "run-due", "--now", "2026-12-07T13:00:30+00:00")
     assert again["skipped"] == [] and again["started"] == []
+
+    profilebot("people", "link", "ada", "--platform", "telegram", "--account", "2001")
+    next_week = profilebot.json("schedule", "run-due", "--now", "2026-12-14T13:00:30+00:00")
+    assert next_week["skipped"] == []
+    assert next_week["started"] == [
+        {"person": "ada", "flow": "advisor_summary", "schedule": 2, "survey": None, "reason": None}
+    ]
