@@ -624,8 +624,9 @@ greeting, then the first question with buttons) as proactive outbox rows, due at
   PostgreSQL and the fakes share two cores. Since e15ae85 a send slot missed by more than a
   moment is lost, not spent late (so that two workers never burst past the platform's rate
   together); with pacing off the slots are a microsecond apart, so a busy worker loses most
-  of its slots and reserves again, and this ratio fell from 1.08 to 0.47: the price of
-  that rule in a setting the bot never runs in.
+  of its slots and reserves again. That, with a busier machine, is the likely reason this
+  ratio fell from 1.08 to 0.47 (not measured apart): the price of that rule in a setting the
+  bot never runs in.
 
 Run it with `.venv/bin/python bench/fanout.py [--quick] [--only delivery workers]`
 (`--postgres URL`, default `$PROFILEBOT_TEST_POSTGRES_URL`, for the PostgreSQL rows);
