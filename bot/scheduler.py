@@ -566,16 +566,14 @@ class Scheduler:
         app = self._app
         due = app.schedules.due_summaries(now=tick.now, limit=_SUMMARIES_AHEAD)
         advisors = {row.person_id: app.people.by_id(row.person_id) for row in due}
-        waiting = [a for a in advisors.values() if not a.opted_out]
+        rows = [row for row in due if not advisors[row.person_id].opted_out]
         try:
-            notices = self._composer(app, waiting, tick.now)
-            built = dict(zip((a.id for a in waiting), notices, strict=True))
+            notices = self._composer(app, [(advisors[r.person_id], r.due_at) for r in rows])
         except Exception as exc:
             _log_failure("the summaries", None, exc)
             return
-        for row in due:
-            if row.person_id in built:
-                tick.summaries[(row.id, row.occurrence)] = built[row.person_id]
+        for row, notice in zip(rows, notices, strict=True):
+            tick.summaries[(row.id, row.occurrence)] = notice
 
     def _summarise(
         self, turn: Turn, row: DueStart, tick: _Tick, item: RunItem, report: RunReport
@@ -600,7 +598,7 @@ class Scheduler:
         if key in tick.summaries:
             notice = tick.summaries.pop(key)
         else:
-            [notice] = self._composer(self._app, [advisor], tick.now)
+            [notice] = self._composer(self._app, [(advisor, row.due_at)])
         if notice is None:
             report.skipped.append(item.because(NOTHING_TO_SEND))
             return

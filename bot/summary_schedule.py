@@ -31,10 +31,11 @@ __all__ = [
 ]
 
 SummaryComposer: TypeAlias = Callable[
-    ["App", Sequence[PersonRecord], datetime], Sequence[Notice | None]
+    ["App", Sequence[tuple[PersonRecord, datetime]]], Sequence[Notice | None]
 ]
-"""Builds the summaries of these advisors at an instant (the tick's), one per advisor in
-order; None: nothing to send (no advisees, say). Called outside any transaction."""
+"""Builds the summaries of these advisors, each of the week its instant (the occurrence that
+fell due) falls in, one per advisor in order; None: nothing to send (no advisees, say).
+Called outside any transaction."""
 
 NO_COMPOSER: Final = "no_composer"
 """Why a summary was not sent: no composer is configured."""
@@ -43,18 +44,18 @@ NOTHING_TO_SEND: Final = "nothing_to_send"
 
 
 def compose_summaries(
-    app: App, advisors: Sequence[PersonRecord], now: datetime
+    app: App, due: Sequence[tuple[PersonRecord, datetime]]
 ) -> list[Notice | None]:
-    """Each advisor's summary of the week ``now`` falls in (in their time zone), with its
-    chart; None for an advisor who advises nobody."""
+    """Each advisor's summary of the week their instant falls in (in their time zone), with
+    its chart; None for an advisor who advises nobody."""
     from .charts import summary_charts
     from .summaries import Week, build_summary
     from .summary_render import summary_notice
 
     summaries = []
-    for advisor in advisors:
+    for advisor, at in due:
         zone = ZoneInfo(advisor.timezone or app.settings.default_timezone)
-        summaries.append(build_summary(app, advisor, Week.of(now.astimezone(zone).date())))
+        summaries.append(build_summary(app, advisor, Week.of(at.astimezone(zone).date())))
     shown = [s for s in summaries if s.students]
     charts = iter(summary_charts(shown))
     return [summary_notice(s, next(charts)) if s.students else None for s in summaries]

@@ -43,9 +43,9 @@ class FakeComposer:
         self.asked: list[tuple[str, datetime]] = []
 
     def __call__(
-        self, app: App, advisors: Sequence[PersonRecord], now: datetime
+        self, app: App, due: Sequence[tuple[PersonRecord, datetime]]
     ) -> list[Notice | None]:
-        return [self._one(advisor, now) for advisor in advisors]
+        return [self._one(advisor, at) for advisor, at in due]
 
     def _one(self, advisor: PersonRecord, now: datetime) -> Notice | None:
         self.asked.append((advisor.handle, now))
@@ -115,7 +115,7 @@ def test_every_advisor_gets_it_on_friday_at_15_in_their_own_zone_once(
     assert not again
     new_york = tick(app, clock, NEW_YORK_15, composer)
     assert items(new_york) == [("ada", ADVISOR_SUMMARY, None)]
-    assert composer.asked == [("bea", TOKYO_15 + timedelta(seconds=30)), ("ada", NEW_YORK_15)]
+    assert composer.asked == [("bea", TOKYO_15), ("ada", NEW_YORK_15)]  # the occurrences' weeks
 
     [text, chart] = [r for r in app.outbox.for_person(app.people.get("bea").id)]
     assert (text.platform, text.address, text.proactive) == ("slack", "D0BEA", True)
@@ -165,6 +165,25 @@ def test_an_advisors_own_schedule_overrides_the_default_and_pausing_it_holds_the
         ("ada", ADVISOR_SUMMARY, None),
     ]
     assert new_york.started[0].schedule == default.id
+
+
+def test_a_summary_held_into_the_next_week_still_sums_up_the_week_it_was_due_in(
+    app: App, clock: FrozenClock, composer: FakeComposer
+) -> None:
+    tick(app, clock, MONDAY, composer)
+    app.schedules.add(
+        ADVISOR_SUMMARY,
+        weekly_rule("sun", "22:00"),
+        Audience(people=("ada",)),
+        now=MONDAY,
+        default_zone="Europe/Madrid",
+    )
+    sunday_ten_pm = datetime(2026, 6, 8, 2, 0, tzinfo=UTC)  # Sun 7 June, 22:00 EDT: quiet hours
+    held = tick(app, clock, sunday_ten_pm + timedelta(seconds=30), composer)
+    assert held.started == [] and [w.reason for w in held.waiting] == ["quiet_hours"]
+    monday_morning = datetime(2026, 6, 8, 11, 0, 30, tzinfo=UTC)  # Mon 07:00 EDT, a new week
+    assert items(tick(app, clock, monday_morning, composer)) == [("ada", ADVISOR_SUMMARY, None)]
+    assert composer.asked[-1] == ("ada", sunday_ten_pm)
 
 
 def test_a_new_schedule_for_everyone_replaces_the_default_and_students_are_refused(
