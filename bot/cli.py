@@ -388,6 +388,23 @@ def plan_show(handle: str, as_json: Annotated[bool, typer.Option("--json")] = Fa
 
 
 _AS_HELP = "Act as this person, with their permissions (default: the administrator)."
+_MAX_ID = 2**63 - 1
+
+
+def _id_of(missing: str) -> Any:
+    """A callback for an ID argument: an id no SQL integer can hold names no record, said in
+    one line (``missing``: what the store says of an id it does not have)."""
+
+    def check(value: int) -> int:
+        if not 1 <= value <= _MAX_ID:
+            raise ProfilebotError(missing.format(id=value))
+        return value
+
+    return check
+
+
+_SURVEY_ID = _id_of("no survey {id}")
+_SCHEDULE_ID = _id_of("no schedule {id}: see `profilebot schedule list`")
 
 
 @survey_app.command("send")
@@ -417,7 +434,9 @@ def survey_send(
 
 @survey_app.command("status")
 def survey_status(
-    survey_id: Annotated[int, typer.Argument(metavar="ID", help="The survey's id.")],
+    survey_id: Annotated[
+        int, typer.Argument(metavar="ID", help="The survey's id.", callback=_SURVEY_ID)
+    ],
     handle: Annotated[str | None, typer.Option("--as", help=_AS_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -435,7 +454,9 @@ def survey_status(
 
 @survey_app.command("remind")
 def survey_remind(
-    survey_id: Annotated[int, typer.Argument(metavar="ID", help="The survey's id.")],
+    survey_id: Annotated[
+        int, typer.Argument(metavar="ID", help="The survey's id.", callback=_SURVEY_ID)
+    ],
     handle: Annotated[str | None, typer.Option("--as", help=_AS_HELP)] = None,
 ) -> None:
     """Remind the students who have not finished a survey, now (quiet hours wait for morning)."""
@@ -447,7 +468,9 @@ def survey_remind(
 
 @survey_app.command("results")
 def survey_results(
-    survey_id: Annotated[int, typer.Argument(metavar="ID", help="The survey's id.")],
+    survey_id: Annotated[
+        int, typer.Argument(metavar="ID", help="The survey's id.", callback=_SURVEY_ID)
+    ],
     handle: Annotated[str | None, typer.Option("--as", help=_AS_HELP)] = None,
     output_format: Annotated[
         str, typer.Option("--format", help="text, json or csv (one row per respondent).")
@@ -502,6 +525,8 @@ def _write_output(path: Path, body: str | bytes) -> None:
                 f.write(body)
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 @app.command("summary")
 def summary_command(
     advisor: Annotated[str, typer.Option("--advisor", help="Whose advisees (a handle).")],
@@ -574,7 +599,14 @@ def _failed_line(record: FailedInboundRecord) -> str:
 
 @inbound_app.command("retry")
 def inbound_retry(
-    failed_id: Annotated[int, typer.Argument(metavar="ID", help="The id `inbound failed` shows.")],
+    failed_id: Annotated[
+        int,
+        typer.Argument(
+            metavar="ID",
+            help="The id `inbound failed` shows.",
+            callback=_id_of("no parked message with id {id}"),
+        ),
+    ],
 ) -> None:
     """Replay a parked message once (after the cause is fixed); its replies are queued."""
     from .adapters.console import PLATFORM as CONSOLE
@@ -724,21 +756,27 @@ def _schedule_line(record: ScheduleRecord, following: str | None) -> str:
 
 
 @schedule_app.command("remove")
-def schedule_remove(schedule_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+def schedule_remove(
+    schedule_id: Annotated[int, typer.Argument(metavar="ID", callback=_SCHEDULE_ID)],
+) -> None:
     """Delete a schedule (conversations it started go on)."""
     record = _open_app().schedules.remove(schedule_id)
     typer.echo(f"removed schedule {record.id} ({record.flow_id} for {record.audience})")
 
 
 @schedule_app.command("pause")
-def schedule_pause(schedule_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+def schedule_pause(
+    schedule_id: Annotated[int, typer.Argument(metavar="ID", callback=_SCHEDULE_ID)],
+) -> None:
     """Start nothing of a schedule until it is resumed."""
     record = _open_app().schedules.pause(schedule_id)
     typer.echo(f"paused schedule {record.id} ({record.flow_id} for {record.audience})")
 
 
 @schedule_app.command("resume")
-def schedule_resume(schedule_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
+def schedule_resume(
+    schedule_id: Annotated[int, typer.Argument(metavar="ID", callback=_SCHEDULE_ID)],
+) -> None:
     """Run a paused schedule again, from its next occurrence (nothing missed is caught up)."""
     bot = _open_app()
     record = bot.schedules.resume(

@@ -13,6 +13,7 @@ that group since the one asked about. A stale, repeated or forged press changes 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Final
@@ -35,6 +36,7 @@ PROMPT_TTL: Final = timedelta(days=1)
 """How long a confirm button is honoured; after that the teacher sends the command again."""
 STATUS: Final = "status"
 RESULTS: Final = "results"
+_SURVEY_ID: Final = re.compile(r"[0-9]{1,18}")
 
 
 @dataclass(slots=True)
@@ -75,11 +77,12 @@ class SurveyChat:
         actor = self._app.actor_of(person)
         verb = words[0].lower() if words else ""
         try:
-            if len(words) == 2 and verb == STATUS and words[1].isdigit():
-                status = self._surveys.status(int(words[1]), actor=actor)
+            survey_id = _survey_id(words[1]) if len(words) == 2 else None
+            if verb == STATUS and survey_id is not None:
+                status = self._surveys.status(survey_id, actor=actor)
                 return ChatAnswer([Reply(status.text())])
-            if len(words) == 2 and verb == RESULTS and words[1].isdigit():
-                results = survey_results(self._app, int(words[1]), actor=actor)
+            if verb == RESULTS and survey_id is not None:
+                results = survey_results(self._app, survey_id, actor=actor)
                 return ChatAnswer(notices=[results_notice(results)])
             if len(words) >= 2 and verb not in (STATUS, RESULTS):
                 return self._send(actor, words[0], " ".join(words[1:]), event_key=event_key)
@@ -99,7 +102,7 @@ class SurveyChat:
         if value == CANCEL:
             return ChatAnswer([Reply("Okay, I won't send it again.")])
         action, _, earlier = value.partition(":")
-        if action != AGAIN or not earlier.isdigit():
+        if action != AGAIN or _survey_id(earlier) is None:
             return ChatAnswer(stale=True)
         key = prompt_key(prompt.id)
         try:
@@ -158,6 +161,12 @@ class SurveyChat:
 def prompt_key(outbox_id: int) -> str:
     """The event key a press on a confirm message claims: each message is answered once."""
     return f"prompt:{outbox_id}"
+
+
+def _survey_id(word: str) -> int | None:
+    """A survey id as typed (ASCII digits, no longer than a stored id can be), else None:
+    ``²`` is a digit to ``str.isdigit`` but no number to ``int``."""
+    return int(word) if _SURVEY_ID.fullmatch(word) else None
 
 
 def is_prompt(reply: Reply) -> bool:

@@ -163,10 +163,16 @@ def test_mistakes_in_status_and_remind_are_one_line(school: Profilebot) -> None:
     result = school.run("survey", "send", "--flow", "nope", "--group", "7B")
     assert result.returncode == 1
     assert "unknown flow 'nope' (known flows: goal_setting" in _one_line(result.stderr)
-    for command in ("status", "remind"):
-        result = school.run("survey", command, "7")
-        assert result.returncode == 1
-        assert _one_line(result.stderr) == "profilebot: no survey 7"
+    for command in ("status", "remind", "results"):
+        for survey_id in ("7", "0", "99999999999999999999"):  # the last: no SQL integer
+            result = school.run("survey", command, survey_id)
+            assert result.returncode == 1
+            assert _one_line(result.stderr) == f"profilebot: no survey {survey_id}"
+    for command in ("pause", "resume", "remove"):
+        result = school.run("schedule", command, "99999999999999999999")
+        assert result.returncode == 1 and "no schedule 99999999999999999999" in result.stderr
+    result = school.run("inbound", "retry", "99999999999999999999")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
     school("survey", "send", "--flow", "weekly_checkin", "--group", "8A")
     result = school.run("survey", "remind", "1", "--as", "tina")
     assert result.returncode == 1

@@ -65,6 +65,11 @@ async def test_a_teacher_sends_a_survey_and_follows_it(tmp_path: Path) -> None:
                 "0 completed, 2 in progress, 0 expired (of 2 started)",
                 "1 waiting for a chat account, 0 opted out, 0 unreachable",
             ]
+            # ids that are no number or that no survey can have: the usage, not a crash
+            for odd in ("status ²", "results ³", "status 99999999999999999999"):
+                [usage] = await _say(bot, tina, f"/survey {odd}")
+                assert usage.startswith("To send a survey to a class: /survey FLOW GROUP")
+            assert app.failed.parked() == []
 
 
 async def test_a_repeat_asks_first_and_its_button_works_once(tmp_path: Path) -> None:
