@@ -28,6 +28,7 @@ from storage import (
 
 from .app import App
 from .intake import Intake, sorry_text
+from .roles import STAFF_ROLES
 from .service import ClosedQuestion, TurnOutcome
 from .survey_chat import ChatAnswer, SurveyChat, is_prompt, prompt_key
 from .view_chat import ViewChat
@@ -154,7 +155,6 @@ def no_goals_hint(prefix: str) -> str:
 
 NO_GOALS_HINT: Final = no_goals_hint("/")
 JOIN_COMMANDS: Final = frozenset({"start", "link"})
-STAFF_ROLES: Final = frozenset({"advisor", "teacher", "admin"})
 STAFF_HOME_TEXT: Final = (
     "You're set up as staff. You can send your classes surveys and follow how they are going; "
     "your students' summaries will appear here as they arrive, and you can try everything a "

@@ -21,10 +21,12 @@ from storage import GroupRecord, PersonRecord, SurveyRecord
 
 from .errors import NotAllowedError
 
-__all__ = ["Action", "Actor", "Subject", "can", "require"]
+__all__ = ["STAFF_ROLES", "Action", "Actor", "Subject", "can", "require"]
 
 ADMIN: Final = "admin"
 TEACHER: Final = "teacher"
+STAFF_ROLES: Final = frozenset({"advisor", "teacher", "admin"})
+"""Who gets the staff menu and may name someone else in a chat view (``/card H``)."""
 
 
 class Action(StrEnum):
@@ -51,6 +53,10 @@ class Actor:
     """The ids of the groups they belong to (a teacher's: the groups they teach)."""
     advisees: frozenset[int] = frozenset()
     """The person ids of the students they advise."""
+
+    @property
+    def is_staff(self) -> bool:
+        return bool(STAFF_ROLES.intersection(self.person.roles))
 
     @property
     def is_admin(self) -> bool:

@@ -14,6 +14,7 @@ from storage import PersonRecord
 from .app import App
 from .charts import summary_chart
 from .conference_card import card_pdf
+from .errors import NotAllowedError
 from .notices import FileKind, Notice, NoticeFile
 from .summaries import build_summary
 from .summary_render import summary_notice
@@ -35,7 +36,7 @@ class ViewChat:
     def card(self, person: PersonRecord, argument: str) -> ChatAnswer:
         """``person``'s own card, or (``argument``: a handle) a student's they may see."""
         try:
-            student = self._someone(person, argument)
+            student = self._someone(person, argument, "card")
             pdf = card_pdf(self._app, student, actor=self._app.actor_of(person))
         except ProfilebotError as exc:
             return ChatAnswer([Reply(polite(exc))])
@@ -54,7 +55,7 @@ class ViewChat:
         """This week's summary of ``person``'s advisees, with its chart; or (``argument``: an
         advisor's handle) that advisor's, for an admin."""
         try:
-            advisor = self._someone(person, argument)
+            advisor = self._someone(person, argument, "summary")
             summary = build_summary(self._app, advisor, actor=self._app.actor_of(person))
         except ProfilebotError as exc:
             return ChatAnswer([Reply(polite(exc))])
@@ -63,6 +64,15 @@ class ViewChat:
             return ChatAnswer([Reply(f"{whose} no advisees yet, so there is nothing to sum up.")])
         return ChatAnswer(notices=[summary_notice(summary, summary_chart(summary))])
 
-    def _someone(self, person: PersonRecord, argument: str) -> PersonRecord:
+    def _someone(self, person: PersonRecord, argument: str, command: str) -> PersonRecord:
+        """Whose view: ``person``'s own, or the one ``argument`` names. Only staff may name
+        someone else: a student naming a classmate learns nothing, not even whether that
+        handle exists."""
         handle = argument.strip()
-        return person if not handle else self._app.people.get(handle)
+        if not handle or handle == person.handle:
+            return person
+        if not self._app.actor_of(person).is_staff:
+            raise NotAllowedError(
+                f"Sorry, you can only see your own: send {self._prefix}{command}."
+            )
+        return self._app.people.get(handle)
