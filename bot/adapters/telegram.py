@@ -326,16 +326,8 @@ class TelegramSender:
                 if markup is not None:
                     params["reply_markup"] = markup
                 sent = await self._bot.do_api_request("sendMessage", api_kwargs=params)
-        except RetryAfter as exc:
-            return SendResult.retry_after(_seconds(exc.retry_after), "429 retry_after")
-        except Forbidden as exc:
-            return SendResult.unreachable(f"403 {exc.message}")
-        except BadRequest as exc:
-            if "chat not found" in exc.message.lower():
-                return SendResult.unreachable(f"400 {exc.message}")
-            return SendResult.failed(f"400 {exc.message}")
         except TelegramError as exc:
-            return SendResult.failed(f"{type(exc).__name__}: {exc.message}")
+            return _send_failure(exc)
         message_id = sent.get("message_id") if isinstance(sent, Mapping) else None
         if message_id is None:
             return SendResult.sent(None)
@@ -359,16 +351,8 @@ class TelegramSender:
                     message_id = str(sent["message_id"])
             for file in notice.files:
                 message_id = str(await self._send_file(message.address, file))
-        except RetryAfter as exc:
-            return SendResult.retry_after(_seconds(exc.retry_after), "429 retry_after")
-        except Forbidden as exc:
-            return SendResult.unreachable(f"403 {exc.message}")
-        except BadRequest as exc:
-            if "chat not found" in exc.message.lower():
-                return SendResult.unreachable(f"400 {exc.message}")
-            return SendResult.failed(f"400 {exc.message}")
         except TelegramError as exc:
-            return SendResult.failed(f"{type(exc).__name__}: {exc.message}")
+            return _send_failure(exc)
         return SendResult.sent(message_id)
 
     async def _send_file(self, chat_id: str, file: NoticeFile) -> int:
@@ -384,6 +368,19 @@ class TelegramSender:
                 chat_id, upload, caption=caption, parse_mode=ParseMode.HTML
             )
         return sent.message_id
+
+
+def _send_failure(error: TelegramError) -> SendResult:
+    """What a refused send means for delivery: wait and resend, give the chat up, or retry."""
+    if isinstance(error, RetryAfter):
+        return SendResult.retry_after(_seconds(error.retry_after), "429 retry_after")
+    if isinstance(error, Forbidden):
+        return SendResult.unreachable(f"403 {error.message}")
+    if isinstance(error, BadRequest):
+        if "chat not found" in error.message.lower():
+            return SendResult.unreachable(f"400 {error.message}")
+        return SendResult.failed(f"400 {error.message}")
+    return SendResult.failed(f"{type(error).__name__}: {error.message}")
 
 
 def _parts(reply: Reply) -> list[Reply]:
