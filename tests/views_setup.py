@@ -1,7 +1,7 @@
 """A small school for the chat views' end-to-end tests (tests/telegram/test_telegram_views.py,
-tests/slack/test_slack_views.py): two advisors, an admin, two teachers, three students with
-goals and a term of check-ins written by ``tests.summary_term``, on a clock frozen inside one
-ISO week (``WEEK``) so that the week's summary is always the same.
+tests/slack/test_slack_views.py): two advisors, an admin, two teachers, three students (Ana
+and Bo with a goal each) and a term of check-ins written by ``tests.summary_term``, on a
+clock frozen inside one ISO week (``WEEK``) so that the week's summary is always the same.
 
 Ana is the student who needs her advisor this week (she wants to meet, her mood is low and
 she left a note); Bo checked in as usual. Ana's check-in of the week is written here
@@ -71,8 +71,8 @@ def school(app: App) -> School:
     for k, week in enumerate(weeks_before(WEEK, 4)[:-1]):
         term.checkin(ana, week_day(week), mood=4, progress={arm: 3}, next_steps={arm: "Plan"})
         term.checkin(bo, week_day(week), mood=4, progress={novels: 2 + k})
-    term.checkin(bo, WEDNESDAY - timedelta(hours=1), mood=4, progress={novels: 4},
-                 next_steps={novels: "Chapter 3"})  # fmt: skip
+    this_week = WEDNESDAY - timedelta(hours=1)
+    term.checkin(bo, this_week, mood=4, progress={novels: 4}, next_steps={novels: "Chapter 3"})
     return School(ada, olu, admin, tina, theo, ana, bo, cy, arm)
 
 

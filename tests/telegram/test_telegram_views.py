@@ -69,10 +69,9 @@ async def _member(bot: Running, person: PersonRecord, user_id: int) -> Student:
 
 
 async def _ask(bot: Running, who: Student, text: str) -> list[JSONDict]:
-    """``who`` sends ``text``; everything the bot sent back, once it is idle."""
+    """``who`` sends ``text``; everything the bot sent back, once it is idle (the update is
+    confirmed only after its answer is queued, and the outbox is empty)."""
     bot.fake.push_text(who.user, text)
-    await bot.next_message(who)
-    who.seen -= 1
     return await bot.rest(who)
 
 
