@@ -498,11 +498,15 @@ def inert_mrkdwn(text: str) -> str:
 
 
 def _span_mrkdwn(span: Span) -> str:
+    """A styled span's marks hug its text: mrkdwn does not close ``*Ana: *`` (a space before
+    the closing mark), so the span's outer spaces go outside them."""
     mark = _MARKS.get(span.style)
     text = inert_mrkdwn(span.text)
     if mark is None or not span.text.strip():
         return text
-    return f"{mark}{text}{mark}"
+    core = text.strip()
+    start = text.index(core)
+    return f"{text[:start]}{mark}{core}{mark}{text[start + len(core) :]}"
 
 
 def _line_mrkdwn(line: Line) -> str:

@@ -30,10 +30,12 @@ from bot.adapters.slack_render import (
     escape_mrkdwn,
     home_view,
     inbound_for_action,
+    render_notice,
     render_reply,
     selected_indexes,
     split_text,
 )
+from bot.notices import Line, Notice, Section, Span, Style
 from dialogues import Command, Inbound, Option, Reply, ReplyKind, Scale
 from tests.slack.fake_web_api import validate_blocks
 
@@ -736,3 +738,9 @@ def test_empty_home_view_is_valid() -> None:
     assert view["blocks"] == [
         {"type": "header", "text": {"type": "plain_text", "text": "profilebot", "emoji": True}}
     ]
+
+
+def test_a_styled_spans_marks_hug_its_text_so_slack_shows_it_styled() -> None:
+    line = Line.of(Span("Ana Diaz: ", Style.BOLD), "Robots", Span(" & me ", Style.ITALIC), "!")
+    [message] = render_notice(Notice("", (Section(None, (line,)),)))
+    assert message.blocks[0]["text"]["text"] == "*Ana Diaz:* Robots _&amp; me_ !"
