@@ -23,6 +23,7 @@ from .survey_chat import ChatAnswer, polite
 __all__ = ["ViewChat"]
 
 PDF = "application/pdf"
+FOR_ADVISORS = "Sorry, weekly summaries are for advisors: they sum up their students' check-ins."
 
 
 class ViewChat:
@@ -54,6 +55,8 @@ class ViewChat:
     def summary(self, person: PersonRecord, argument: str) -> ChatAnswer:
         """This week's summary of ``person``'s advisees, with its chart; or (``argument``: an
         advisor's handle) that advisor's, for an admin."""
+        if not argument.strip() and not self._app.actor_of(person).is_staff:
+            return ChatAnswer([Reply(FOR_ADVISORS)])
         try:
             advisor = self._someone(person, argument, "summary")
             summary = build_summary(self._app, advisor, actor=self._app.actor_of(person))

@@ -13,7 +13,7 @@ import pytest
 from bot.app import App
 from bot.clock import FrozenClock
 from bot.notices import FileKind
-from bot.view_chat import ViewChat
+from bot.view_chat import FOR_ADVISORS, ViewChat
 from storage import Database, RosterEntry
 from tests.flows_app import app_with_flows
 
@@ -86,7 +86,7 @@ def test_summary_for_the_advisor_themself_or_an_admin(app: App) -> None:
     assert files == []
     assert _ask(app, "adam", "summary", "mia")[1] == ["photo:" + _chart_name(app, "mia")]
     assert _ask(app, "ana", "summary") == (
-        ["Sorry, ana is not an advisor: nobody has them as advisor."],
+        [FOR_ADVISORS],
         [],
     )
 

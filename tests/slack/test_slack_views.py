@@ -16,6 +16,7 @@ from bot.clock import FrozenClock
 from bot.config import load_settings
 from bot.scheduler import Scheduler
 from bot.surveys import Surveys
+from bot.view_chat import FOR_ADVISORS
 from storage import PersonRecord
 from tests.slack.fake_web_api import FakeSlackAPI
 from tests.slack.harness import SIGNING_SECRET, Running, Student, running_bot, sqlite_url
@@ -189,7 +190,7 @@ async def test_a_student_gets_their_card_and_their_advisor_may_too_but_not_a_cla
     [for_ada] = _files(fake, ada.channel)
     assert "Ana Diaz" in pdf_text(for_ada["data"], tmp_path)
     assert refused == (
-        ["Sorry, only Ana Diaz, their advisor or an admin can see Ana Diaz's card."],
+        ["Sorry, you can only see your own: send /profilebot card."],
         [],
     )
     assert _files(fake, bo.channel) == []
@@ -211,7 +212,7 @@ async def test_a_summary_is_refused_to_a_student_and_another_advisor_but_not_an_
             _, for_admin = await _command(bot, admin, "summary ada")
         assert fake.errors == []
 
-    assert from_student == (["Sorry, ana is not an advisor: nobody has them as advisor."], [])
+    assert from_student == ([FOR_ADVISORS], [])
     assert from_other == (["Sorry, only Olu Ben or an admin can see Olu Ben's weekly summary."], [])
     _urgent_first(_assert_summary(fake, for_admin, admin.channel))
     assert len(fake.files) == 1

@@ -218,9 +218,7 @@ async def test_a_student_gets_their_card_and_their_advisor_may_too_but_not_a_cla
     assert advisors["document"]["file_name"] == "card-ana.pdf"
     [for_ada] = _documents(fake, 2001)
     assert "Ana Diaz" in pdf_text(for_ada, tmp_path)
-    assert [m["text"] for m in refused] == [
-        "Sorry, only Ana Diaz, their advisor or an admin can see Ana Diaz's card."
-    ]
+    assert [m["text"] for m in refused] == ["Sorry, you can only see your own: send /card."]
     assert _documents(fake, 1002) == []
 
 
@@ -241,7 +239,7 @@ async def test_a_summary_is_refused_to_a_student_and_another_advisor_but_not_an_
         assert fake.errors == []
 
     assert [m["text"] for m in from_student] == [
-        "Sorry, ana is not an advisor: nobody has them as advisor."
+        "Sorry, weekly summaries are for advisors: they sum up their students' check-ins."
     ]
     assert [m["text"] for m in from_other] == [
         "Sorry, only Olu Ben or an admin can see Olu Ben's weekly summary."
