@@ -11,7 +11,8 @@ urgent for each of these reasons (``Reason``):
 
 - ``wants_meeting``: a check-in of the week asks to meet;
 - ``note``: a check-in of the week has a note for the advisor;
-- ``no_checkin``: no check-in this week (``missed_weeks`` counts the weeks in a row);
+- ``no_checkin``: no check-in this week (``missed_weeks`` counts the weeks in a row since
+  the student joined);
 - ``low_mood``: the week's latest mood is ``LOW_MOOD`` (2) or below, or at least
   ``MOOD_DROP`` (2) points below the student's own average mood of the term's earlier weeks;
 - ``goal_stalled``: an active goal whose last two updates (this week or earlier in the term)
@@ -19,6 +20,10 @@ urgent for each of these reasons (``Reason``):
   progress than the one before (falling);
 - ``new_challenge``: the week changed the ``challenges`` profile field to hold a value it did
   not hold before the week.
+
+A student counts from the week they joined (the week their record was added, or of their
+first check-in of the term if earlier, as imported history has): one who joined after the
+summary's week is not in it, and each week's check-in rate is out of those who had joined.
 
 Urgent students come first: the most reasons first, then the most pressing reason (in the
 order above), then by name; everyone else by name.
@@ -344,6 +349,7 @@ def _within(advising: Advising, term: _Term) -> Advising:
         checkins=tuple(c for c in advising.checkins if inside(c.created_at)),
         goal_updates=tuple(u for u in advising.goal_updates if inside(u.created_at)),
         profile_changes=_rebased(advising.profile_changes, term),
+        joined=advising.joined,
     )
 
 
@@ -368,10 +374,12 @@ def _summarise(
     updates = _by_person(advising.goal_updates)
     goals = _by_person(advising.goals)
     changes = _by_person(advising.profile_changes)
+    joined = _joined(advising, term, checkins)
     students = [
         _student(
             student,
             term,
+            joined[student.id],
             checkins.get(student.id, []),
             goals.get(student.id, []),
             updates.get(student.id, []),
@@ -379,6 +387,7 @@ def _summarise(
             labels,
         )
         for student in advising.students
+        if student.id in joined
     ]
     students.sort(key=_order)
     return Summary(
@@ -388,8 +397,23 @@ def _summarise(
         starts_on=term.week.monday,
         weeks=tuple(str(w) for w in term.weeks),
         students=tuple(students),
-        checkin_rate=_rates(term, checkins, len(advising.students)),
+        checkin_rate=_rates(term, checkins, joined),
     )
+
+
+def _joined(
+    advising: Advising, term: _Term, checkins: Mapping[int, Sequence[CheckinReport]]
+) -> dict[int, Week]:
+    """The local week each student joined, for those who joined by the summary's week: their
+    record's creation, or their first check-in of the term if earlier (imported history)."""
+    out = {}
+    for student in advising.students:
+        times = [advising.joined[student.id]] if student.id in advising.joined else []
+        times += [c.created_at for c in checkins.get(student.id, [])[:1]]
+        since = min(times, default=term.start)
+        if since < term.end:
+            out[student.id] = term.week_of(since)
+    return out
 
 
 def _by_person(records: Iterable[_R]) -> dict[int, list[_R]]:
@@ -407,19 +431,25 @@ def _order(student: StudentSummary) -> tuple[Any, ...]:
 
 
 def _rates(
-    term: _Term, checkins: Mapping[int, Sequence[CheckinReport]], students: int
+    term: _Term, checkins: Mapping[int, Sequence[CheckinReport]], joined: Mapping[int, Week]
 ) -> tuple[WeekRate, ...]:
+    """Each week's check-ins out of the students who had joined by then."""
     weeks_in: dict[Week, set[int]] = defaultdict(set)
     for pid, theirs in checkins.items():
-        for c in theirs:
-            weeks_in[term.week_of(c.created_at)].add(pid)
+        if pid in joined:
+            for c in theirs:
+                weeks_in[term.week_of(c.created_at)].add(pid)
     first = next((k for k, w in enumerate(term.weeks) if weeks_in.get(w)), len(term.weeks) - 1)
-    return tuple(WeekRate(str(w), len(weeks_in.get(w, ())), students) for w in term.weeks[first:])
+    return tuple(
+        WeekRate(str(w), len(weeks_in.get(w, ())), sum(1 for j in joined.values() if j <= w))
+        for w in term.weeks[first:]
+    )
 
 
 def _student(
     student: PersonRecord,
     term: _Term,
+    joined: Week,
     checkins: Sequence[CheckinReport],
     goals: Sequence[GoalReport],
     updates: Sequence[GoalUpdateReport],
@@ -431,7 +461,7 @@ def _student(
     latest = this_week[-1] if this_week else None
     notes = [c.note_for_advisor for c in this_week if c.note_for_advisor]
     wants_meeting = any(c.wants_meeting for c in this_week)
-    missed = 0 if this_week else _missed_weeks(term, checkins)
+    missed = 0 if this_week else _missed_weeks(term, joined, checkins)
     mood = latest.mood if latest else None
     energy = latest.energy if latest else None
     average = _average([c.mood for c in earlier])
@@ -461,12 +491,13 @@ def _student(
     )
 
 
-def _missed_weeks(term: _Term, checkins: Sequence[CheckinReport]) -> int:
-    """Weeks in a row without a check-in, ending with the summary's (at most the term's)."""
+def _missed_weeks(term: _Term, joined: Week, checkins: Sequence[CheckinReport]) -> int:
+    """Weeks in a row without a check-in, ending with the summary's (at most the term's, and
+    none before the student joined)."""
     weeks = {term.week_of(c.created_at) for c in checkins}
     missed = 0
     for week in reversed(term.weeks):
-        if week in weeks:
+        if week in weeks or week < joined:
             break
         missed += 1
     return missed

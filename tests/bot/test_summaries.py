@@ -186,6 +186,28 @@ def test_the_groups_check_in_rate_week_by_week(school: School) -> None:
     assert [(r.checked_in, r.students) for r in rates[-3:]] == [(11, 11), (10, 11), (9, 11)]
 
 
+def test_weeks_before_a_student_joined_are_not_missed_check_ins(
+    school: School, database: Database
+) -> None:
+    """Lu joined on Tuesday of the week before, Max this Wednesday: neither missed 20 weeks;
+    the weeks before they joined are as if they were not there."""
+    term = Term(database)
+    lu = term.person("Lu New", "student", "lu", advisor="rosa", joined=week_day(TERM[-2], 2))
+    term.person("Max New", "student", "max", advisor="rosa", joined=week_day(TERM[-1]))
+    students = {st.person.handle: st for st in build_summary(school.app, "rosa").students}
+    assert students["lu"].missed_weeks == 2 and students["max"].missed_weeks == 1
+    term.checkin(lu, week_day(TERM[-2], 5))
+    lu_now = {st.person.handle: st for st in build_summary(school.app, "rosa").students}["lu"]
+    assert lu_now.missed_weeks == 1
+    rates = build_summary(school.app, "rosa").checkin_rate
+    assert [(r.checked_in, r.students) for r in rates[-3:]] == [(11, 11), (11, 12), (9, 13)]
+    earlier = build_summary(school.app, "rosa", TERM[-3])
+    assert {st.person.handle for st in earlier.students} == {
+        st.handle for st in school.students.values()
+    }
+    assert all(r.students == 11 for r in earlier.checkin_rate)
+
+
 def test_an_earlier_week_and_a_bad_one(school: School) -> None:
     earlier = build_summary(school.app, "rosa", "2026-W48")
     assert _by_name(earlier)["Dee"] == ["no_checkin"] and _by_name(earlier)["Cy"] == []
