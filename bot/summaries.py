@@ -62,6 +62,8 @@ if TYPE_CHECKING:
     from .app import App
 
 __all__ = [
+    "FIRST_YEAR",
+    "LAST_YEAR",
     "LOW_MOOD",
     "MOOD_DROP",
     "TERM_WEEKS",
@@ -91,7 +93,11 @@ STALLED_AFTER: Final = 2
 FALLING_OVER: Final = 3
 CHALLENGES_FIELD: Final = "challenges"
 
-_WEEK_RE: Final = re.compile(r"^\s*(\d{4})-?W(\d{2})\s*$", re.IGNORECASE)
+FIRST_YEAR: Final = 1900
+LAST_YEAR: Final = 2999
+"""The years a week may be in (a term reaches 20 weeks back; a date stops at year 9999)."""
+
+_WEEK_RE: Final = re.compile(r"^\s*([0-9]{4})-?W([0-9]{2})\s*$", re.IGNORECASE | re.ASCII)
 
 
 class NotAnAdvisorError(InputError):
@@ -123,7 +129,8 @@ class Week:
 
     @classmethod
     def parse(cls, text: str) -> Week:
-        """The week, or ``InputError`` in one line."""
+        """The week (ASCII digits, ``FIRST_YEAR`` to ``LAST_YEAR``), or ``InputError`` in one
+        line."""
         match = _WEEK_RE.match(text)
         if match:
             year, number = int(match[1]), int(match[2])
@@ -132,6 +139,10 @@ class Week:
             except ValueError:
                 pass
             else:
+                if not FIRST_YEAR <= year <= LAST_YEAR:
+                    raise InputError(
+                        f"week {text!r} is out of range: use a week of {FIRST_YEAR} to {LAST_YEAR}"
+                    )
                 return cls(year, number)
         raise InputError(f"week {text!r} is not an ISO week: use YYYY-Www, like 2026-W49")
 
@@ -311,9 +322,15 @@ def _zone(person: PersonRecord, default: str) -> ZoneInfo:
 
 
 def _week(week: str | Week | None, now: datetime, zone: ZoneInfo) -> Week:
-    if isinstance(week, Week):
-        return week
-    return Week.of(now.astimezone(zone).date()) if week is None else Week.parse(week)
+    """The week asked for (default: ``now``'s); one that has not begun in ``zone`` is
+    refused: nobody could have checked in yet."""
+    current = Week.of(now.astimezone(zone).date())
+    if week is None:
+        return current
+    wanted = week if isinstance(week, Week) else Week.parse(week)
+    if wanted > current:
+        raise InputError(f"week {wanted} has not started yet: the current week is {current}")
+    return wanted
 
 
 class _Term:

@@ -212,9 +212,24 @@ def test_an_earlier_week_and_a_bad_one(school: School) -> None:
     earlier = build_summary(school.app, "rosa", "2026-W48")
     assert _by_name(earlier)["Dee"] == ["no_checkin"] and _by_name(earlier)["Cy"] == []
     assert build_summary(school.app, "rosa", Week.parse("2026w47")).week == "2026-W47"
-    for bad in ("2026-W54", "2025-W53", "next week", "2026-12-04"):
+    for bad in ("2026-W54", "2025-W53", "next week", "2026-12-04", "２０２６-W49", "2026-W４9"):
         with pytest.raises(InputError, match="is not an ISO week"):
             build_summary(school.app, "rosa", bad)
+
+
+@pytest.mark.parametrize("far", ["0001-W01", "1899-W52", "9999-W52", "3000-W01"])
+def test_a_week_out_of_range_is_one_clear_error(school: School, far: str) -> None:
+    with pytest.raises(InputError, match=rf"^week '{far}' is out of range: use a week of 1900"):
+        build_summary(school.app, "rosa", far)
+
+
+def test_a_week_that_has_not_started_is_refused(school: School) -> None:
+    """Not a summary flagging everyone "no check-in" for a week nobody could check in yet."""
+    for later in ("2027-W10", Week.parse("2026-W50")):
+        with pytest.raises(InputError, match="has not started yet: the current week is 2026-W49"):
+            build_summary(school.app, "rosa", later)
+    school.clock.set(datetime(2026, 12, 6, 23, 30, tzinfo=UTC))  # Monday 00:30 in Berlin
+    assert build_summary(school.app, "rosa", "2026-W50").week == "2026-W50"
 
 
 def test_the_current_week_is_the_advisors(school: School) -> None:

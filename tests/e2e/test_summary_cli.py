@@ -98,6 +98,12 @@ def test_the_chart_file(school: Profilebot) -> None:
         ),
         (["--week", "2026-W60"], "week '2026-W60' is not an ISO week: use YYYY-Www, like 2026-W49"),
         (["--format", "pdf"], "--format 'pdf': use one of text, md, html, json"),
+        (["--week", "9999-W52"], "week '9999-W52' is out of range: use a week of 1900 to 2999"),
+        (["--week", "0001-W01"], "week '0001-W01' is out of range: use a week of 1900 to 2999"),
+        (
+            ["--week", "２０２６-W49"],
+            "week '２０２６-W49' is not an ISO week: use YYYY-Www, like 2026-W49",
+        ),
     ],
 )
 def test_refusals_and_mistakes_are_one_line(
