@@ -510,21 +510,26 @@ def summary_command(
         str | None,
         typer.Option("--week", help="An ISO week, like 2026-W49 (default: the current one)."),
     ] = None,
-    fmt: Annotated[
-        str, typer.Option("--format", help="text, md, html or json.", metavar="FORMAT")
-    ] = "text",
+    chosen: Annotated[
+        str | None,
+        typer.Option("--format", help="text (default), md, html or json.", metavar="FORMAT"),
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", help="Write it to this file, not the screen.")
     ] = None,
     chart: Annotated[
         Path | None, typer.Option("--chart", help="Also draw the chart into this PNG file.")
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
 ) -> None:
     """An advisor's weekly summary: who needs them and why, then everyone else."""
     from .errors import InputError
     from .summaries import build_summary
     from .summary_render import FORMATS, render_summary
 
+    if as_json and chosen not in (None, "json"):
+        raise InputError(f"--json and --format {chosen!r} disagree: give one of them")
+    fmt = "json" if as_json else chosen or "text"
     if fmt not in FORMATS:
         raise InputError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
     bot = _open_app()

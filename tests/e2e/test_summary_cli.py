@@ -62,6 +62,18 @@ def test_json_is_the_document_alone(school: Profilebot) -> None:
     assert bo["urgent"] == ["no_checkin"] and bo["checked_in"] is False
 
 
+def test_json_as_product_md_writes_it(school: Profilebot) -> None:
+    """``summary --json`` (product.md) is ``--format json``; with another format, one line."""
+    as_json = school.run("summary", "--advisor", "rosa", "--week", WEEK, "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    both = school("summary", "--advisor", "rosa", "--week", WEEK, "--json", "--format", "json")
+    assert json.loads(as_json.stdout) == json.loads(both)
+    assert json.loads(both)["advisor"]["handle"] == "rosa"
+    done = school.run("summary", "--advisor", "rosa", "--week", WEEK, "--json", "--format", "md")
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == "profilebot: --json and --format 'md' disagree: give one of them\n"
+
+
 def test_text_by_default_and_every_format_to_a_file(school: Profilebot) -> None:
     text = school("summary", "--advisor", "rosa", "--week", WEEK, "--as", "rosa")
     assert "Needs you this week (2)" in text and "Ana Diaz: wants to meet" in text
