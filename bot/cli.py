@@ -539,12 +539,40 @@ def summary_command(
         from .charts import summary_chart
 
         png = summary_chart(summary)
-        _write_output(chart, png)
     text = render_summary(summary, fmt, png)
+    for path in (chart, output):
+        if path is not None:
+            _check_writable(path)
+    if chart is not None and png is not None:
+        _write_output(chart, png)
     if output is None:
         typer.echo(text)
         return
     _write_output(output, text if text.endswith("\n") else text + "\n")
+    also = f" and its chart to {chart}" if chart is not None else ""
+    typer.echo(
+        f"wrote {summary.advisor.display_name}'s summary of {summary.week} ({fmt}) "
+        f"to {output}{also}"
+    )
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse, in one line, a file that cannot be written, before a command writes any of its
+    files (so a failure leaves none half done)."""
+    import errno
+    import os
+
+    from .errors import InputError
+
+    if path.is_dir():
+        code = errno.EISDIR
+    elif not path.parent.is_dir():
+        code = errno.ENOENT
+    elif not os.access(path if path.exists() else path.parent, os.W_OK):
+        code = errno.EACCES
+    else:
+        return
+    raise InputError(f"cannot write {path}: {os.strerror(code)}")
 
 
 @inbound_app.command("failed")

@@ -83,7 +83,8 @@ def test_text_by_default_and_every_format_to_a_file(school: Profilebot) -> None:
         shown = school(
             "summary", "--advisor", "rosa", "--week", WEEK, "--format", fmt, "--output", str(out)
         )
-        assert shown == "" and marker in out.read_text()
+        assert shown == f"wrote Rosa Rivera's summary of {WEEK} ({fmt}) to {out}\n"
+        assert marker in out.read_text()
         assert "<script>" not in out.read_text() or fmt == "json"
 
 
@@ -91,6 +92,23 @@ def test_the_chart_file(school: Profilebot) -> None:
     chart = school.workdir / "chart.png"
     school("summary", "--advisor", "rosa", "--week", WEEK, "--chart", str(chart))
     assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+@pytest.mark.parametrize("where", ["missing/summary.md", "."])
+def test_nothing_is_written_unless_everything_can_be(school: Profilebot, where: str) -> None:
+    chart, output = school.workdir / "chart.png", school.workdir / where
+    args = ("--week", WEEK, "--chart", str(chart), "--output", str(output))
+    done = school.run("summary", "--advisor", "rosa", *args)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith(f"profilebot: cannot write {output}: ")
+    assert done.stderr.count("\n") == 1
+    assert not chart.exists()
+    output = school.workdir / "summary.md"
+    wrote = school("summary", "--advisor", "rosa", *args[:-1], str(output))
+    assert wrote == (
+        f"wrote Rosa Rivera's summary of {WEEK} (text) to {output} and its chart to {chart}\n"
+    )
+    assert chart.read_bytes().startswith(b"\x89PNG") and "Rosa Rivera" in output.read_text()
 
 
 @pytest.mark.parametrize(
