@@ -332,6 +332,26 @@ def test_markdown_escapes_student_text(school: School) -> None:
     assert "## Needs you this week \\(10\\)" in md and "- **Kim Lee**" in md
 
 
+def test_markdown_keeps_its_lines_in_commonmark(school: School) -> None:
+    """Each student is one list item; an urgent one's details on a line of their own in it
+    (a hard break, not joined onto the reasons); the check-in lines stay two lines."""
+    from markdown_it import MarkdownIt
+
+    summary = build_summary(school.app, "rosa")
+    tokens = MarkdownIt("commonmark").parse(summary_markdown(summary))
+    # list_item_open, paragraph_open, inline: each item's text
+    items = [tokens[k + 2] for k, t in enumerate(tokens) if t.type == "list_item_open"]
+    assert len(items) == len(summary.students)
+    for item, student in zip(items, summary.students, strict=True):
+        lines = [c.type for c in item.children or []].count("hardbreak") + 1
+        assert item.content.startswith(f"**{student.person.display_name}**")
+        assert lines == (2 if student.urgent else 1)
+        if student.urgent:
+            assert item.content.split("\\\n")[1].startswith(("checked in", "no check"))
+    rates = next(t for t in tokens if t.type == "inline" and t.content.startswith("This week"))
+    assert [c.type for c in rates.children or []].count("hardbreak") == 1
+
+
 def test_html_escapes_student_text(school: School) -> None:
     page = summary_html(build_summary(school.app, "rosa"), b"\x89PNG")
     assert "&lt;script&gt;alert(1)&lt;/script&gt; *bold* &lt;!channel&gt; &amp; _under_" in page
