@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from bot.app import App
 from bot.charts import summary_chart, summary_charts
@@ -386,6 +387,38 @@ def test_the_chart_is_a_sane_png(school: School) -> None:
     assert 10_000 < len(png) < 1_000_000
     height, width, _ = imread(io.BytesIO(png)).shape
     assert width == 900 and 300 <= height <= 1_300
+
+
+def _ink_bands(image: Image.Image) -> list[tuple[int, int]]:
+    """The runs of pixel rows with anything drawn in them, top first (end excluded)."""
+    ink = [
+        any(image.getpixel((x, y)) < 200 for x in range(image.width)) for y in range(image.height)
+    ]
+    bands, start = [], None
+    for y, drawn in enumerate([*ink, False]):
+        if drawn and start is None:
+            start = y
+        elif not drawn and start is not None:
+            bands.append((start, y))
+            start = None
+    return bands
+
+
+def test_a_big_groups_chart_keeps_names_and_titles_whole(school: School) -> None:
+    """70 advisees with long names: each name cut with an ellipsis inside the chart (nothing
+    drawn at its left edge), and the title and the first panel's each a line of their own."""
+    summary = build_summary(school.app, "rosa")
+    long = "Maximiliana Wolfensteiner-Oyelaran de la Cruz"
+    students = [
+        replace(st, person=replace(st.person, display_name=f"{long} {k}"))
+        for k, st in enumerate(summary.students * 7)
+    ][:70]
+    png = summary_chart(replace(summary, students=tuple(students)))
+    image = Image.open(io.BytesIO(png)).convert("L")
+    assert all(image.getpixel((x, y)) == 255 for x in range(3) for y in range(image.height))
+    title, heading, *_ = _ink_bands(image)
+    one_line = 20  # pixels: a line of 12-point text at 100 dpi, with room
+    assert title[1] - title[0] < one_line and heading[1] - heading[0] < one_line
 
 
 def test_a_schools_charts_in_parallel_are_the_same_charts(school: School) -> None:
