@@ -35,7 +35,7 @@ import re
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from itertools import pairwise
@@ -76,7 +76,6 @@ __all__ = [
     "Summary",
     "Week",
     "WeekRate",
-    "build_school_summaries",
     "build_summary",
     "summary_json",
 ]
@@ -266,8 +265,10 @@ def build_summary(
     week: str | Week | None = None,
     *,
     actor: Actor | None = None,
+    at: datetime | None = None,
 ) -> Summary:
-    """``advisor``'s summary of ``week`` (default: the current week in their time zone).
+    """``advisor``'s summary of ``week`` (default: the week ``at`` falls in, in their time
+    zone; ``at`` defaults to now, and a later week than its is refused).
 
     ``actor`` (None: the command line's administrator) must be that advisor or an admin
     (``Action.VIEW_SUMMARY``); someone who advises nobody raises ``NotAnAdvisorError``.
@@ -275,7 +276,7 @@ def build_summary(
     person = app.people.get(advisor) if isinstance(advisor, str) else advisor
     require(actor, Action.VIEW_SUMMARY, person)
     zone = _zone(person, app.settings.default_timezone)
-    wanted = _week(week, app.clock.now(), zone)
+    wanted = _week(week, app.clock.now() if at is None else at, zone)
     term = _Term(wanted, zone)
     advising = Reports(app.db).advising(
         person,
@@ -287,30 +288,6 @@ def build_summary(
     if not advising.students and not person.has_role("advisor"):
         raise NotAnAdvisorError(f"{person.handle} is not an advisor: nobody has them as advisor")
     return _summarise(advising, term, zone, _labels(app))
-
-
-def build_school_summaries(app: App, week: str | Week | None = None) -> list[Summary]:
-    """The summary of ``week`` (each in their own time zone) of everyone who advises a
-    student, by handle, read at once: the administrator's view of a whole school (no
-    ``actor``: the command line's)."""
-    now = app.clock.now()
-    default = ZoneInfo(app.settings.default_timezone)
-    around = _week(week, now, default)
-    # A week apart on either side: wider than any two time zones' weeks are apart.
-    earliest, latest = _Term(around.shifted(-1), default), _Term(around.shifted(1), default)
-    school = Reports(app.db).school(
-        since=earliest.start,
-        until=latest.end,
-        changes_since=earliest.week_start,
-        hidden_fields=app.private_fields(),
-    )
-    labels = _labels(app)
-    out = []
-    for advising in sorted(school.values(), key=lambda a: a.advisor.handle):
-        zone = _zone(advising.advisor, app.settings.default_timezone)
-        term = _Term(_week(week, now, zone), zone)
-        out.append(_summarise(_within(advising, term), term, zone, labels))
-    return out
 
 
 def _labels(app: App) -> dict[str, dict[str, str]]:
@@ -351,37 +328,6 @@ class _Term:
         if not self.start <= at < self.end:
             return Week.of(at.astimezone(self.zone).date())
         return self.weeks[bisect_right(self._starts, at) - 1]
-
-
-def _within(advising: Advising, term: _Term) -> Advising:
-    """What falls in ``term`` of a wider read (the whole school's, over every time zone)."""
-
-    def inside(at: datetime) -> bool:
-        return term.start <= at < term.end
-
-    return Advising(
-        advisor=advising.advisor,
-        students=advising.students,
-        goals=advising.goals,
-        checkins=tuple(c for c in advising.checkins if inside(c.created_at)),
-        goal_updates=tuple(u for u in advising.goal_updates if inside(u.created_at)),
-        profile_changes=_rebased(advising.profile_changes, term),
-        joined=advising.joined,
-    )
-
-
-def _rebased(changes: Iterable[ProfileChange], term: _Term) -> tuple[ProfileChange, ...]:
-    """The changes of ``term``'s week, each ``previous`` the value held when the week began
-    (a wider read's earlier changes become the values before it)."""
-    before: dict[tuple[int, str], Any] = {}
-    out = []
-    for change in changes:
-        key = (change.person_id, change.field)
-        if change.created_at < term.week_start:
-            before[key] = change.value
-        elif change.created_at < term.end:
-            out.append(replace(change, previous=before[key]) if key in before else change)
-    return tuple(out)
 
 
 def _summarise(

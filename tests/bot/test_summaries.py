@@ -23,7 +23,6 @@ from bot.summaries import (
     Reason,
     Summary,
     Week,
-    build_school_summaries,
     build_summary,
     summary_json,
 )
@@ -35,6 +34,7 @@ from bot.summary_render import (
     summary_notice,
     summary_text,
 )
+from bot.summary_schedule import compose_summaries
 from storage import Database, PersonRecord
 from tests.flows_app import app_with_flows
 from tests.summary_term import Term, week_day, weeks_before
@@ -255,11 +255,19 @@ def test_someone_who_advises_nobody_has_no_summary(school: School) -> None:
         build_summary(school.app, "tina")
 
 
-def test_the_whole_school_at_once_matches_each_advisors_own(school: School) -> None:
-    everyone = build_school_summaries(school.app)
-    assert [s.advisor.handle for s in everyone] == ["olga", "rosa"]
-    for summary in everyone:
-        assert summary == build_summary(school.app, summary.advisor)
+def test_the_scheduler_composes_each_advisors_week_of_their_instant(school: School) -> None:
+    """Each advisor is summed up for the week of their own instant, in their time zone: the
+    same summary and chart ``summary`` gives for that week; None for someone advising nobody."""
+    lone = Term(school.app.db).person("Lou New", "advisor", "lou")
+    sunday_night = datetime(2026, 11, 29, 23, 30, tzinfo=UTC)  # Monday of W49 in Berlin
+    due = [(school.advisor, sunday_night), (school.app.people.get("olga"), sunday_night)]
+    rosa, olga, nobody = compose_summaries(school.app, [*due, (lone, FRIDAY_AFTERNOON)])
+    assert nobody is None and rosa is not None and olga is not None
+    assert rosa == summary_notice(
+        build_summary(school.app, "rosa", WEEK),
+        summary_chart(build_summary(school.app, "rosa", WEEK)),
+    )
+    assert "2026-W48" in olga.title  # UTC: still Sunday
 
 
 def test_json_is_products_shape(school: School) -> None:

@@ -43,9 +43,9 @@ class FakeComposer:
         self.asked: list[tuple[str, datetime]] = []
 
     def __call__(
-        self, app: App, advisors: Sequence[PersonRecord], now: datetime
+        self, app: App, due: Sequence[tuple[PersonRecord, datetime]]
     ) -> list[Notice | None]:
-        return [self._one(advisor, now) for advisor in advisors]
+        return [self._one(advisor, at) for advisor, at in due]
 
     def _one(self, advisor: PersonRecord, now: datetime) -> Notice | None:
         self.asked.append((advisor.handle, now))
