@@ -26,12 +26,13 @@ first check-in of the term if earlier, as imported history has): one who joined 
 summary's week is not in it, and each week's check-in rate is out of those who had joined.
 
 Urgent students come first: the most reasons first, then the most pressing reason (in the
-order above), then by name; everyone else by name.
+order above), then by name; everyone else by name (case and accents aside, then handle).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -387,10 +388,17 @@ def _by_person(records: Iterable[_R]) -> dict[int, list[_R]]:
 
 
 def _order(student: StudentSummary) -> tuple[Any, ...]:
+    name = (_name_key(student.person.display_name), student.person.handle)
     if not student.urgent:
-        return (1, 0, 0, student.person.display_name, student.person.handle)
+        return (1, 0, 0, *name)
     pressing = min(_RANK[r] for r in student.urgent)
-    return (0, -len(student.urgent), pressing, student.person.display_name, student.person.handle)
+    return (0, -len(student.urgent), pressing, *name)
+
+
+def _name_key(name: str) -> str:
+    """A name as people sort it: case and accents aside ("émile" between "Eli" and "Emma")."""
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def _rates(

@@ -181,6 +181,15 @@ def test_what_each_student_line_holds(school: School) -> None:
     assert students["Jo"].profile_changes == ()
 
 
+def test_names_sort_case_and_accents_aside(school: School, database: Database) -> None:
+    term = Term(database)
+    for name, handle in (("émile Roux", "emile"), ("Éva Kis", "eva"), ("adam Ek", "adam")):
+        student = term.person(name, "student", handle, advisor="rosa")
+        term.checkin(student, week_day(WEEK))
+    everyone = [st.person.handle for st in build_summary(school.app, "rosa").others]
+    assert everyone == ["adam", "emile", "eva", "jo"]
+
+
 def test_the_groups_check_in_rate_week_by_week(school: School) -> None:
     rates = build_summary(school.app, "rosa").checkin_rate
     assert [r.week for r in rates] == TERM
