@@ -14,8 +14,9 @@ now and then), all at fixed, seeded times. Each round, interleaved:
 - the baseline in the same round: the same advisor's data read the naive way, a query or
   three per student (``PlanStore.plan``, ``PlanStore.checkins``, ``ProfileStore.history``
   for each advisee), before any summary is computed;
-- the whole school: ``build_school_summaries`` and a chart for every advisor
-  (``summary_charts``, a process per core).
+- the whole school: exactly what the scheduler does on a Friday, every advisor's summary
+  with its chart and its chat message, ``bot.summary_schedule.compose_summaries`` (a
+  ``build_summary`` per advisor, then ``summary_charts``, a process per core).
 
 Medians over ``--repeat`` (5) rounds. ``--write`` replaces the section
 ``## Advisors' summaries (bench/summaries.py)`` of docs/benchmarks.md; ``--check`` exits 1
@@ -44,11 +45,21 @@ from sqlalchemy import insert
 
 from bench import _common as common
 from bot.app import App
-from bot.charts import summary_chart, summary_charts
+from bot.charts import summary_chart
 from bot.clock import FrozenClock
 from bot.config import load_settings
-from bot.summaries import build_school_summaries, build_summary
-from storage import Database, PlanStore, ProfileStore, RosterEntry, RosterStore, metadata
+from bot.summaries import build_summary
+from bot.summary_schedule import compose_summaries
+from storage import (
+    Database,
+    PersonRecord,
+    PlanStore,
+    ProfileStore,
+    Reports,
+    RosterEntry,
+    RosterStore,
+    metadata,
+)
 
 SECTION = "## Advisors' summaries (bench/summaries.py)"
 WEEK = "2026-W49"
@@ -205,13 +216,11 @@ def naive_read(app: App, handle: str) -> int:
     return rows
 
 
-def school_round(app: App, runs: dict[str, list[float]]) -> int:
-    """Every advisor's summary, then every chart (a process per core); how many."""
-    build_s, summaries = timed(lambda: build_school_summaries(app, WEEK))
-    charts_s, _ = timed(lambda: summary_charts(summaries))
-    runs["school_build"].append(build_s)
-    runs["school_charts"].append(charts_s)
-    return len(summaries)
+def school_round(app: App, advisors: list[PersonRecord]) -> int:
+    """What the scheduler does for a school's Friday: every advisor's summary, chart and
+    message; how many."""
+    notices = compose_summaries(app, [(advisor, NOW) for advisor in advisors])
+    return sum(1 for n in notices if n is not None)
 
 
 def timed(run: Callable[[], Any]) -> tuple[float, Any]:
@@ -234,16 +243,15 @@ def bench(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     summary_chart(one)
     if len(one.students) != ONE_ADVISOR_STUDENTS:
         problems.append(f"one advisor: {len(one.students)} advisees, not {ONE_ADVISOR_STUDENTS}")
-    runs: dict[str, list[float]] = {
-        k: [] for k in ("build", "chart", "naive", "school", "school_build", "school_charts")
-    }
+    advisors = Reports(app.db).advisors()
+    runs: dict[str, list[float]] = {k: [] for k in ("build", "chart", "naive", "school")}
     counts: dict[str, int] = {}
     for round_number in range(1, args.repeat + 1):
         steps: list[tuple[str, Callable[[], Any]]] = [
             ("build", lambda: build_summary(app, ONE_ADVISOR, WEEK)),
             ("chart", lambda: summary_chart(one)),
             ("naive", lambda: naive_read(app, ONE_ADVISOR)),
-            ("school", lambda: school_round(app, runs)),
+            ("school", lambda: school_round(app, advisors)),
         ]
         for name, run in steps if round_number % 2 else steps[::-1]:
             seconds, result = timed(run)
@@ -303,11 +311,12 @@ def render(report: dict[str, Any], command: str) -> str:
         "term (mood, energy, progress and a next step per goal, now and then a note, a wish to "
         "meet, a new challenge). In each round, interleaved: one advisor's `build_summary` "
         "(without the chart), its `summary_chart` (the same chart each round: its texts are "
-        "measured once), the baseline, and every advisor's summary "
-        "(`build_school_summaries`) with a chart each "
-        "(`summary_charts`: one process per core). The baseline reads the same advisor's "
-        "data the naive way, a few queries per student (`PlanStore.plan`, `PlanStore.checkins`, "
-        "`ProfileStore.history` for each advisee) and computes nothing. Medians over "
+        "measured once), the baseline, and what the scheduler does for the school's Friday: "
+        "every advisor's summary, chart and message (`compose_summaries`: a `build_summary` "
+        "per advisor, then `summary_charts`, one process per core). The baseline reads the "
+        "same advisor's data the naive way, a few queries per student (`PlanStore.plan`, "
+        "`PlanStore.checkins`, `ProfileStore.history` for each advisee) and computes nothing. "
+        "Medians over "
         f"{report['repeat']} rounds.",
         "",
         "| what | median |",
@@ -316,10 +325,7 @@ def render(report: dict[str, Any], command: str) -> str:
         f"| one advisor: the chart | {m['chart'] * 1e3:.0f} ms |",
         f"| baseline: the same data, queries per student (no summary) | {m['naive'] * 1e3:.1f} "
         f"ms ({m['naive'] / m['build']:.1f}× the build) |",
-        f"| the whole school, charts included | {m['school']:.2f} s |",
-        f"| … of which building the {report['advisors'] + 1} summaries | "
-        f"{m['school_build']:.2f} s |",
-        f"| … of which drawing their charts (a process per core) | {m['school_charts']:.2f} s |",
+        f"| the whole school as the scheduler composes it | {m['school']:.2f} s |",
         "",
         *common.targets_table(targets(report), report["problems"]),
         "",

@@ -22,11 +22,17 @@ __all__ = ["summary_chart", "summary_charts"]
 _DPI: Final = 100
 _WIDTH: Final = 9.0
 """Inches, like every size here."""
-_LEFT: Final = 1.4  # the students' names
+_LEFT: Final = 1.7  # the students' names
 _RIGHT: Final = 1.1  # the colour bar
 _TOP: Final = 0.75  # the title and the first panel's
 _GAP: Final = 0.45  # the second panel's title
 _BOTTOM: Final = 0.6  # the weeks
+_TITLE_AT: Final = 0.12
+"""The title's top, below the figure's."""
+_HEADING_ABOVE: Final = 0.06
+"""A panel's title, above the panel."""
+_NAME_CHARACTERS: Final = 24
+"""A longer name is cut to this many, an ellipsis last: it fits in ``_LEFT``."""
 _ROW: Final = 0.26
 _ROWS_MIN: Final = 1.2
 _ROWS_MAX: Final = 9.0
@@ -45,7 +51,8 @@ def summary_chart(summary: Summary) -> bytes:
 
     weeks = summary.weeks[-len(summary.checkin_rate) :] if summary.checkin_rate else ()
     rows = [
-        (s.person.display_name, _weekly_progress(s.goals, len(weeks))) for s in summary.students
+        (_short(s.person.display_name), _weekly_progress(s.goals, len(weeks)))
+        for s in summary.students
     ]
     rows_in = min(max(_ROW * len(rows), _ROWS_MIN), _ROWS_MAX)
     height = _TOP + rows_in + _GAP + _RATES + _BOTTOM
@@ -58,7 +65,11 @@ def summary_chart(summary: Summary) -> bytes:
     rate_axes = figure.add_axes(
         (_LEFT / _WIDTH, _BOTTOM / height, plot_width / _WIDTH, _RATES / height)
     )
-    figure.suptitle(f"{summary.advisor.display_name}'s advisees, to {summary.week}")
+    figure.suptitle(
+        f"{summary.advisor.display_name}'s advisees, to {summary.week}",
+        y=1 - _TITLE_AT / height,
+        va="top",
+    )
     image = _progress(progress_axes, rows, len(weeks))
     if image is not None:
         bar = figure.add_axes(
@@ -129,9 +140,20 @@ def _progress(axes: Any, rows: list[tuple[str, list[float]]], weeks: int) -> Any
     return image
 
 
+def _short(name: str) -> str:
+    """The name, cut with an ellipsis when longer than ``_NAME_CHARACTERS``."""
+    if len(name) <= _NAME_CHARACTERS:
+        return name
+    return name[: _NAME_CHARACTERS - 1].rstrip() + "…"
+
+
 def _heading(axes: Any, text: str) -> None:
-    """A panel's title, placed above it (``set_title`` would measure the axes again)."""
-    axes.text(0, 1.03, text, transform=axes.transAxes, ha="left", va="bottom", fontsize=11)
+    """A panel's title, a fixed distance above it whatever its height (``set_title`` would
+    measure the axes again)."""
+    figure = axes.get_figure()
+    left, top = axes.get_position().x0, axes.get_position().y1
+    above = _HEADING_ABOVE / figure.get_figheight()
+    figure.text(left, top + above, text, ha="left", va="bottom", fontsize=11)
 
 
 def _rates(axes: Any, summary: Summary, labels: list[str]) -> None:

@@ -535,21 +535,26 @@ def summary_command(
         str | None,
         typer.Option("--week", help="An ISO week, like 2026-W49 (default: the current one)."),
     ] = None,
-    fmt: Annotated[
-        str, typer.Option("--format", help="text, md, html or json.", metavar="FORMAT")
-    ] = "text",
+    chosen: Annotated[
+        str | None,
+        typer.Option("--format", help="text (default), md, html or json.", metavar="FORMAT"),
+    ] = None,
     output: Annotated[
         Path | None, typer.Option("--output", help="Write it to this file, not the screen.")
     ] = None,
     chart: Annotated[
         Path | None, typer.Option("--chart", help="Also draw the chart into this PNG file.")
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
 ) -> None:
     """An advisor's weekly summary: who needs them and why, then everyone else."""
     from .errors import InputError
     from .summaries import build_summary
     from .summary_render import FORMATS, render_summary
 
+    if as_json and chosen not in (None, "json"):
+        raise InputError(f"--json and --format {chosen!r} disagree: give one of them")
+    fmt = "json" if as_json else chosen or "text"
     if fmt not in FORMATS:
         raise InputError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
     bot = _open_app()
@@ -559,12 +564,40 @@ def summary_command(
         from .charts import summary_chart
 
         png = summary_chart(summary)
-        _write_output(chart, png)
     text = render_summary(summary, fmt, png)
+    for path in (chart, output):
+        if path is not None:
+            _check_writable(path)
+    if chart is not None and png is not None:
+        _write_output(chart, png)
     if output is None:
         typer.echo(text)
         return
     _write_output(output, text if text.endswith("\n") else text + "\n")
+    also = f" and its chart to {chart}" if chart is not None else ""
+    typer.echo(
+        f"wrote {summary.advisor.display_name}'s summary of {summary.week} ({fmt}) "
+        f"to {output}{also}"
+    )
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse, in one line, a file that cannot be written, before a command writes any of its
+    files (so a failure leaves none half done)."""
+    import errno
+    import os
+
+    from .errors import InputError
+
+    if path.is_dir():
+        code = errno.EISDIR
+    elif not path.parent.is_dir():
+        code = errno.ENOENT
+    elif not os.access(path if path.exists() else path.parent, os.W_OK):
+        code = errno.EACCES
+    else:
+        return
+    raise InputError(f"cannot write {path}: {os.strerror(code)}")
 
 
 @inbound_app.command("failed")

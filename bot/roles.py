@@ -92,6 +92,8 @@ def _self_or_advisor(actor: Actor, subject: Subject) -> bool:
     return isinstance(subject, PersonRecord) and (
         subject.id == actor.person.id or subject.id in actor.advisees
     )
+
+
 def _themself(actor: Actor, subject: Subject) -> bool:
     return isinstance(subject, PersonRecord) and subject.id == actor.person.id
 

@@ -11,7 +11,8 @@ urgent for each of these reasons (``Reason``):
 
 - ``wants_meeting``: a check-in of the week asks to meet;
 - ``note``: a check-in of the week has a note for the advisor;
-- ``no_checkin``: no check-in this week (``missed_weeks`` counts the weeks in a row);
+- ``no_checkin``: no check-in this week (``missed_weeks`` counts the weeks in a row since
+  the student joined);
 - ``low_mood``: the week's latest mood is ``LOW_MOOD`` (2) or below, or at least
   ``MOOD_DROP`` (2) points below the student's own average mood of the term's earlier weeks;
 - ``goal_stalled``: an active goal whose last two updates (this week or earlier in the term)
@@ -20,17 +21,22 @@ urgent for each of these reasons (``Reason``):
 - ``new_challenge``: the week changed the ``challenges`` profile field to hold a value it did
   not hold before the week.
 
+A student counts from the week they joined (the week their record was added, or of their
+first check-in of the term if earlier, as imported history has): one who joined after the
+summary's week is not in it, and each week's check-in rate is out of those who had joined.
+
 Urgent students come first: the most reasons first, then the most pressing reason (in the
-order above), then by name; everyone else by name.
+order above), then by name; everyone else by name (case and accents aside, then handle).
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from itertools import pairwise
@@ -57,6 +63,8 @@ if TYPE_CHECKING:
     from .app import App
 
 __all__ = [
+    "FIRST_YEAR",
+    "LAST_YEAR",
     "LOW_MOOD",
     "MOOD_DROP",
     "TERM_WEEKS",
@@ -69,7 +77,6 @@ __all__ = [
     "Summary",
     "Week",
     "WeekRate",
-    "build_school_summaries",
     "build_summary",
     "summary_json",
 ]
@@ -86,7 +93,11 @@ STALLED_AFTER: Final = 2
 FALLING_OVER: Final = 3
 CHALLENGES_FIELD: Final = "challenges"
 
-_WEEK_RE: Final = re.compile(r"^\s*(\d{4})-?W(\d{2})\s*$", re.IGNORECASE)
+FIRST_YEAR: Final = 1900
+LAST_YEAR: Final = 2999
+"""The years a week may be in (a term reaches 20 weeks back; a date stops at year 9999)."""
+
+_WEEK_RE: Final = re.compile(r"^\s*([0-9]{4})-?W([0-9]{2})\s*$", re.IGNORECASE | re.ASCII)
 
 
 class NotAnAdvisorError(InputError):
@@ -118,7 +129,8 @@ class Week:
 
     @classmethod
     def parse(cls, text: str) -> Week:
-        """The week, or ``InputError`` in one line."""
+        """The week (ASCII digits, ``FIRST_YEAR`` to ``LAST_YEAR``), or ``InputError`` in one
+        line."""
         match = _WEEK_RE.match(text)
         if match:
             year, number = int(match[1]), int(match[2])
@@ -127,6 +139,10 @@ class Week:
             except ValueError:
                 pass
             else:
+                if not FIRST_YEAR <= year <= LAST_YEAR:
+                    raise InputError(
+                        f"week {text!r} is out of range: use a week of {FIRST_YEAR} to {LAST_YEAR}"
+                    )
                 return cls(year, number)
         raise InputError(f"week {text!r} is not an ISO week: use YYYY-Www, like 2026-W49")
 
@@ -250,8 +266,10 @@ def build_summary(
     week: str | Week | None = None,
     *,
     actor: Actor | None = None,
+    at: datetime | None = None,
 ) -> Summary:
-    """``advisor``'s summary of ``week`` (default: the current week in their time zone).
+    """``advisor``'s summary of ``week`` (default: the week ``at`` falls in, in their time
+    zone; ``at`` defaults to now, and a later week than its is refused).
 
     ``actor`` (None: the command line's administrator) must be that advisor or an admin
     (``Action.VIEW_SUMMARY``); someone who advises nobody raises ``NotAnAdvisorError``.
@@ -259,7 +277,7 @@ def build_summary(
     person = app.people.get(advisor) if isinstance(advisor, str) else advisor
     require(actor, Action.VIEW_SUMMARY, person)
     zone = _zone(person, app.settings.default_timezone)
-    wanted = _week(week, app.clock.now(), zone)
+    wanted = _week(week, app.clock.now() if at is None else at, zone)
     term = _Term(wanted, zone)
     advising = Reports(app.db).advising(
         person,
@@ -273,30 +291,6 @@ def build_summary(
     return _summarise(advising, term, zone, _labels(app))
 
 
-def build_school_summaries(app: App, week: str | Week | None = None) -> list[Summary]:
-    """The summary of ``week`` (each in their own time zone) of everyone who advises a
-    student, by handle, read at once: the administrator's view of a whole school (no
-    ``actor``: the command line's)."""
-    now = app.clock.now()
-    default = ZoneInfo(app.settings.default_timezone)
-    around = _week(week, now, default)
-    # A week apart on either side: wider than any two time zones' weeks are apart.
-    earliest, latest = _Term(around.shifted(-1), default), _Term(around.shifted(1), default)
-    school = Reports(app.db).school(
-        since=earliest.start,
-        until=latest.end,
-        changes_since=earliest.week_start,
-        hidden_fields=app.private_fields(),
-    )
-    labels = _labels(app)
-    out = []
-    for advising in sorted(school.values(), key=lambda a: a.advisor.handle):
-        zone = _zone(advising.advisor, app.settings.default_timezone)
-        term = _Term(_week(week, now, zone), zone)
-        out.append(_summarise(_within(advising, term), term, zone, labels))
-    return out
-
-
 def _labels(app: App) -> dict[str, dict[str, str]]:
     return option_labels(app.registry.flows())
 
@@ -306,9 +300,15 @@ def _zone(person: PersonRecord, default: str) -> ZoneInfo:
 
 
 def _week(week: str | Week | None, now: datetime, zone: ZoneInfo) -> Week:
-    if isinstance(week, Week):
-        return week
-    return Week.of(now.astimezone(zone).date()) if week is None else Week.parse(week)
+    """The week asked for (default: ``now``'s); one that has not begun in ``zone`` is
+    refused: nobody could have checked in yet."""
+    current = Week.of(now.astimezone(zone).date())
+    if week is None:
+        return current
+    wanted = week if isinstance(week, Week) else Week.parse(week)
+    if wanted > current:
+        raise InputError(f"week {wanted} has not started yet: the current week is {current}")
+    return wanted
 
 
 class _Term:
@@ -331,36 +331,6 @@ class _Term:
         return self.weeks[bisect_right(self._starts, at) - 1]
 
 
-def _within(advising: Advising, term: _Term) -> Advising:
-    """What falls in ``term`` of a wider read (the whole school's, over every time zone)."""
-
-    def inside(at: datetime) -> bool:
-        return term.start <= at < term.end
-
-    return Advising(
-        advisor=advising.advisor,
-        students=advising.students,
-        goals=advising.goals,
-        checkins=tuple(c for c in advising.checkins if inside(c.created_at)),
-        goal_updates=tuple(u for u in advising.goal_updates if inside(u.created_at)),
-        profile_changes=_rebased(advising.profile_changes, term),
-    )
-
-
-def _rebased(changes: Iterable[ProfileChange], term: _Term) -> tuple[ProfileChange, ...]:
-    """The changes of ``term``'s week, each ``previous`` the value held when the week began
-    (a wider read's earlier changes become the values before it)."""
-    before: dict[tuple[int, str], Any] = {}
-    out = []
-    for change in changes:
-        key = (change.person_id, change.field)
-        if change.created_at < term.week_start:
-            before[key] = change.value
-        elif change.created_at < term.end:
-            out.append(replace(change, previous=before[key]) if key in before else change)
-    return tuple(out)
-
-
 def _summarise(
     advising: Advising, term: _Term, zone: ZoneInfo, labels: Mapping[str, Mapping[str, str]]
 ) -> Summary:
@@ -368,10 +338,12 @@ def _summarise(
     updates = _by_person(advising.goal_updates)
     goals = _by_person(advising.goals)
     changes = _by_person(advising.profile_changes)
+    joined = _joined(advising, term, checkins)
     students = [
         _student(
             student,
             term,
+            joined[student.id],
             checkins.get(student.id, []),
             goals.get(student.id, []),
             updates.get(student.id, []),
@@ -379,6 +351,7 @@ def _summarise(
             labels,
         )
         for student in advising.students
+        if student.id in joined
     ]
     students.sort(key=_order)
     return Summary(
@@ -388,8 +361,23 @@ def _summarise(
         starts_on=term.week.monday,
         weeks=tuple(str(w) for w in term.weeks),
         students=tuple(students),
-        checkin_rate=_rates(term, checkins, len(advising.students)),
+        checkin_rate=_rates(term, checkins, joined),
     )
+
+
+def _joined(
+    advising: Advising, term: _Term, checkins: Mapping[int, Sequence[CheckinReport]]
+) -> dict[int, Week]:
+    """The local week each student joined, for those who joined by the summary's week: their
+    record's creation, or their first check-in of the term if earlier (imported history)."""
+    out = {}
+    for student in advising.students:
+        times = [advising.joined[student.id]] if student.id in advising.joined else []
+        times += [c.created_at for c in checkins.get(student.id, [])[:1]]
+        since = min(times, default=term.start)
+        if since < term.end:
+            out[student.id] = term.week_of(since)
+    return out
 
 
 def _by_person(records: Iterable[_R]) -> dict[int, list[_R]]:
@@ -400,26 +388,39 @@ def _by_person(records: Iterable[_R]) -> dict[int, list[_R]]:
 
 
 def _order(student: StudentSummary) -> tuple[Any, ...]:
+    name = (_name_key(student.person.display_name), student.person.handle)
     if not student.urgent:
-        return (1, 0, 0, student.person.display_name, student.person.handle)
+        return (1, 0, 0, *name)
     pressing = min(_RANK[r] for r in student.urgent)
-    return (0, -len(student.urgent), pressing, student.person.display_name, student.person.handle)
+    return (0, -len(student.urgent), pressing, *name)
+
+
+def _name_key(name: str) -> str:
+    """A name as people sort it: case and accents aside ("émile" between "Eli" and "Emma")."""
+    decomposed = unicodedata.normalize("NFKD", name.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def _rates(
-    term: _Term, checkins: Mapping[int, Sequence[CheckinReport]], students: int
+    term: _Term, checkins: Mapping[int, Sequence[CheckinReport]], joined: Mapping[int, Week]
 ) -> tuple[WeekRate, ...]:
+    """Each week's check-ins out of the students who had joined by then."""
     weeks_in: dict[Week, set[int]] = defaultdict(set)
     for pid, theirs in checkins.items():
-        for c in theirs:
-            weeks_in[term.week_of(c.created_at)].add(pid)
+        if pid in joined:
+            for c in theirs:
+                weeks_in[term.week_of(c.created_at)].add(pid)
     first = next((k for k, w in enumerate(term.weeks) if weeks_in.get(w)), len(term.weeks) - 1)
-    return tuple(WeekRate(str(w), len(weeks_in.get(w, ())), students) for w in term.weeks[first:])
+    return tuple(
+        WeekRate(str(w), len(weeks_in.get(w, ())), sum(1 for j in joined.values() if j <= w))
+        for w in term.weeks[first:]
+    )
 
 
 def _student(
     student: PersonRecord,
     term: _Term,
+    joined: Week,
     checkins: Sequence[CheckinReport],
     goals: Sequence[GoalReport],
     updates: Sequence[GoalUpdateReport],
@@ -431,7 +432,7 @@ def _student(
     latest = this_week[-1] if this_week else None
     notes = [c.note_for_advisor for c in this_week if c.note_for_advisor]
     wants_meeting = any(c.wants_meeting for c in this_week)
-    missed = 0 if this_week else _missed_weeks(term, checkins)
+    missed = 0 if this_week else _missed_weeks(term, joined, checkins)
     mood = latest.mood if latest else None
     energy = latest.energy if latest else None
     average = _average([c.mood for c in earlier])
@@ -461,12 +462,13 @@ def _student(
     )
 
 
-def _missed_weeks(term: _Term, checkins: Sequence[CheckinReport]) -> int:
-    """Weeks in a row without a check-in, ending with the summary's (at most the term's)."""
+def _missed_weeks(term: _Term, joined: Week, checkins: Sequence[CheckinReport]) -> int:
+    """Weeks in a row without a check-in, ending with the summary's (at most the term's, and
+    none before the student joined)."""
     weeks = {term.week_of(c.created_at) for c in checkins}
     missed = 0
     for week in reversed(term.weeks):
-        if week in weeks:
+        if week in weeks or week < joined:
             break
         missed += 1
     return missed

@@ -222,16 +222,26 @@ def summary_text(summary: Summary) -> str:
 
 
 def summary_markdown(summary: Summary) -> str:
-    """Markdown; every span's text escaped, so student text is shown as written."""
+    """CommonMark; every span's text escaped, so student text is shown as written. A student
+    is a list item; a line under a bullet stays in its item, and lines of a paragraph stay
+    lines, each by a hard break (a trailing backslash)."""
     notice = summary_notice(summary)
     out = [f"# {_md(notice.title)}"]
     for section in notice.sections:
         out.append("")
         if section.title:
             out += [f"## {_md(section.title)}", ""]
+        in_item = previous = False
         for line in section.lines:
-            text = "".join(_md_span(s) for s in line.spans)
-            out.append(f"- {text}" if line.bullet else f"  {text.strip()}")
+            text = "".join(_md_span(s) for s in line.spans).strip()
+            if line.bullet:
+                out.append(f"- {text}")
+                in_item = True
+            elif text:
+                if previous:
+                    out[-1] += "\\"
+                out.append(f"  {text}" if in_item else text)
+            previous = bool(text) or line.bullet
     return "\n".join(out) + "\n"
 
 

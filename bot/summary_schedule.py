@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Final, TypeAlias
-from zoneinfo import ZoneInfo
 
 from storage import PersonRecord
 
@@ -33,9 +32,9 @@ __all__ = [
 SummaryComposer: TypeAlias = Callable[
     ["App", Sequence[tuple[PersonRecord, datetime]]], Sequence[Notice | None]
 ]
-"""Builds the summaries of these advisors, each of the week its instant (the occurrence that
-fell due) falls in, one per advisor in order; None: nothing to send (no advisees, say).
-Called outside any transaction."""
+"""Builds the summaries of these advisors, each of the week its instant falls in (its
+occurrence's), one per advisor in order; None: nothing to send (no advisees, say). Called
+outside any transaction."""
 
 NO_COMPOSER: Final = "no_composer"
 """Why a summary was not sent: no composer is configured."""
@@ -49,13 +48,10 @@ def compose_summaries(
     """Each advisor's summary of the week their instant falls in (in their time zone), with
     its chart; None for an advisor who advises nobody."""
     from .charts import summary_charts
-    from .summaries import Week, build_summary
+    from .summaries import build_summary
     from .summary_render import summary_notice
 
-    summaries = []
-    for advisor, at in due:
-        zone = ZoneInfo(advisor.timezone or app.settings.default_timezone)
-        summaries.append(build_summary(app, advisor, Week.of(at.astimezone(zone).date())))
+    summaries = [build_summary(app, advisor, at=instant) for advisor, instant in due]
     shown = [s for s in summaries if s.students]
     charts = iter(summary_charts(shown))
     return [summary_notice(s, next(charts)) if s.students else None for s in summaries]

@@ -12,8 +12,9 @@ names hidden (a flow marks it private), is filtered out in SQL.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import datetime
 from typing import Any
 
@@ -114,6 +115,8 @@ class Advising:
     checkins: tuple[CheckinReport, ...] = ()
     goal_updates: tuple[GoalUpdateReport, ...] = ()
     profile_changes: tuple[ProfileChange, ...] = ()
+    joined: Mapping[int, datetime] = dataclass_field(default_factory=dict)
+    """When each student joined (by person id): their record's creation."""
 
 
 @dataclass(slots=True)
@@ -123,6 +126,7 @@ class _Rows:
     advisors: dict[int, PersonRecord]
     advisees: dict[int, list[int]]
     students: dict[int, PersonRecord]
+    joined: dict[int, datetime]
     goals: dict[int, list[GoalReport]]
     checkins: dict[int, list[CheckinReport]]
     updates: dict[int, list[GoalUpdateReport]]
@@ -139,7 +143,7 @@ class Reports:
     def advisors(self) -> list[PersonRecord]:
         """Everyone who advises at least one student, by handle."""
         with self._db.read() as conn:
-            people = _people(conn, select(advisor_link.c.advisor_id))
+            people, _ = _people(conn, select(advisor_link.c.advisor_id))
         return sorted(people.values(), key=lambda p: p.handle)
 
     def advising(
@@ -197,11 +201,14 @@ class Reports:
             advisees: dict[int, list[int]] = defaultdict(list)
             for advisor_id, student_id in pairs:
                 advisees[advisor_id].append(student_id)
-            everyone = _people(conn, select(links.subquery().c.advisor_id).union(student_ids))
+            everyone, joined = _people(
+                conn, select(links.subquery().c.advisor_id).union(student_ids)
+            )
             rows = _Rows(
                 advisors={a: everyone[a] for a in advisees},
                 advisees=advisees,
                 students=everyone,
+                joined=joined,
                 goals=_goals(conn, student_ids, since),
                 checkins=_checkins(conn, student_ids, since, until),
                 updates=_updates(conn, student_ids, since, until),
@@ -223,6 +230,7 @@ def _split(rows: _Rows, advisor_id: int) -> Advising:
         checkins=tuple(c for s in ids for c in rows.checkins.get(s, ())),
         goal_updates=tuple(u for s in ids for u in rows.updates.get(s, ())),
         profile_changes=tuple(c for s in ids for c in rows.changes.get(s, ())),
+        joined={s: rows.joined[s] for s in ids},
     )
 
 
@@ -234,8 +242,11 @@ def _scale(text: str | None) -> Any:
     return loads(text)
 
 
-def _people(conn: Connection, ids: Select[Any] | CompoundSelect[Any]) -> dict[int, PersonRecord]:
-    """The people whose ids ``ids`` selects, with their roles, in one statement."""
+def _people(
+    conn: Connection, ids: Select[Any] | CompoundSelect[Any]
+) -> tuple[dict[int, PersonRecord], dict[int, datetime]]:
+    """The people whose ids ``ids`` selects, with their roles, and when each was added, in
+    one statement."""
     stmt = (
         select(
             person.c.id,
@@ -245,6 +256,7 @@ def _people(conn: Connection, ids: Select[Any] | CompoundSelect[Any]) -> dict[in
             person.c.timezone,
             person.c.language,
             person.c.opted_out,
+            person.c.created_at,
             person_role.c.role,
         )
         .select_from(person.outerjoin(person_role, person_role.c.person_id == person.c.id))
@@ -257,7 +269,7 @@ def _people(conn: Connection, ids: Select[Any] | CompoundSelect[Any]) -> dict[in
         first.setdefault(row.id, row)
         if row.role is not None:
             roles[row.id].append(row.role)
-    return {
+    people = {
         pid: PersonRecord(
             id=pid,
             handle=row.handle,
@@ -270,6 +282,7 @@ def _people(conn: Connection, ids: Select[Any] | CompoundSelect[Any]) -> dict[in
         )
         for pid, row in first.items()
     }
+    return people, {pid: row.created_at for pid, row in first.items()}
 
 
 def _goals(

@@ -11,6 +11,8 @@ from typing import Any
 from storage import Database, PeopleStore, PersonRecord, metadata
 
 _T = metadata.tables
+LONG_AGO = datetime(2025, 9, 1, tzinfo=UTC)
+"""When a test's people joined unless it says: before any term it writes."""
 
 
 def week_day(week: str, weekday: int = 3, at: time = time(16)) -> datetime:
@@ -30,6 +32,13 @@ def weeks_before(week: str, count: int) -> list[str]:
     return out
 
 
+def backdate_roster(db: Database, joined: datetime = LONG_AGO) -> None:
+    """Everyone on the roster joined at ``joined`` (``created_at`` is the real clock's, and a
+    summary leaves out students who joined after its week)."""
+    with db.begin() as conn:
+        conn.execute(_T["person"].update().values(created_at=joined))
+
+
 @dataclass
 class Term:
     """Writes people, goals, check-ins and profile facts; returns their ids."""
@@ -44,8 +53,15 @@ class Term:
         *,
         advisor: str | None = None,
         tz: str | None = None,
+        joined: datetime = LONG_AGO,
     ) -> PersonRecord:
-        return PeopleStore(self.db).add(name, role, handle=handle, advisor=advisor, timezone=tz)
+        """A person added to the roster at ``joined``."""
+        added = PeopleStore(self.db).add(name, role, handle=handle, advisor=advisor, timezone=tz)
+        with self.db.begin() as conn:
+            conn.execute(
+                _T["person"].update().where(_T["person"].c.id == added.id).values(created_at=joined)
+            )
+        return added
 
     def goal(self, student: PersonRecord, title: str, status: str = "active") -> int:
         at = datetime(2026, 9, 1, tzinfo=UTC)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bot.app import App
 from storage import PersonRecord
-from tests.summary_term import Term, week_day, weeks_before
+from tests.summary_term import Term, backdate_roster, week_day, weeks_before
 
 WEEK = "2026-W50"
 WEDNESDAY = datetime(2026, 12, 9, 10, tzinfo=UTC)
@@ -73,6 +73,7 @@ def school(app: App) -> School:
         term.checkin(bo, week_day(week), mood=4, progress={novels: 2 + k})
     this_week = WEDNESDAY - timedelta(hours=1)
     term.checkin(bo, this_week, mood=4, progress={novels: 4}, next_steps={novels: "Chapter 3"})
+    backdate_roster(app.db)  # on the roster since before the term, whatever the real date
     return School(ada, olu, admin, tina, theo, ana, bo, cy, arm)
 
 

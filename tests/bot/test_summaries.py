@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from bot.app import App
 from bot.charts import summary_chart, summary_charts
@@ -22,7 +23,6 @@ from bot.summaries import (
     Reason,
     Summary,
     Week,
-    build_school_summaries,
     build_summary,
     summary_json,
 )
@@ -34,6 +34,7 @@ from bot.summary_render import (
     summary_notice,
     summary_text,
 )
+from bot.summary_schedule import compose_summaries
 from storage import Database, PersonRecord
 from tests.flows_app import app_with_flows
 from tests.summary_term import Term, week_day, weeks_before
@@ -180,19 +181,65 @@ def test_what_each_student_line_holds(school: School) -> None:
     assert students["Jo"].profile_changes == ()
 
 
+def test_names_sort_case_and_accents_aside(school: School, database: Database) -> None:
+    term = Term(database)
+    for name, handle in (("émile Roux", "emile"), ("Éva Kis", "eva"), ("adam Ek", "adam")):
+        student = term.person(name, "student", handle, advisor="rosa")
+        term.checkin(student, week_day(WEEK))
+    everyone = [st.person.handle for st in build_summary(school.app, "rosa").others]
+    assert everyone == ["adam", "emile", "eva", "jo"]
+
+
 def test_the_groups_check_in_rate_week_by_week(school: School) -> None:
     rates = build_summary(school.app, "rosa").checkin_rate
     assert [r.week for r in rates] == TERM
     assert [(r.checked_in, r.students) for r in rates[-3:]] == [(11, 11), (10, 11), (9, 11)]
 
 
+def test_weeks_before_a_student_joined_are_not_missed_check_ins(
+    school: School, database: Database
+) -> None:
+    """Lu joined on Tuesday of the week before, Max this Wednesday: neither missed 20 weeks;
+    the weeks before they joined are as if they were not there."""
+    term = Term(database)
+    lu = term.person("Lu New", "student", "lu", advisor="rosa", joined=week_day(TERM[-2], 2))
+    term.person("Max New", "student", "max", advisor="rosa", joined=week_day(TERM[-1]))
+    students = {st.person.handle: st for st in build_summary(school.app, "rosa").students}
+    assert students["lu"].missed_weeks == 2 and students["max"].missed_weeks == 1
+    term.checkin(lu, week_day(TERM[-2], 5))
+    lu_now = {st.person.handle: st for st in build_summary(school.app, "rosa").students}["lu"]
+    assert lu_now.missed_weeks == 1
+    rates = build_summary(school.app, "rosa").checkin_rate
+    assert [(r.checked_in, r.students) for r in rates[-3:]] == [(11, 11), (11, 12), (9, 13)]
+    earlier = build_summary(school.app, "rosa", TERM[-3])
+    assert {st.person.handle for st in earlier.students} == {
+        st.handle for st in school.students.values()
+    }
+    assert all(r.students == 11 for r in earlier.checkin_rate)
+
+
 def test_an_earlier_week_and_a_bad_one(school: School) -> None:
     earlier = build_summary(school.app, "rosa", "2026-W48")
     assert _by_name(earlier)["Dee"] == ["no_checkin"] and _by_name(earlier)["Cy"] == []
     assert build_summary(school.app, "rosa", Week.parse("2026w47")).week == "2026-W47"
-    for bad in ("2026-W54", "2025-W53", "next week", "2026-12-04"):
+    for bad in ("2026-W54", "2025-W53", "next week", "2026-12-04", "２０２６-W49", "2026-W４9"):
         with pytest.raises(InputError, match="is not an ISO week"):
             build_summary(school.app, "rosa", bad)
+
+
+@pytest.mark.parametrize("far", ["0001-W01", "1899-W52", "9999-W52", "3000-W01"])
+def test_a_week_out_of_range_is_one_clear_error(school: School, far: str) -> None:
+    with pytest.raises(InputError, match=rf"^week '{far}' is out of range: use a week of 1900"):
+        build_summary(school.app, "rosa", far)
+
+
+def test_a_week_that_has_not_started_is_refused(school: School) -> None:
+    """Not a summary flagging everyone "no check-in" for a week nobody could check in yet."""
+    for later in ("2027-W10", Week.parse("2026-W50")):
+        with pytest.raises(InputError, match="has not started yet: the current week is 2026-W49"):
+            build_summary(school.app, "rosa", later)
+    school.clock.set(datetime(2026, 12, 6, 23, 30, tzinfo=UTC))  # Monday 00:30 in Berlin
+    assert build_summary(school.app, "rosa", "2026-W50").week == "2026-W50"
 
 
 def test_the_current_week_is_the_advisors(school: School) -> None:
@@ -217,11 +264,19 @@ def test_someone_who_advises_nobody_has_no_summary(school: School) -> None:
         build_summary(school.app, "tina")
 
 
-def test_the_whole_school_at_once_matches_each_advisors_own(school: School) -> None:
-    everyone = build_school_summaries(school.app)
-    assert [s.advisor.handle for s in everyone] == ["olga", "rosa"]
-    for summary in everyone:
-        assert summary == build_summary(school.app, summary.advisor)
+def test_the_scheduler_composes_each_advisors_week_of_their_instant(school: School) -> None:
+    """Each advisor is summed up for the week of their own instant, in their time zone: the
+    same summary and chart ``summary`` gives for that week; None for someone advising nobody."""
+    lone = Term(school.app.db).person("Lou New", "advisor", "lou")
+    sunday_night = datetime(2026, 11, 29, 23, 30, tzinfo=UTC)  # Monday of W49 in Berlin
+    due = [(school.advisor, sunday_night), (school.app.people.get("olga"), sunday_night)]
+    rosa, olga, nobody = compose_summaries(school.app, [*due, (lone, FRIDAY_AFTERNOON)])
+    assert nobody is None and rosa is not None and olga is not None
+    assert rosa == summary_notice(
+        build_summary(school.app, "rosa", WEEK),
+        summary_chart(build_summary(school.app, "rosa", WEEK)),
+    )
+    assert "2026-W48" in olga.title  # UTC: still Sunday
 
 
 def test_json_is_products_shape(school: School) -> None:
@@ -295,6 +350,26 @@ def test_markdown_escapes_student_text(school: School) -> None:
     assert "## Needs you this week \\(10\\)" in md and "- **Kim Lee**" in md
 
 
+def test_markdown_keeps_its_lines_in_commonmark(school: School) -> None:
+    """Each student is one list item; an urgent one's details on a line of their own in it
+    (a hard break, not joined onto the reasons); the check-in lines stay two lines."""
+    from markdown_it import MarkdownIt
+
+    summary = build_summary(school.app, "rosa")
+    tokens = MarkdownIt("commonmark").parse(summary_markdown(summary))
+    # list_item_open, paragraph_open, inline: each item's text
+    items = [tokens[k + 2] for k, t in enumerate(tokens) if t.type == "list_item_open"]
+    assert len(items) == len(summary.students)
+    for item, student in zip(items, summary.students, strict=True):
+        lines = [c.type for c in item.children or []].count("hardbreak") + 1
+        assert item.content.startswith(f"**{student.person.display_name}**")
+        assert lines == (2 if student.urgent else 1)
+        if student.urgent:
+            assert item.content.split("\\\n")[1].startswith(("checked in", "no check"))
+    rates = next(t for t in tokens if t.type == "inline" and t.content.startswith("This week"))
+    assert [c.type for c in rates.children or []].count("hardbreak") == 1
+
+
 def test_html_escapes_student_text(school: School) -> None:
     page = summary_html(build_summary(school.app, "rosa"), b"\x89PNG")
     assert "&lt;script&gt;alert(1)&lt;/script&gt; *bold* &lt;!channel&gt; &amp; _under_" in page
@@ -329,6 +404,38 @@ def test_the_chart_is_a_sane_png(school: School) -> None:
     assert 10_000 < len(png) < 1_000_000
     height, width, _ = imread(io.BytesIO(png)).shape
     assert width == 900 and 300 <= height <= 1_300
+
+
+def _ink_bands(image: Image.Image) -> list[tuple[int, int]]:
+    """The runs of pixel rows with anything drawn in them, top first (end excluded)."""
+    ink = [
+        any(image.getpixel((x, y)) < 200 for x in range(image.width)) for y in range(image.height)
+    ]
+    bands, start = [], None
+    for y, drawn in enumerate([*ink, False]):
+        if drawn and start is None:
+            start = y
+        elif not drawn and start is not None:
+            bands.append((start, y))
+            start = None
+    return bands
+
+
+def test_a_big_groups_chart_keeps_names_and_titles_whole(school: School) -> None:
+    """70 advisees with long names: each name cut with an ellipsis inside the chart (nothing
+    drawn at its left edge), and the title and the first panel's each a line of their own."""
+    summary = build_summary(school.app, "rosa")
+    long = "Maximiliana Wolfensteiner-Oyelaran de la Cruz"
+    students = [
+        replace(st, person=replace(st.person, display_name=f"{long} {k}"))
+        for k, st in enumerate(summary.students * 7)
+    ][:70]
+    png = summary_chart(replace(summary, students=tuple(students)))
+    image = Image.open(io.BytesIO(png)).convert("L")
+    assert all(image.getpixel((x, y)) == 255 for x in range(3) for y in range(image.height))
+    title, heading, *_ = _ink_bands(image)
+    one_line = 20  # pixels: a line of 12-point text at 100 dpi, with room
+    assert title[1] - title[0] < one_line and heading[1] - heading[0] < one_line
 
 
 def test_a_schools_charts_in_parallel_are_the_same_charts(school: School) -> None:

@@ -16,6 +16,7 @@ from bot.notices import FileKind
 from bot.view_chat import FOR_ADVISORS, ViewChat
 from storage import Database, RosterEntry
 from tests.flows_app import app_with_flows
+from tests.summary_term import backdate_roster
 
 NOON = datetime(2026, 6, 3, 10, 0, tzinfo=UTC)
 
@@ -33,6 +34,7 @@ def app(sqlite_database: Database, tmp_path: Path) -> App:
             RosterEntry(7, "Bo Chen", "student", handle="bo", groups=("7B",), advisor="max"),
         ]
     )
+    backdate_roster(app.db)
     return app
 
 

@@ -62,6 +62,18 @@ def test_json_is_the_document_alone(school: Profilebot) -> None:
     assert bo["urgent"] == ["no_checkin"] and bo["checked_in"] is False
 
 
+def test_json_as_product_md_writes_it(school: Profilebot) -> None:
+    """``summary --json`` (product.md) is ``--format json``; with another format, one line."""
+    as_json = school.run("summary", "--advisor", "rosa", "--week", WEEK, "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    both = school("summary", "--advisor", "rosa", "--week", WEEK, "--json", "--format", "json")
+    assert json.loads(as_json.stdout) == json.loads(both)
+    assert json.loads(both)["advisor"]["handle"] == "rosa"
+    done = school.run("summary", "--advisor", "rosa", "--week", WEEK, "--json", "--format", "md")
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr == "profilebot: --json and --format 'md' disagree: give one of them\n"
+
+
 def test_text_by_default_and_every_format_to_a_file(school: Profilebot) -> None:
     text = school("summary", "--advisor", "rosa", "--week", WEEK, "--as", "rosa")
     assert "Needs you this week (2)" in text and "Ana Diaz: wants to meet" in text
@@ -71,7 +83,8 @@ def test_text_by_default_and_every_format_to_a_file(school: Profilebot) -> None:
         shown = school(
             "summary", "--advisor", "rosa", "--week", WEEK, "--format", fmt, "--output", str(out)
         )
-        assert shown == "" and marker in out.read_text()
+        assert shown == f"wrote Rosa Rivera's summary of {WEEK} ({fmt}) to {out}\n"
+        assert marker in out.read_text()
         assert "<script>" not in out.read_text() or fmt == "json"
 
 
@@ -79,6 +92,23 @@ def test_the_chart_file(school: Profilebot) -> None:
     chart = school.workdir / "chart.png"
     school("summary", "--advisor", "rosa", "--week", WEEK, "--chart", str(chart))
     assert chart.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+@pytest.mark.parametrize("where", ["missing/summary.md", "."])
+def test_nothing_is_written_unless_everything_can_be(school: Profilebot, where: str) -> None:
+    chart, output = school.workdir / "chart.png", school.workdir / where
+    args = ("--week", WEEK, "--chart", str(chart), "--output", str(output))
+    done = school.run("summary", "--advisor", "rosa", *args)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith(f"profilebot: cannot write {output}: ")
+    assert done.stderr.count("\n") == 1
+    assert not chart.exists()
+    output = school.workdir / "summary.md"
+    wrote = school("summary", "--advisor", "rosa", *args[:-1], str(output))
+    assert wrote == (
+        f"wrote Rosa Rivera's summary of {WEEK} (text) to {output} and its chart to {chart}\n"
+    )
+    assert chart.read_bytes().startswith(b"\x89PNG") and "Rosa Rivera" in output.read_text()
 
 
 @pytest.mark.parametrize(
@@ -98,6 +128,12 @@ def test_the_chart_file(school: Profilebot) -> None:
         ),
         (["--week", "2026-W60"], "week '2026-W60' is not an ISO week: use YYYY-Www, like 2026-W49"),
         (["--format", "pdf"], "--format 'pdf': use one of text, md, html, json"),
+        (["--week", "9999-W52"], "week '9999-W52' is out of range: use a week of 1900 to 2999"),
+        (["--week", "0001-W01"], "week '0001-W01' is out of range: use a week of 1900 to 2999"),
+        (
+            ["--week", "２０２６-W49"],
+            "week '２０２６-W49' is not an ISO week: use YYYY-Www, like 2026-W49",
+        ),
     ],
 )
 def test_refusals_and_mistakes_are_one_line(
