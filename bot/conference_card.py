@@ -25,6 +25,7 @@ from dialogues import describe_value
 from storage import PersonRecord
 
 from .cards import option_labels
+from .errors import InputError
 from .roles import Action, Actor, require
 
 if TYPE_CHECKING:
@@ -154,6 +155,8 @@ def _tightened(card: Card) -> Card:
 
 
 def _card(app: App, student: PersonRecord, *, actor: Actor | None, paper: Paper) -> Card:
+    if not student.has_role("student"):
+        raise InputError(f"{student.handle} is not a student: cards are for students")
     require(actor, Action.VIEW_CARD, student)
     own = actor is not None and actor.person.id == student.id
     private = app.private_fields()

@@ -67,7 +67,8 @@ class Actor:
 
 
 Subject: TypeAlias = GroupRecord | SurveyRecord | PersonRecord
-"""What an action is done to (a person: whose card or summary it is)."""
+"""What an action is done to (a person: whose card or summary it is). A refusal never names a
+student: someone refused learns nothing about them."""
 
 _Rule: TypeAlias = Callable[[Actor, Subject], bool]
 
@@ -120,7 +121,7 @@ _REFUSALS: Final[dict[Action, str]] = {
     Action.VIEW_RESULTS: (
         "only a teacher of {group}, whoever sent survey {survey} or an admin can see its results"
     ),
-    Action.VIEW_CARD: "only {person}, their advisor or an admin can see {person}'s card",
+    Action.VIEW_CARD: "only the student, their advisor or an admin can see a student's card",
     Action.VIEW_SUMMARY: "only {person} or an admin can see {person}'s weekly summary",
 }
 

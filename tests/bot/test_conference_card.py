@@ -17,7 +17,7 @@ import pytest
 from bot.app import App
 from bot.clock import FrozenClock
 from bot.conference_card import card_html, card_pdf
-from bot.errors import NotAllowedError
+from bot.errors import InputError, NotAllowedError
 from dialogues import Inbound
 from storage import Database, RosterEntry
 from tests.flows_app import app_with_flows
@@ -168,8 +168,14 @@ def test_who_may_see_a_card(app: App, who: str | None, allowed: bool) -> None:
     if allowed:
         assert "Ana López" in card_html(app, ana, actor=app.actor(who))
         return
-    with pytest.raises(NotAllowedError, match="only Ana López, their advisor or an admin"):
+    with pytest.raises(NotAllowedError) as refused:
         card_html(app, ana, actor=app.actor(who))
+    assert "Ana" not in str(refused.value)  # someone refused learns nothing of the student
+
+
+def test_only_students_have_a_card(app: App) -> None:
+    with pytest.raises(InputError, match=r"^tina is not a student: cards are for students$"):
+        card_html(app, app.people.get("tina"), actor=None)
 
 
 def test_the_command_writes_the_file_and_refuses_in_one_line(
@@ -201,7 +207,7 @@ def test_the_command_writes_the_file_and_refuses_in_one_line(
     refused = card("--as", "bo", "--format", "pdf", "--output", str(tmp_path / "no.pdf"))
     assert refused.returncode == 1 and not (tmp_path / "no.pdf").exists()
     assert refused.stderr.strip() == (
-        "profilebot: Sorry, only Ana López, their advisor or an admin can see Ana López's card."
+        "profilebot: Sorry, only the student, their advisor or an admin can see a student's card."
     )
     bad = card("--format", "docx", "--output", str(tmp_path / "x"))
     assert (bad.returncode, bad.stderr.strip()) == (

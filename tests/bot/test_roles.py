@@ -103,8 +103,9 @@ def test_who_may_do_what(who: str, action: Action, subject: Subject, allowed: se
             name = subject.display_name
             if action is Action.VIEW_SUMMARY:
                 assert message == f"Sorry, only {name} or an admin can see {name}'s weekly summary."
-            else:
-                assert message.startswith(f"Sorry, only {name}, their advisor")
+            else:  # a student's name is not told to someone refused their card
+                assert name not in message
+                assert message.startswith("Sorry, only the student, their advisor")
         else:
             group = subject if isinstance(subject, GroupRecord) else subject.group
             assert message.startswith(f"Sorry, only a teacher of {group.name}")

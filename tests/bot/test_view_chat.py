@@ -72,13 +72,22 @@ def test_a_student_naming_anyone_else_learns_nothing(app: App) -> None:
 
 def test_staff_see_what_the_roles_check_allows(app: App) -> None:
     assert _ask(app, "mia", "card", "ana") == ([], ["document:card-ana.pdf"])
-    [refused], files = _ask(app, "mia", "card", "bo")  # another advisor's advisee
-    assert refused.startswith("Sorry, only") and files == []
-    [refused], files = _ask(app, "tina", "card", "ana")  # a teacher is not an advisor
-    assert refused.startswith("Sorry, only") and files == []
+    not_theirs = "Sorry, only the student, their advisor or an admin can see a student's card."
+    assert _ask(app, "mia", "card", "bo") == ([not_theirs], [])  # another advisor's advisee
+    assert _ask(app, "tina", "card", "ana") == ([not_theirs], [])  # a teacher is not an advisor
     assert _ask(app, "adam", "card", "bo") == ([], ["document:card-bo.pdf"])
     [unknown], _ = _ask(app, "adam", "card", "nobody")
     assert "nobody" in unknown
+
+
+def test_cards_are_for_students(app: App) -> None:
+    assert _ask(app, "mia", "card") == (
+        ["Sorry, mia is not a student: cards are for students."],
+        [],
+    )
+    assert _ask(app, "adam", "card", "tina")[0] == [
+        "Sorry, tina is not a student: cards are for students."
+    ]
 
 
 def test_summary_for_the_advisor_themself_or_an_admin(app: App) -> None:
