@@ -172,6 +172,12 @@ def render(report: dict[str, Any], command: str) -> str:
         "interleaved with the same command `--format html` (everything but WeasyPrint's import "
         f"and layout). The machine's load average was {report['load']:.1f} at the end.",
         "",
+        "A card is laid out once when it fits at the normal size, or when its content says it "
+        "cannot and it starts at the compact one; a layout costs as much as the rest of the "
+        "card. A command's time is mostly fixed: Python and the app (the `--format html` row), "
+        "then WeasyPrint's import, in which cffi looks for Pango's libraries under several "
+        "names and runs `ldconfig` and `gcc` for each name it does not find.",
+        "",
         "| what | median (ms) | vs. the one-line PDF |",
         "|---|---|---|",
         f"| `card_pdf` (the card as PDF) | {ms(m['pdf'] * 1e3)} | "
@@ -187,10 +193,15 @@ def render(report: dict[str, Any], command: str) -> str:
         *common.targets_table(
             [
                 (
-                    f"profile card PDF < {TARGET_S:.0f} s each",
-                    f"{m['pdf']:.2f} s in process, {m['command']:.2f} s as a command",
+                    f"profile card PDF < {TARGET_S:.0f} s each, in the running bot (`/card`)",
+                    f"{m['pdf']:.2f} s",
                     m["pdf"] < TARGET_S,
-                )
+                ),
+                (
+                    "the same as a command (`profile card --format pdf`)",
+                    f"{m['command']:.2f} s",
+                    m["command"] < TARGET_S,
+                ),
             ],
             [],
         ),
@@ -221,7 +232,7 @@ def main() -> None:
     print(json.dumps(report, indent=2) if args.json else text_report)
     if args.write:
         common.write_section(SECTION, text_report)
-    if args.check and report["medians"]["pdf"] >= TARGET_S:
+    if args.check and max(report["medians"]["pdf"], report["medians"]["command"]) >= TARGET_S:
         raise SystemExit(1)
 
 

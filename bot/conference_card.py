@@ -43,6 +43,11 @@ MAX_GOALS: Final = 4
 MAX_STEPS: Final = 3
 MAX_TEXT: Final = 240
 """Characters of one free-text answer on the page: the page holds one student, not an essay."""
+COLUMN_CHARS: Final = 48
+PAGE_CHARS: Final = 100
+"""Characters on a line of a column and of the page, at the normal size (A4; Letter is wider)."""
+NORMAL_LINES: Final = 43
+"""The most lines (``_lines``) a card may have to be tried at the normal size first."""
 TIGHT_ITEMS: Final = 5
 TIGHT_GOALS: Final = 3
 
@@ -120,8 +125,11 @@ def card_pdf(app: App, student: PersonRecord, *, actor: Actor | None, paper: Pap
     logging.getLogger("weasyprint").setLevel(logging.ERROR)
     logging.getLogger("fontTools").setLevel(logging.ERROR)
     card = _card(app, student, actor=actor, paper=paper)
+    variants = [card, replace(card, density="compact"), _tightened(card)]
+    if _lines(card) > NORMAL_LINES:
+        del variants[0]
     document = None
-    for variant in (card, replace(card, density="compact"), _tightened(card)):
+    for variant in variants:
         document = weasyprint.HTML(string=_render(variant)).render()
         if len(document.pages) == 1:
             break
@@ -130,6 +138,26 @@ def card_pdf(app: App, student: PersonRecord, *, actor: Actor | None, paper: Pap
         document = document.copy(document.pages[:1])
     pdf: bytes = document.write_pdf()
     return pdf
+
+
+def _lines(card: Card) -> float:
+    """About how many lines of text the card takes at the normal size. A layout costs as much
+    as the rest of a card, so a card this says cannot fit starts at the compact size; the
+    layout itself still decides what fits."""
+
+    def wrapped(text: str, width: int) -> int:
+        return -(-len(text) // width) if text else 0
+
+    def column(entries: Sequence[Entry]) -> float:
+        return sum(1.3 + wrapped("    ".join(e.items), COLUMN_CHARS) for e in entries)
+
+    def goal(g: GoalEntry) -> float:
+        extras = (g.why, g.support, g.next_step or ("" if g.progress is None else "-"))
+        lines = 1.2 + wrapped(f"{g.title} {g.details}", PAGE_CHARS)
+        lines += sum(wrapped(f"Support I'd like: {text}", PAGE_CHARS) for text in extras if text)
+        return lines + (1 + len(g.steps) if g.steps else 0)
+
+    return max(column(card.about), column(card.growing)) + sum(goal(g) for g in card.goals)
 
 
 def _tightened(card: Card) -> Card:

@@ -6,6 +6,7 @@ and only the student, their advisor and an admin may see it."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -129,6 +130,35 @@ def test_a_student_who_wrote_a_lot_still_gets_one_page(sqlite_app: App, tmp_path
     assert "Read 20" in text
     assert "and 3 more goals in my plan" in text  # 6 goals: 3 shown, not cut off unsaid
     assert "and 4 more" in text  # 8 items under a heading: 4 shown
+
+
+def test_the_type_is_as_large_as_fits(sqlite_app: App, tmp_path: Path) -> None:
+    app = sqlite_app
+    ana = app.people.get("ana")
+    roomy = _word_height(card_pdf(app, ana, actor=None), "writing", tmp_path)
+    for field in ("motivation", "dislikes", "challenges", "supports"):
+        app.profiles.set(ana.id, field, [f"{field} number {n} in a few words" for n in range(5)])
+    for _ in range(3):
+        app.service.open(
+            ana.id, app.registry.get("goal_setting"), platform="telegram", address="6", fresh=True
+        )
+        for text in GOAL_ANSWERS:
+            app.service.handle(ana.id, Inbound.of_text(text), platform="telegram", address="6")
+    full = card_pdf(app, ana, actor=None)
+    assert _pages(full, tmp_path) == 1
+    assert _word_height(full, "writing", tmp_path) < roomy  # smaller type, not a second page
+
+
+def _word_height(pdf: bytes, word: str, tmp_path: Path) -> float:
+    """The height of ``word``'s first occurrence on the page (poppler's ``pdftotext -bbox``)."""
+    path = tmp_path / "bbox.pdf"
+    path.write_bytes(pdf)
+    page = subprocess.run(
+        ["pdftotext", "-bbox", str(path), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    found = re.search(rf'yMin="([0-9.]+)" xMax="[0-9.]+" yMax="([0-9.]+)">{word}</word>', page)
+    assert found, f"{word!r} is not on the page"
+    return float(found[2]) - float(found[1])
 
 
 @pytest.mark.parametrize(("who", "shown"), [("ana", True), ("mia", False), ("adam", False)])
