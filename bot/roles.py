@@ -103,7 +103,7 @@ _RULES: Final[dict[Action, _Rule]] = {
     Action.SEND_SURVEY: _teacher_of_group,
     Action.VIEW_SURVEY: _teacher_or_sender,
     Action.REMIND_SURVEY: _teacher_or_sender,
-    Action.VIEW_RESULTS: _teacher_or_sender,
+    Action.VIEW_RESULTS: _teacher_of_group,  # students' answers: the class's teachers only
     Action.VIEW_CARD: _self_or_advisor,
     Action.VIEW_SUMMARY: _themself,
 }
@@ -118,9 +118,7 @@ _REFUSALS: Final[dict[Action, str]] = {
     Action.REMIND_SURVEY: (
         "only a teacher of {group}, whoever sent survey {survey} or an admin can send its reminders"
     ),
-    Action.VIEW_RESULTS: (
-        "only a teacher of {group}, whoever sent survey {survey} or an admin can see its results"
-    ),
+    Action.VIEW_RESULTS: "only a teacher of {group} or an admin can see survey {survey}'s results",
     Action.VIEW_CARD: "only the student, their advisor or an admin can see a student's card",
     Action.VIEW_SUMMARY: "only {person} or an admin can see {person}'s weekly summary",
 }

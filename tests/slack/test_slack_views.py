@@ -249,10 +249,7 @@ async def test_a_teacher_sees_the_results_of_a_survey_to_their_class_only(tmp_pa
     assert "• robotics: *2* (Ana Diaz, Bo Chen)" in body
     assert "• *Ana Diaz:* Robots &amp; me" in body  # the marks hug the name: it is bold
     assert refused == (
-        [
-            f"Sorry, only a teacher of 7B, whoever sent survey {survey} or an admin can see "
-            "its results."
-        ],
+        [f"Sorry, only a teacher of 7B or an admin can see survey {survey}'s results."],
         [],
     )
 
