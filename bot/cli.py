@@ -379,6 +379,7 @@ def profile_card(
         body: str | bytes = card_pdf(bot, student, actor=actor, paper=size)
     else:
         body = card_html(bot, student, actor=actor, paper=size)
+    _check_writable(output)  # nothing recorded as shown that could not be written
     bot.audit.record(actor, Viewed.CARD, student)
     _write_output(output, body)
     typer.echo(f"wrote {student.display_name}'s card ({output_format}) to {output}")
@@ -524,6 +525,8 @@ def survey_results(
     bot = _open_app()
     actor = bot.actor(handle)
     results = survey_results(bot, survey_id, actor=actor, group_by=group_by)
+    if output is not None:
+        _check_writable(output)
     bot.audit.record(actor, Viewed.SURVEY_RESULTS, results.shown, survey=survey_id)
     if output_format == "csv":
         body = results.csv_text()
