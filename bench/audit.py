@@ -135,7 +135,9 @@ def render(report: dict[str, Any], command: str) -> str:
         "the end.",
         "",
         "The row is one `INSERT` inside the transaction that reads the profile: no second "
-        "transaction, no second commit.",
+        "transaction, no second commit. In one process it is measured against the view's "
+        "database work alone; a command's time is mostly Python, its imports and the app, so "
+        "there the row is within the run-to-run noise (the target is the command's).",
         "",
         "| what | with the audit | without | ratio |",
         "|---|---|---|---|",
