@@ -8,6 +8,7 @@ from pathlib import Path
 
 from dialogues import Flow, FlowRegistry, SaveKind, Step
 from storage import (
+    AuditStore,
     Database,
     FailedInboundStore,
     InviteStore,
@@ -18,8 +19,10 @@ from storage import (
     ProfileStore,
     RosterStore,
     ScheduleStore,
+    Viewing,
 )
 
+from .audit import Audit
 from .cards import option_labels, plan_card, profile_card
 from .clock import Clock, SystemClock
 from .config import Settings, load_settings
@@ -46,6 +49,7 @@ class App:
     failed: FailedInboundStore
     roster: RosterStore
     schedules: ScheduleStore
+    audit: Audit
 
     @classmethod
     def create(
@@ -87,6 +91,7 @@ class App:
             failed=FailedInboundStore(db),
             roster=RosterStore(db),
             schedules=ScheduleStore(db),
+            audit=Audit(AuditStore(db), clock),
         )
 
     def load_flow(self, flow_id: str | None = None, path: Path | None = None) -> Flow:
@@ -103,7 +108,13 @@ class App:
         return None if handle is None else self.actor_of(self.people.get(handle))
 
     def actor_of(self, person: PersonRecord) -> Actor:
-        return Actor(person, self.roster.groups_of(person.id), self.roster.advisees_of(person.id))
+        pupils = self.roster.pupils_of(person.id) if person.has_role("teacher") else frozenset()
+        return Actor(
+            person,
+            self.roster.groups_of(person.id),
+            self.roster.advisees_of(person.id),
+            pupils,
+        )
 
     def profile_card(self, person: PersonRecord) -> str:
         profile = self.profiles.current(person.id, include_private=True)
@@ -114,9 +125,16 @@ class App:
             private_fields=self.private_fields(),
         )
 
-    def plan_card(self, person: PersonRecord, *, no_goals_hint: str | None = None) -> str:
-        """The learning plan card; ``no_goals_hint`` is added when there are no goals yet."""
-        goals = self.plans.plan(person.id)["goals"]
+    def plan_card(
+        self,
+        person: PersonRecord,
+        *,
+        no_goals_hint: str | None = None,
+        seen: Viewing | None = None,
+    ) -> str:
+        """The learning plan card; ``no_goals_hint`` is added when there are no goals yet;
+        ``seen``: the view to audit."""
+        goals = self.plans.plan(person.id, seen=seen)["goals"]
         card = plan_card(person.display_name, goals, labels=option_labels(self.registry.flows()))
         return f"{card}\n\n{no_goals_hint}" if no_goals_hint and not goals else card
 

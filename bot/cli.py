@@ -313,18 +313,35 @@ def _telegram_link(bot: App, code: str) -> str | None:
     return None if username is None else invite_link(username, code)
 
 
+_AS_HELP = "Act as this person, with their permissions (default: the administrator)."
+
+
 @profile_app.command("show")
 def profile_show(
     handle: str,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     include_private: Annotated[
-        bool, typer.Option("--include-private", help="Also show fields the student keeps private.")
+        bool,
+        typer.Option(
+            "--include-private",
+            help="Also show fields the student keeps private (the student or an admin only).",
+        ),
     ] = False,
+    actor_handle: Annotated[str | None, typer.Option("--as", help=_AS_HELP)] = None,
 ) -> None:
     """Show a learner profile (private fields hidden unless asked)."""
+    from storage import Viewed
+
+    from .roles import Action, require
+
     bot = _open_app()
     person = bot.people.get(handle)
-    profile = bot.profiles.current(person.id, include_private=include_private)
+    actor = bot.actor(actor_handle)
+    require(actor, Action.VIEW_PROFILE, person)
+    if include_private:
+        require(actor, Action.VIEW_PRIVATE, person)
+    seen = bot.audit.viewing(actor, Viewed.PROFILE, private=include_private)
+    profile = bot.profiles.current(person.id, include_private=include_private, seen=seen)
     if as_json:
         _print_json({"person": person.to_json(), "profile": profile})
         return
@@ -345,6 +362,8 @@ def profile_card(
 ) -> None:
     """A student's profile and plan on one page, for a student-led conference (private
     answers only on the student's own card: --as them)."""
+    from storage import Viewed
+
     from .conference_card import PAPERS, card_html, card_pdf
     from .errors import InputError
 
@@ -357,37 +376,48 @@ def profile_card(
     student = bot.people.get(handle)
     actor = bot.actor(actor_handle)
     if output_format == "pdf":
-        _write_output(output, card_pdf(bot, student, actor=actor, paper=size))
+        body: str | bytes = card_pdf(bot, student, actor=actor, paper=size)
     else:
-        _write_output(output, card_html(bot, student, actor=actor, paper=size))
+        body = card_html(bot, student, actor=actor, paper=size)
+    _check_writable(output)  # nothing recorded as shown that could not be written
+    bot.audit.record(actor, Viewed.CARD, student)
+    _write_output(output, body)
     typer.echo(f"wrote {student.display_name}'s card ({output_format}) to {output}")
 
 
 @plan_app.command("show")
-def plan_show(handle: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def plan_show(
+    handle: str,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    actor_handle: Annotated[str | None, typer.Option("--as", help=_AS_HELP)] = None,
+) -> None:
     """Show a learning plan: goals, action steps, check-ins."""
+    from storage import Viewed
+
+    from .roles import Action, require
+
     bot = _open_app()
     person = bot.people.get(handle)
-    goals = bot.plans.plan(person.id)["goals"]
-    if as_json:
-        keys = (
-            "title",
-            "why",
-            "category",
-            "status",
-            "target_date",
-            "support",
-            "action_steps",
-            "checkins",
-        )
-        _print_json(
-            {"person": person.to_json(), "goals": [{k: g.get(k) for k in keys} for g in goals]}
-        )
+    actor = bot.actor(actor_handle)
+    require(actor, Action.VIEW_PLAN, person)
+    seen = bot.audit.viewing(actor, Viewed.PLAN)
+    if not as_json:
+        typer.echo(bot.plan_card(person, seen=seen))
         return
-    typer.echo(bot.plan_card(person))
+    goals = bot.plans.plan(person.id, seen=seen)["goals"]
+    keys = (
+        "title",
+        "why",
+        "category",
+        "status",
+        "target_date",
+        "support",
+        "action_steps",
+        "checkins",
+    )
+    _print_json({"person": person.to_json(), "goals": [{k: g.get(k) for k in keys} for g in goals]})
 
 
-_AS_HELP = "Act as this person, with their permissions (default: the administrator)."
 _MAX_ID = 2**63 - 1
 
 
@@ -485,13 +515,19 @@ def survey_results(
 ) -> None:
     """A survey's results: counts per option, free-text answers, completion (anonymous
     surveys: no names)."""
+    from storage import Viewed
+
     from .errors import InputError
     from .survey_results import ANONYMITY_THRESHOLD, survey_results
 
     if output_format not in ("text", "json", "csv"):
         raise InputError(f"--format {output_format!r}: use text, json or csv")
     bot = _open_app()
-    results = survey_results(bot, survey_id, actor=bot.actor(handle), group_by=group_by)
+    actor = bot.actor(handle)
+    results = survey_results(bot, survey_id, actor=actor, group_by=group_by)
+    if output is not None:
+        _check_writable(output)
+    bot.audit.record(actor, Viewed.SURVEY_RESULTS, results.shown, survey=survey_id)
     if output_format == "csv":
         body = results.csv_text()
         if results.withheld:
@@ -548,6 +584,8 @@ def summary_command(
     as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
 ) -> None:
     """An advisor's weekly summary: who needs them and why, then everyone else."""
+    from storage import Viewed
+
     from .errors import InputError
     from .summaries import build_summary
     from .summary_render import FORMATS, render_summary
@@ -558,7 +596,8 @@ def summary_command(
     if fmt not in FORMATS:
         raise InputError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
     bot = _open_app()
-    summary = build_summary(bot, advisor, week, actor=bot.actor(handle))
+    actor = bot.actor(handle)
+    summary = build_summary(bot, advisor, week, actor=actor)
     png = None
     if chart is not None:
         from .charts import summary_chart
@@ -568,6 +607,13 @@ def summary_command(
     for path in (chart, output):
         if path is not None:
             _check_writable(path)
+    bot.audit.record(
+        actor,
+        Viewed.SUMMARY,
+        [s.person for s in summary.students],
+        advisor=summary.advisor.id,
+        week=summary.week,
+    )
     if chart is not None and png is not None:
         _write_output(chart, png)
     if output is None:
@@ -579,6 +625,31 @@ def summary_command(
         f"wrote {summary.advisor.display_name}'s summary of {summary.week} ({fmt}) "
         f"to {output}{also}"
     )
+
+
+@app.command("audit")
+def audit_command(
+    handle: Annotated[str, typer.Argument(help="Whose data (a handle).")],
+    actor_handle: Annotated[str | None, typer.Option("--as", help=_AS_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Who was shown a person's data, what and when, oldest first (admins only)."""
+    from .roles import Action, require
+
+    bot = _open_app()
+    person = bot.people.get(handle)
+    require(bot.actor(actor_handle), Action.VIEW_AUDIT, person)
+    records = bot.audit.views(person)
+    if as_json:
+        _print_json([r.to_json() for r in records])
+        return
+    if not records:
+        typer.echo(f"nobody else has been shown {person.display_name}'s data")
+        return
+    for record in records:
+        viewer = record.viewer or "the command line's administrator"
+        via = " (chat)" if record.via == "chat" else ""
+        typer.echo(f"{record.at:%Y-%m-%d %H:%M} UTC  {record.action:<22} {viewer}{via}")
 
 
 def _check_writable(path: Path) -> None:

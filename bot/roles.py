@@ -42,6 +42,14 @@ class Action(StrEnum):
     """See a student's one-page profile and plan (subject: the student)."""
     VIEW_SUMMARY = "summary.view"
     """See an advisor's weekly summary of their advisees (subject: the advisor)."""
+    VIEW_PROFILE = "profile.show"
+    """See a student's learner profile but for its private fields (subject: the student)."""
+    VIEW_PRIVATE = "profile.private"
+    """See the fields a student keeps private too (subject: the student)."""
+    VIEW_PLAN = "plan.show"
+    """See a student's learning plan (subject: the student)."""
+    VIEW_AUDIT = "audit.view"
+    """See who viewed a person's data (subject: that person)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +61,8 @@ class Actor:
     """The ids of the groups they belong to (a teacher's: the groups they teach)."""
     advisees: frozenset[int] = frozenset()
     """The person ids of the students they advise."""
+    pupils: frozenset[int] = frozenset()
+    """The person ids of the students they teach (a teacher's groups' students)."""
 
     @property
     def is_staff(self) -> bool:
@@ -99,6 +109,18 @@ def _themself(actor: Actor, subject: Subject) -> bool:
     return isinstance(subject, PersonRecord) and subject.id == actor.person.id
 
 
+def _self_advisor_or_teacher(actor: Actor, subject: Subject) -> bool:
+    return _self_or_advisor(actor, subject) or (
+        isinstance(subject, PersonRecord)
+        and actor.person.has_role(TEACHER)
+        and subject.id in actor.pupils
+    )
+
+
+def _nobody(actor: Actor, subject: Subject) -> bool:
+    return False
+
+
 _RULES: Final[dict[Action, _Rule]] = {
     Action.SEND_SURVEY: _teacher_of_group,
     Action.VIEW_SURVEY: _teacher_or_sender,
@@ -106,6 +128,10 @@ _RULES: Final[dict[Action, _Rule]] = {
     Action.VIEW_RESULTS: _teacher_of_group,  # students' answers: the class's teachers only
     Action.VIEW_CARD: _self_or_advisor,
     Action.VIEW_SUMMARY: _themself,
+    Action.VIEW_PROFILE: _self_advisor_or_teacher,  # private fields: VIEW_PRIVATE as well
+    Action.VIEW_PRIVATE: _themself,
+    Action.VIEW_PLAN: _self_or_advisor,
+    Action.VIEW_AUDIT: _nobody,
 }
 """Who besides an administrator may do each action."""
 
@@ -121,6 +147,12 @@ _REFUSALS: Final[dict[Action, str]] = {
     Action.VIEW_RESULTS: "only a teacher of {group} or an admin can see survey {survey}'s results",
     Action.VIEW_CARD: "only the student, their advisor or an admin can see a student's card",
     Action.VIEW_SUMMARY: "only {person} or an admin can see {person}'s weekly summary",
+    Action.VIEW_PROFILE: (
+        "only the student, their advisor, their teachers or an admin can see a student's profile"
+    ),
+    Action.VIEW_PRIVATE: "only the student or an admin can see what a student keeps private",
+    Action.VIEW_PLAN: "only the student, their advisor or an admin can see a student's plan",
+    Action.VIEW_AUDIT: "only an admin can see who viewed someone's data",
 }
 
 

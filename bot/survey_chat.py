@@ -19,9 +19,10 @@ from datetime import timedelta
 from typing import Final
 
 from dialogues import Option, ProfilebotError, Reply, ReplyKind
-from storage import OutboxRecord, PersonRecord, StaleSurveyError, is_transient
+from storage import OutboxRecord, PersonRecord, StaleSurveyError, Viewed, is_transient
 
 from .app import App
+from .audit import CHAT
 from .notices import Notice
 from .roles import Actor
 from .survey_results import results_notice, survey_results
@@ -83,6 +84,9 @@ class SurveyChat:
                 return ChatAnswer([Reply(status.text())])
             if verb == RESULTS and survey_id is not None:
                 results = survey_results(self._app, survey_id, actor=actor)
+                self._app.audit.record(
+                    actor, Viewed.SURVEY_RESULTS, results.shown, via=CHAT, survey=survey_id
+                )
                 return ChatAnswer(notices=[results_notice(results)])
             if len(words) >= 2 and verb not in (STATUS, RESULTS):
                 return self._send(actor, words[0], " ".join(words[1:]), event_key=event_key)

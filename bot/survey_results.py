@@ -111,6 +111,9 @@ class SurveyResults:
     respondents: tuple[Respondent, ...]
     group_by: str | None = None
     groups: tuple[Group, ...] = ()
+    shown: tuple[int, ...] = ()
+    """The person ids of the respondents whose answers it shows (for the audit): none when
+    withheld."""
 
     @property
     def id(self) -> int:
@@ -194,6 +197,7 @@ def survey_results(
         respondents=() if withheld else _respondents(responses, steps, anonymous),
         group_by=None if grouped is None else grouped.id,
         groups=() if grouped is None else _groups(grouped, responses),
+        shown=() if withheld else tuple(r.person_id for r in responses),
     )
 
 

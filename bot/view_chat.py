@@ -9,9 +9,10 @@ the command line; a refusal is a polite reply and nothing is shown.
 from __future__ import annotations
 
 from dialogues import ProfilebotError, Reply
-from storage import PersonRecord
+from storage import PersonRecord, Viewed
 
 from .app import App
+from .audit import CHAT
 from .charts import summary_chart
 from .conference_card import card_pdf
 from .errors import NotAllowedError
@@ -38,7 +39,9 @@ class ViewChat:
         """``person``'s own card, or (``argument``: a handle) a student's they may see."""
         try:
             student = self._someone(person, argument, "card")
-            pdf = card_pdf(self._app, student, actor=self._app.actor_of(person))
+            actor = self._app.actor_of(person)
+            pdf = card_pdf(self._app, student, actor=actor)
+            self._app.audit.record(actor, Viewed.CARD, student, via=CHAT)
         except ProfilebotError as exc:
             return ChatAnswer([Reply(polite(exc))])
         mine = student.id == person.id
@@ -59,7 +62,16 @@ class ViewChat:
             return ChatAnswer([Reply(FOR_ADVISORS)])
         try:
             advisor = self._someone(person, argument, "summary")
-            summary = build_summary(self._app, advisor, actor=self._app.actor_of(person))
+            actor = self._app.actor_of(person)
+            summary = build_summary(self._app, advisor, actor=actor)
+            self._app.audit.record(
+                actor,
+                Viewed.SUMMARY,
+                [s.person for s in summary.students],
+                via=CHAT,
+                advisor=advisor.id,
+                week=summary.week,
+            )
         except ProfilebotError as exc:
             return ChatAnswer([Reply(polite(exc))])
         if not summary.students:

@@ -11,6 +11,7 @@ the environment (the URL is passed in)::
             outbox_ids = turn.save(record, result, platform="telegram", address=chat_id)
 """
 
+from ._audit import AuditRecord, AuditStore, Viewed, Viewing
 from ._database import Database
 from ._failed import FailedInboundRecord, FailedInboundStore, Letter
 from ._invites import DEFAULT_INVITE_TTL, InviteRecord, InviteStore
@@ -105,6 +106,8 @@ __all__ = [
     "Advising",
     "ArtifactRecord",
     "Audience",
+    "AuditRecord",
+    "AuditStore",
     "Batch",
     "BreakImport",
     "BreakRecord",
@@ -166,6 +169,8 @@ __all__ = [
     "Turn",
     "UnknownPersonError",
     "UnknownRecordError",
+    "Viewed",
+    "Viewing",
     "is_transient",
     "metadata",
     "wait_until_free",

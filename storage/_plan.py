@@ -14,6 +14,7 @@ from sqlalchemy import Connection, bindparam, select
 
 from dialogues import Attachment
 
+from ._audit import Viewing, record_views
 from ._database import Database
 from ._records import ArtifactRecord, CheckinGoalUpdateRecord, CheckinRecord, ReflectionRecord
 from ._tables import (
@@ -124,9 +125,12 @@ class PlanStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def plan(self, person_id: int) -> dict[str, Any]:
-        """``{"goals": [...], "active_goals": [...]}`` (see ``load_plan``)."""
+    def plan(self, person_id: int, *, seen: Viewing | None = None) -> dict[str, Any]:
+        """``{"goals": [...], "active_goals": [...]}`` (see ``load_plan``); ``seen``: the view
+        to audit, written in the same transaction."""
         with self._db.begin() as conn:
+            if seen is not None:
+                record_views(conn, seen, [person_id])
             return load_plan(conn, person_id)
 
     def checkins(self, person_id: int) -> list[CheckinRecord]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select
 
+from ._audit import Viewing, record_views
 from ._database import Database
 from ._people import load_person
 from ._records import ProfileFactRecord
@@ -97,9 +98,14 @@ class ProfileStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def current(self, person_id: int, *, include_private: bool = False) -> dict[str, Any]:
-        """The latest value per field, nested by dotted path; private fields hidden by default."""
+    def current(
+        self, person_id: int, *, include_private: bool = False, seen: Viewing | None = None
+    ) -> dict[str, Any]:
+        """The latest value per field, nested by dotted path; private fields hidden by default.
+        ``seen``: the view to audit, written in the same transaction."""
         with self._db.begin() as conn:
+            if seen is not None:
+                record_views(conn, seen, [person_id])
             return current_profile(conn, person_id, include_private=include_private)
 
     def history(self, person_id: int, field: str | None = None) -> list[ProfileFactRecord]:

@@ -194,6 +194,20 @@ class RosterStore:
                 )
             )
 
+    def pupils_of(self, person_id: int) -> frozenset[int]:
+        """The person ids of the students in the groups a person belongs to (a teacher's: the
+        students they teach)."""
+        taught = group_member.alias("taught")
+        with self._db.read() as conn:
+            return frozenset(
+                conn.scalars(
+                    select(group_member.c.person_id)
+                    .join(taught, taught.c.group_id == group_member.c.group_id)
+                    .join(person_role, person_role.c.person_id == group_member.c.person_id)
+                    .where(taught.c.person_id == person_id, person_role.c.role == "student")
+                )
+            )
+
     def advisees_of(self, person_id: int) -> frozenset[int]:
         """The person ids of the students a person advises."""
         with self._db.read() as conn:

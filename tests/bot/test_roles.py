@@ -34,7 +34,7 @@ def _survey(group: GroupRecord, sent_by: int | None) -> SurveyRecord:
 ACTORS: dict[str, Actor | None] = {
     "command line": None,
     "admin": Actor(_person(1, "admin")),
-    "teacher of 7B": Actor(_person(2, "teacher"), frozenset({SEVEN_B.id})),
+    "teacher of 7B": Actor(_person(2, "teacher"), frozenset({SEVEN_B.id}), pupils=frozenset({5})),
     "teacher of 8A only": Actor(_person(3, "teacher"), frozenset({EIGHT_A.id})),
     "advisor in 7B": Actor(_person(4, "advisor"), frozenset({SEVEN_B.id}), frozenset({5})),
     "student of 7B": Actor(_person(5, "student"), frozenset({SEVEN_B.id})),
@@ -78,6 +78,21 @@ EXPECTED: list[tuple[Action, Subject, set[str]]] = [
         {"command line", "admin", "advisor in 7B", "student of 7B"},
     ),
     (Action.VIEW_CARD, OTHER_STUDENT, {"command line", "admin"}),
+    (  # a teacher sees their students' profile, but for its private fields
+        Action.VIEW_PROFILE,
+        ADVISED_STUDENT,
+        {"command line", "admin", "advisor in 7B", "student of 7B", "teacher of 7B"},
+    ),
+    (Action.VIEW_PROFILE, OTHER_STUDENT, {"command line", "admin"}),
+    (Action.VIEW_PRIVATE, ADVISED_STUDENT, {"command line", "admin", "student of 7B"}),
+    (Action.VIEW_PRIVATE, OTHER_STUDENT, {"command line", "admin"}),
+    (
+        Action.VIEW_PLAN,
+        ADVISED_STUDENT,
+        {"command line", "admin", "advisor in 7B", "student of 7B"},
+    ),
+    (Action.VIEW_PLAN, OTHER_STUDENT, {"command line", "admin"}),
+    (Action.VIEW_AUDIT, ADVISED_STUDENT, {"command line", "admin"}),
     # an advisor's summary: the advisor themself (whatever their role), never a colleague
     (Action.VIEW_SUMMARY, ADVISOR.person, {"command line", "admin", "advisor in 7B"}),
     (Action.VIEW_SUMMARY, ADVISING_TEACHER.person, {"command line", "admin", "teacher of 7B"}),
@@ -103,9 +118,9 @@ def test_who_may_do_what(who: str, action: Action, subject: Subject, allowed: se
             name = subject.display_name
             if action is Action.VIEW_SUMMARY:
                 assert message == f"Sorry, only {name} or an admin can see {name}'s weekly summary."
-            else:  # a student's name is not told to someone refused their card
-                assert name not in message
-                assert message.startswith("Sorry, only the student, their advisor")
+            else:  # a student's name is not told to someone refused their data
+                assert name not in message and subject.handle not in message
+                assert message.startswith("Sorry, only ")
         else:
             group = subject if isinstance(subject, GroupRecord) else subject.group
             assert message.startswith(f"Sorry, only a teacher of {group.name}")
@@ -120,6 +135,15 @@ def test_refusals_are_polite_and_name_the_group() -> None:
     with pytest.raises(NotAllowedError) as refused:
         require(student, Action.VIEW_SURVEY, SURVEY_OF_7B)
     assert "survey 1" in str(refused.value)
+
+
+def test_a_teacher_sees_only_their_own_students_profile() -> None:
+    """Teaching is the role and the class: a teacher's pupils, not another class's; and a
+    student who sits in a class does not see classmates' profiles."""
+    teacher = ACTORS["teacher of 8A only"]
+    assert not can(teacher, Action.VIEW_PROFILE, ADVISED_STUDENT)
+    classmate = Actor(_person(11, "student"), frozenset({SEVEN_B.id}), pupils=frozenset({5}))
+    assert not can(classmate, Action.VIEW_PROFILE, ADVISED_STUDENT)
 
 
 def test_a_teacher_role_is_needed_besides_the_membership() -> None:

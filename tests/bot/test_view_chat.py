@@ -107,3 +107,28 @@ def _chart_name(app: App, advisor: str) -> str:
     [chart] = notice.files
     assert chart.data.startswith(b"\x89PNG")
     return chart.filename
+
+
+def _audit(app: App, handle: str) -> list[tuple[str, str | None, str, str]]:
+    return [
+        (r.at.isoformat(), r.viewer, r.via, r.action)
+        for r in app.audit.views(app.people.get(handle))
+    ]
+
+
+def test_what_staff_are_shown_in_chat_is_audited_at_the_clocks_time(app: App) -> None:
+    """A card or a summary someone else is shown writes a row per student, marked as chat, at
+    the app's clock; a student's own card, and anything refused, writes none."""
+    _ask(app, "ana", "card")
+    _ask(app, "tina", "card", "ana")  # refused
+    _ask(app, "ana", "card", "bo")  # refused
+    assert _audit(app, "ana") == _audit(app, "bo") == []
+    _ask(app, "mia", "card", "ana")
+    _ask(app, "mia", "summary")
+    at = NOON.isoformat()
+    assert _audit(app, "ana") == [
+        (at, "mia", "chat", "viewed_card"),
+        (at, "mia", "chat", "viewed_summary"),
+    ]
+    _ask(app, "adam", "summary", "max")
+    assert _audit(app, "bo") == [(at, "adam", "chat", "viewed_summary")]

@@ -280,6 +280,9 @@ async def test_a_teacher_sees_the_results_of_a_survey_to_their_class_only(tmp_pa
     assert [m["text"] for m in refused] == [
         f"Sorry, only a teacher of 7B or an admin can see survey {survey}'s results."
     ]
+    for student in (people.ana, people.bo):  # audited once, for tina; theo was shown nothing
+        [seen] = app.audit.views(student)
+        assert (seen.viewer, seen.via, seen.action) == ("tina", "chat", "viewed_survey_results")
 
 
 async def test_a_redelivered_command_is_answered_once(tmp_path: Path) -> None:
