@@ -146,7 +146,9 @@ _REFUSALS: Final[dict[Action, str]] = {
     ),
     Action.VIEW_RESULTS: "only a teacher of {group} or an admin can see survey {survey}'s results",
     Action.VIEW_CARD: "only the student, their advisor or an admin can see a student's card",
-    Action.VIEW_SUMMARY: "only {person} or an admin can see {person}'s weekly summary",
+    Action.VIEW_SUMMARY: (
+        "only the advisor themself or an admin can see an advisor's weekly summary"
+    ),
     Action.VIEW_PROFILE: (
         "only the student, their advisor, their teachers or an admin can see a student's profile"
     ),

@@ -117,7 +117,10 @@ def test_who_may_do_what(who: str, action: Action, subject: Subject, allowed: se
         if isinstance(subject, PersonRecord):
             name = subject.display_name
             if action is Action.VIEW_SUMMARY:
-                assert message == f"Sorry, only {name} or an admin can see {name}'s weekly summary."
+                assert message == (
+                    "Sorry, only the advisor themself or an admin can see an advisor's weekly "
+                    "summary."
+                )
             else:  # a student's name is not told to someone refused their data
                 assert name not in message and subject.handle not in message
                 assert message.startswith("Sorry, only ")

@@ -253,7 +253,7 @@ def test_only_the_advisor_or_an_admin_may_see_it(school: School, who: str) -> No
     with pytest.raises(NotAllowedError) as refused:
         build_summary(school.app, "rosa", actor=school.app.actor(who))
     assert str(refused.value) == (
-        "Sorry, only Rosa Rivera or an admin can see Rosa Rivera's weekly summary."
+        "Sorry, only the advisor themself or an admin can see an advisor's weekly summary."
     )
     assert build_summary(school.app, "rosa", actor=school.app.actor("rosa")).students
     assert build_summary(school.app, "rosa", actor=None).students

@@ -93,7 +93,10 @@ def test_cards_are_for_students(app: App) -> None:
 def test_summary_for_the_advisor_themself_or_an_admin(app: App) -> None:
     assert _ask(app, "mia", "summary") == ([], ["photo:" + _chart_name(app, "mia")])
     [refused], files = _ask(app, "max", "summary", "mia")
-    assert refused == "Sorry, only Mia Advisor or an admin can see Mia Advisor's weekly summary."
+    assert (
+        refused
+        == "Sorry, only the advisor themself or an admin can see an advisor's weekly summary."
+    )
     assert files == []
     assert _ask(app, "adam", "summary", "mia")[1] == ["photo:" + _chart_name(app, "mia")]
     assert _ask(app, "ana", "summary") == (

@@ -116,15 +116,15 @@ def test_nothing_is_written_unless_everything_can_be(school: Profilebot, where: 
     [
         (
             ["--as", "ana"],
-            "Sorry, only Rosa Rivera or an admin can see Rosa Rivera's weekly summary.",
+            "Sorry, only the advisor themself or an admin can see an advisor's weekly summary.",
         ),
         (
             ["--as", "olga"],
-            "Sorry, only Rosa Rivera or an admin can see Rosa Rivera's weekly summary.",
+            "Sorry, only the advisor themself or an admin can see an advisor's weekly summary.",
         ),
         (
             ["--as", "tina"],
-            "Sorry, only Rosa Rivera or an admin can see Rosa Rivera's weekly summary.",
+            "Sorry, only the advisor themself or an admin can see an advisor's weekly summary.",
         ),
         (["--week", "2026-W60"], "week '2026-W60' is not an ISO week: use YYYY-Www, like 2026-W49"),
         (["--format", "pdf"], "--format 'pdf': use one of text, md, html, json"),

@@ -213,7 +213,10 @@ async def test_a_summary_is_refused_to_a_student_and_another_advisor_but_not_an_
         assert fake.errors == []
 
     assert from_student == ([FOR_ADVISORS], [])
-    assert from_other == (["Sorry, only Olu Ben or an admin can see Olu Ben's weekly summary."], [])
+    assert from_other == (
+        ["Sorry, only the advisor themself or an admin can see an advisor's weekly summary."],
+        [],
+    )
     _urgent_first(_assert_summary(fake, for_admin, admin.channel))
     assert len(fake.files) == 1
 

@@ -242,7 +242,7 @@ async def test_a_summary_is_refused_to_a_student_and_another_advisor_but_not_an_
         "Sorry, weekly summaries are for advisors: they sum up their students' check-ins."
     ]
     assert [m["text"] for m in from_other] == [
-        "Sorry, only Olu Ben or an admin can see Olu Ben's weekly summary."
+        "Sorry, only the advisor themself or an admin can see an advisor's weekly summary."
     ]
     assert _photos(fake, 1001) == [] and _photos(fake, 2001) == []
     _urgent_first(_assert_summary(for_admin, fake, 3001))
