@@ -13,6 +13,7 @@ from storage import (
     InviteStore,
     OutboxStore,
     PeopleStore,
+    PersonDataStore,
     PersonRecord,
     PlanStore,
     ProfileStore,
@@ -46,6 +47,7 @@ class App:
     failed: FailedInboundStore
     roster: RosterStore
     schedules: ScheduleStore
+    person_data: PersonDataStore
 
     @classmethod
     def create(
@@ -87,6 +89,7 @@ class App:
             failed=FailedInboundStore(db),
             roster=RosterStore(db),
             schedules=ScheduleStore(db),
+            person_data=PersonDataStore(db),
         )
 
     def load_flow(self, flow_id: str | None = None, path: Path | None = None) -> Flow:

@@ -42,6 +42,10 @@ class Action(StrEnum):
     """See a student's one-page profile and plan (subject: the student)."""
     VIEW_SUMMARY = "summary.view"
     """See an advisor's weekly summary of their advisees (subject: the advisor)."""
+    EXPORT_DATA = "person.export"
+    """Export everything held about a person (subject: the person)."""
+    ERASE_DATA = "person.erase"
+    """Erase everything held about a person (subject: the person)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +103,10 @@ def _themself(actor: Actor, subject: Subject) -> bool:
     return isinstance(subject, PersonRecord) and subject.id == actor.person.id
 
 
+def _nobody(_actor: Actor, _subject: Subject) -> bool:
+    return False
+
+
 _RULES: Final[dict[Action, _Rule]] = {
     Action.SEND_SURVEY: _teacher_of_group,
     Action.VIEW_SURVEY: _teacher_or_sender,
@@ -106,6 +114,8 @@ _RULES: Final[dict[Action, _Rule]] = {
     Action.VIEW_RESULTS: _teacher_of_group,  # students' answers: the class's teachers only
     Action.VIEW_CARD: _self_or_advisor,
     Action.VIEW_SUMMARY: _themself,
+    Action.EXPORT_DATA: _themself,  # their own data, whole (private fields too)
+    Action.ERASE_DATA: _nobody,
 }
 """Who besides an administrator may do each action."""
 
@@ -121,6 +131,8 @@ _REFUSALS: Final[dict[Action, str]] = {
     Action.VIEW_RESULTS: "only a teacher of {group} or an admin can see survey {survey}'s results",
     Action.VIEW_CARD: "only the student, their advisor or an admin can see a student's card",
     Action.VIEW_SUMMARY: "only {person} or an admin can see {person}'s weekly summary",
+    Action.EXPORT_DATA: "only the person themself or an admin can export a person's data",
+    Action.ERASE_DATA: "only an admin can erase a person's data",
 }
 
 

@@ -81,6 +81,9 @@ EXPECTED: list[tuple[Action, Subject, set[str]]] = [
     # an advisor's summary: the advisor themself (whatever their role), never a colleague
     (Action.VIEW_SUMMARY, ADVISOR.person, {"command line", "admin", "advisor in 7B"}),
     (Action.VIEW_SUMMARY, ADVISING_TEACHER.person, {"command line", "admin", "teacher of 7B"}),
+    # a person's whole data: they themself (right of access) or an admin; erasure: admins
+    (Action.EXPORT_DATA, ADVISED_STUDENT, {"command line", "admin", "student of 7B"}),
+    (Action.ERASE_DATA, ADVISED_STUDENT, {"command line", "admin"}),
 ]
 
 
@@ -103,6 +106,9 @@ def test_who_may_do_what(who: str, action: Action, subject: Subject, allowed: se
             name = subject.display_name
             if action is Action.VIEW_SUMMARY:
                 assert message == f"Sorry, only {name} or an admin can see {name}'s weekly summary."
+            elif action in (Action.EXPORT_DATA, Action.ERASE_DATA):
+                assert name not in message
+                assert message.startswith("Sorry, only ")
             else:  # a student's name is not told to someone refused their card
                 assert name not in message
                 assert message.startswith("Sorry, only the student, their advisor")
