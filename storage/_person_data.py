@@ -250,6 +250,8 @@ class PersonDataStore:
         """
         with self._db.begin() as conn:
             pid = _person_id(conn, handle)
+            # The turn lock: a turn of theirs under way finishes first, none starts meanwhile.
+            conn.execute(select(person.c.id).where(person.c.id == pid).with_for_update())
             record = load_person(conn, pid)
             assert record is not None
             secure = self._db.dialect == "sqlite"
@@ -306,6 +308,12 @@ class PersonDataStore:
         The claim and the prune are one transaction: a second process waits for the first's
         row lock (PostgreSQL) or write lock (SQLite), then finds the day claimed.
         """
+        with self._db.read() as conn:  # most rounds: no write transaction at all
+            last = conn.execute(
+                select(housekeeping.c.last_run_at).where(housekeeping.c.task == _PRUNE)
+            ).scalar()
+        if last is not None and last > now - _DAY:
+            return None
         with self._db.begin() as conn:
             if not _claim(conn, _PRUNE, now):
                 return None
