@@ -927,6 +927,12 @@ def calendar_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> N
         typer.echo(f"{record.starts_on} – {record.ends_on}  {record.name}")
 
 
+_NOT_SCRUBBED = (
+    "profilebot: done, but another process was reading the database, so its WAL file may "
+    "still hold deleted text: run `profilebot db prune` again when the bot is idle"
+)
+
+
 @app.command("export")
 def export_command(
     handle: Annotated[str, typer.Argument(help="The person's handle.")],
@@ -963,6 +969,8 @@ def erase_command(
         raise InputError(f"erasing {handle} deletes all of their data for good: add --yes to do it")
     bot = _open_app()
     receipt = erase_person(bot, handle, actor=bot.actor(actor_handle))
+    if not receipt.scrubbed:
+        typer.echo(_NOT_SCRUBBED, err=True)
     if as_json:
         _print_json(receipt.to_json())
         return
@@ -979,6 +987,8 @@ def db_prune(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     stay); the running bot does it once a day."""
     bot = _open_app()
     report = bot.person_data.prune(bot.clock.now(), keep=bot.settings.retention)
+    if not report.scrubbed:
+        typer.echo(_NOT_SCRUBBED, err=True)
     if as_json:
         _print_json(report.to_json())
         return

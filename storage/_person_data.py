@@ -15,7 +15,8 @@ handle, the former id, counts per table, when and by whom; no content.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
@@ -185,6 +186,8 @@ class ErasureReceipt:
     erased_at: datetime
     by: str
     counts: Mapping[str, int]
+    scrubbed: bool = field(default=True, compare=False)
+    """False when a SQLite reader elsewhere kept the WAL from being emptied (not stored)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -201,6 +204,8 @@ class PruneReport:
 
     cutoff: datetime
     counts: Mapping[str, int]
+    scrubbed: bool = field(default=True, compare=False)
+    """As ``ErasureReceipt.scrubbed`` (the daily prune overwrites, but does not VACUUM)."""
 
     @property
     def total(self) -> int:
@@ -254,10 +259,7 @@ class PersonDataStore:
             conn.execute(select(person.c.id).where(person.c.id == pid).with_for_update())
             record = load_person(conn, pid)
             assert record is not None
-            secure = self._db.dialect == "sqlite"
-            if secure:
-                conn.exec_driver_sql("PRAGMA secure_delete=ON")
-            try:
+            with _overwriting(conn):
                 _forget_in_schedules(conn, record.handle)
                 for column in UNLINKS:
                     conn.execute(
@@ -279,11 +281,7 @@ class PersonDataStore:
                         counts=dumps(counts),
                     )
                 )
-            finally:
-                if secure:
-                    conn.exec_driver_sql("PRAGMA secure_delete=OFF")
-        self._db.scrub()
-        return receipt
+        return replace(receipt, scrubbed=self._db.scrub())
 
     def receipts(self, handle: str) -> list[ErasureReceipt]:
         """The receipts of erasures of people who had this handle, oldest first."""
@@ -298,9 +296,11 @@ class PersonDataStore:
         ]
 
     def prune(self, now: datetime, *, keep: timedelta) -> PruneReport:
-        """Remove transcripts and sent messages older than ``keep`` (see ``_prune``)."""
-        with self._db.begin() as conn:
-            return _prune(conn, now - keep, now)
+        """Remove transcripts and sent messages older than ``keep`` (see ``_prune``), then
+        leave none of it in a SQLite file (``Database.scrub``)."""
+        with self._db.begin() as conn, _overwriting(conn):
+            report = _prune(conn, now - keep, now)
+        return replace(report, scrubbed=self._db.scrub())
 
     def prune_if_due(self, now: datetime, *, keep: timedelta) -> PruneReport | None:
         """The running bot's daily prune: None when any process pruned in the last day.
@@ -314,10 +314,24 @@ class PersonDataStore:
             ).scalar()
         if last is not None and last > now - _DAY:
             return None
-        with self._db.begin() as conn:
+        with self._db.begin() as conn, _overwriting(conn):
             if not _claim(conn, _PRUNE, now):
                 return None
             return _prune(conn, now - keep, now)
+
+
+@contextmanager
+def _overwriting(conn: Connection) -> Iterator[None]:
+    """SQLite overwrites what this transaction deletes (``secure_delete``), on this pooled
+    connection only while it lasts."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    conn.exec_driver_sql("PRAGMA secure_delete=ON")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql("PRAGMA secure_delete=OFF")
 
 
 def _person_id(conn: Connection, handle: str) -> int:
