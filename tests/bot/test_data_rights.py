@@ -367,3 +367,23 @@ async def test_the_scheduler_loop_prunes(app: App, clock: FrozenClock) -> None:
     await Scheduler(app, offload=offload).run(stop)
 
     assert counts(app.db, "answer") == {"answer": 0}
+
+
+def test_an_erased_person_is_taken_out_of_the_schedules_that_name_them(
+    app: App, school: tuple[PersonRecord, PersonRecord]
+) -> None:
+    from storage import Audience
+
+    sam, ana = school
+    added = app.schedules.add(
+        "mine",
+        "FREQ=WEEKLY;BYDAY=WE;BYHOUR=10",
+        Audience(people=(sam.handle, ana.handle)),
+        now=app.clock.now(),
+        default_zone="UTC",
+    )
+
+    erase_person(app, sam.handle)
+
+    (kept,) = [s for s in app.schedules.schedules() if s.id == added.id]
+    assert kept.audience.people == (ana.handle,)
