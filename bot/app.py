@@ -14,6 +14,7 @@ from storage import (
     InviteStore,
     OutboxStore,
     PeopleStore,
+    PersonDataStore,
     PersonRecord,
     PlanStore,
     ProfileStore,
@@ -50,6 +51,7 @@ class App:
     roster: RosterStore
     schedules: ScheduleStore
     audit: Audit
+    person_data: PersonDataStore
 
     @classmethod
     def create(
@@ -92,6 +94,7 @@ class App:
             roster=RosterStore(db),
             schedules=ScheduleStore(db),
             audit=Audit(AuditStore(db), clock),
+            person_data=PersonDataStore(db),
         )
 
     def load_flow(self, flow_id: str | None = None, path: Path | None = None) -> Flow:

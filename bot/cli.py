@@ -998,6 +998,78 @@ def calendar_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> N
         typer.echo(f"{record.starts_on} – {record.ends_on}  {record.name}")
 
 
+_NOT_SCRUBBED = (
+    "profilebot: done, but another process was reading the database, so its WAL file may "
+    "still hold deleted text: run `profilebot db prune` again when the bot is idle"
+)
+
+
+@app.command("export")
+def export_command(
+    handle: Annotated[str, typer.Argument(help="The person's handle.")],
+    output: Annotated[
+        Path, typer.Option("--output", help="The JSON file; the page goes beside it (.html).")
+    ],
+    actor_handle: Annotated[str | None, typer.Option("--as", help=_AS_HELP)] = None,
+) -> None:
+    """Everything held about a person, private answers included, as JSON and a readable page
+    (their right of access: see docs/data-rights.md)."""
+    from .data_rights import export_person
+
+    bot = _open_app()
+    files = export_person(bot, handle, output, actor=bot.actor(actor_handle))
+    typer.echo(
+        f"wrote everything held about {files.person.display_name} ({files.rows} records) "
+        f"to {files.json_path} and {files.html_path}"
+    )
+
+
+@app.command("erase")
+def erase_command(
+    handle: Annotated[str, typer.Argument(help="The person's handle.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Really erase: there is no undo.")] = False,
+    actor_handle: Annotated[str | None, typer.Option("--as", help=_AS_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Delete everything held about a person, for good; a receipt without content stays
+    (counts per table, when, by whom)."""
+    from .data_rights import erase_person
+    from .errors import InputError
+
+    if not yes:
+        raise InputError(f"erasing {handle} deletes all of their data for good: add --yes to do it")
+    bot = _open_app()
+    receipt = erase_person(bot, handle, actor=bot.actor(actor_handle))
+    if not receipt.scrubbed:
+        typer.echo(_NOT_SCRUBBED, err=True)
+    if as_json:
+        _print_json(receipt.to_json())
+        return
+    total = sum(receipt.counts.values())
+    typer.echo(
+        f"erased {receipt.person}: {total} records deleted at {receipt.erased_at:%Y-%m-%d %H:%M} "
+        f"UTC by {receipt.by}; the receipt keeps only these counts"
+    )
+
+
+@db_app.command("prune")
+def db_prune(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Delete transcripts and sent messages older than RETENTION_DAYS (profiles and plans
+    stay); the running bot does it once a day."""
+    bot = _open_app()
+    report = bot.person_data.prune(bot.clock.now(), keep=bot.settings.retention)
+    if not report.scrubbed:
+        typer.echo(_NOT_SCRUBBED, err=True)
+    if as_json:
+        _print_json(report.to_json())
+        return
+    details = ", ".join(f"{n} {table}" for table, n in report.counts.items() if n)
+    typer.echo(
+        f"pruned {report.total} records older than {report.cutoff:%Y-%m-%d} "
+        f"({bot.settings.retention_days} days){': ' + details if details else ''}"
+    )
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the database schema."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -26,6 +27,7 @@ class Settings(BaseSettings):
     quiet_hours: str = DEFAULT_QUIET_HOURS
     profilebot_flows_dir: Path | None = None
     log_level: str = "WARNING"
+    retention_days: int = 365
 
     telegram_bot_token: SecretStr | None = None
     telegram_api_base_url: str = "https://api.telegram.org"
@@ -61,6 +63,13 @@ class Settings(BaseSettings):
             raise ValueError(f"{str(value)!r} {what} (it should hold your flow files)")
         return value
 
+    @field_validator("retention_days")
+    @classmethod
+    def _positive_days(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("give a number of days, at least 1")
+        return value
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -73,6 +82,11 @@ class Settings(BaseSettings):
     def quiet(self) -> QuietHours:
         """``QUIET_HOURS`` as a value (validated when the settings were read)."""
         return QuietHours.parse(self.quiet_hours)
+
+    @property
+    def retention(self) -> timedelta:
+        """How long transcripts and sent messages are kept (``RETENTION_DAYS``)."""
+        return timedelta(days=self.retention_days)
 
     @property
     def flow_dirs(self) -> list[Path]:

@@ -50,6 +50,10 @@ class Action(StrEnum):
     """See a student's learning plan (subject: the student)."""
     VIEW_AUDIT = "audit.view"
     """See who viewed a person's data (subject: that person)."""
+    EXPORT_DATA = "person.export"
+    """Export everything held about a person (subject: the person)."""
+    ERASE_DATA = "person.erase"
+    """Erase everything held about a person (subject: the person)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +136,8 @@ _RULES: Final[dict[Action, _Rule]] = {
     Action.VIEW_PRIVATE: _themself,
     Action.VIEW_PLAN: _self_or_advisor,
     Action.VIEW_AUDIT: _nobody,
+    Action.EXPORT_DATA: _themself,  # their own data, whole (private fields too)
+    Action.ERASE_DATA: _nobody,
 }
 """Who besides an administrator may do each action."""
 
@@ -155,6 +161,8 @@ _REFUSALS: Final[dict[Action, str]] = {
     Action.VIEW_PRIVATE: "only the student or an admin can see what a student keeps private",
     Action.VIEW_PLAN: "only the student, their advisor or an admin can see a student's plan",
     Action.VIEW_AUDIT: "only an admin can see who viewed someone's data",
+    Action.EXPORT_DATA: "only the person themself or an admin can export a person's data",
+    Action.ERASE_DATA: "only an admin can erase a person's data",
 }
 
 

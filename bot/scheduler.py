@@ -1,7 +1,8 @@
 """The scheduler: starts what is due, reminds, expires, every few seconds on the app's clock.
 
 A tick (``Scheduler.tick(now)``) is what the running bot does at ``now``, and what
-``profilebot schedule run-due --now`` does once:
+``profilebot schedule run-due --now`` does once (the running bot also prunes old transcripts
+once a day after a tick: ``housekeep``):
 
 1. conversations whose expiry has come end as ``expired``; those whose reminder has come get
    the waiting question again ("Just a reminder: ..."), unless quiet hours or a school break
@@ -49,6 +50,7 @@ from storage import (
     DueStart,
     FollowUp,
     Occurrence,
+    PruneReport,
     Recurrence,
     ScheduleRecord,
     Turn,
@@ -247,7 +249,7 @@ class Scheduler:
         and the next one tries again."""
         while not stop.is_set():
             try:
-                report = await self._offload(self.tick, self._app.clock.now())
+                report = await self._offload(self._round, self._app.clock.now())
                 if report:
                     log.info("scheduler: %s", report.summary())
             except Exception as exc:  # type only: database errors can quote parameters
@@ -270,6 +272,25 @@ class Scheduler:
         self._compose_summaries(tick)
         self._starts(tick, report, progress)
         return report
+
+    def _round(self, now: datetime) -> RunReport:
+        """What the running bot does every ``interval``: a tick, then the day's chores."""
+        report = self.tick(now)
+        self.housekeep(now)
+        return report
+
+    def housekeep(self, now: datetime) -> PruneReport | None:
+        """The daily prune of old transcripts and messages (``RETENTION_DAYS``), by whichever
+        process comes first each day; a failure is logged and tried again next round."""
+        app = self._app
+        try:
+            pruned = app.person_data.prune_if_due(now, keep=app.settings.retention)
+        except Exception as exc:  # type only: database errors can quote parameters
+            log.error("daily prune failed: %s", type(exc).__name__)
+            return None
+        if pruned is not None and pruned.total:
+            log.info("pruned %d records older than %s", pruned.total, pruned.cutoff.date())
+        return pruned
 
     def reconcile(self, now: datetime) -> int:
         """Due rows in line with the roster and the clock (``ScheduleStore.reconcile``), the

@@ -17,6 +17,7 @@ from ._failed import FailedInboundRecord, FailedInboundStore, Letter
 from ._invites import DEFAULT_INVITE_TTL, InviteRecord, InviteStore
 from ._outbox import IMMEDIATELY, OPTED_OUT, OutboxClaim, OutboxStore, SendSlots
 from ._people import PeopleStore
+from ._person_data import PARTS, UNLINKS, ErasureReceipt, PersonDataStore, PruneReport
 from ._plan import PlanStore
 from ._proactive import (
     NO_ACCOUNT,
@@ -97,9 +98,11 @@ __all__ = [
     "NO_ACCOUNT",
     "OPTED_OUT",
     "OUTBOX_STATUSES",
+    "PARTS",
     "PLATFORMS",
     "ROLES",
     "SURVEY_OCCURRENCE",
+    "UNLINKS",
     "UNREACHABLE",
     "WHEN_FREE",
     "Account",
@@ -122,6 +125,7 @@ __all__ = [
     "DatabaseUnavailable",
     "DueClaim",
     "DueStart",
+    "ErasureReceipt",
     "FailedInboundRecord",
     "FailedInboundStore",
     "FollowUp",
@@ -140,11 +144,13 @@ __all__ = [
     "OutboxRecord",
     "OutboxStore",
     "PeopleStore",
+    "PersonDataStore",
     "PersonRecord",
     "PlanStore",
     "ProfileChange",
     "ProfileFactRecord",
     "ProfileStore",
+    "PruneReport",
     "Reach",
     "RecentSurveyError",
     "Recurrence",

@@ -42,7 +42,7 @@ __all__ = ["SCHEMA_HEAD", "Database"]
 log = logging.getLogger("profilebot.storage")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-SCHEMA_HEAD = "0008"
+SCHEMA_HEAD = "0010"
 """The newest revision in ``migrations/versions`` (a test holds the two together): knowing
 it without Alembic, a command finds an up-to-date database so with one query, and imports
 Alembic only when a migration must run."""
@@ -235,6 +235,25 @@ class Database:
         if self._checkpointer is not None:
             self._checkpointer.stop()
         self._engine.dispose()
+
+    def scrub(self) -> bool:
+        """Leave nothing deleted readable in a SQLite file or its WAL: rewrite the file
+        (VACUUM), then copy the WAL into it and cut the WAL to nothing (a TRUNCATE
+        checkpoint). False when a reader elsewhere kept the WAL from being cut (a later scrub
+        finishes it). PostgreSQL keeps dead rows until its own VACUUM: nothing to do here.
+        """
+        if self._writers is None or self._serial_reads:
+            return True
+        with self._writers:
+            conn = self.connect()
+            try:
+                driver = conn.connection.driver_connection
+                assert driver is not None
+                driver.execute("VACUUM")
+                busy, _pages, _copied = driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                conn.close()
+        return not busy
 
     def _has_version_table(self) -> bool:
         with self.read() as conn:

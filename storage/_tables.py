@@ -391,6 +391,8 @@ conversation = Table(
     _ref("survey_id", "survey.id", nullable=True, index=True),
     _time("remind_at", nullable=True, index=True),
     _time("expires_at", nullable=True, index=True),
+    # When retention removed its transcript (answers, archive, the answers its state held).
+    _time("pruned_at", nullable=True),
     Index("ix_conversation_person_id_status_updated_at", "person_id", "status", "updated_at"),
 )
 
@@ -569,4 +571,29 @@ audit_log = Table(
     _ref("subject_person_id", "person.id", nullable=True, index=True),
     _long_text("detail", default="{}"),
     _now(),
+)
+
+# --- data rights --------------------------------------------------------------------------
+
+# That a person's data was erased, and by whom: the one row left of them. No content, and no
+# foreign key (the person row is gone): their handle and former id as plain values, and how
+# many rows of each table went (``counts``, JSON ``{table: n}``).
+erasure_receipt = Table(
+    "erasure_receipt",
+    metadata,
+    _id(),
+    _text("person_handle", index=True),
+    Column("person_ref", Integer, nullable=False),
+    _time("erased_at"),
+    _text("erased_by"),
+    _long_text("counts"),
+)
+
+# Chores the running bot does now and then (``task``: "prune"), whichever process comes first:
+# ``last_run_at`` is claimed with a conditional UPDATE, so two processes never both do one.
+housekeeping = Table(
+    "housekeeping",
+    metadata,
+    _text("task", primary_key=True),
+    _time("last_run_at"),
 )

@@ -96,6 +96,9 @@ EXPECTED: list[tuple[Action, Subject, set[str]]] = [
     # an advisor's summary: the advisor themself (whatever their role), never a colleague
     (Action.VIEW_SUMMARY, ADVISOR.person, {"command line", "admin", "advisor in 7B"}),
     (Action.VIEW_SUMMARY, ADVISING_TEACHER.person, {"command line", "admin", "teacher of 7B"}),
+    # a person's whole data: they themself (right of access) or an admin; erasure: admins
+    (Action.EXPORT_DATA, ADVISED_STUDENT, {"command line", "admin", "student of 7B"}),
+    (Action.ERASE_DATA, ADVISED_STUDENT, {"command line", "admin"}),
 ]
 
 

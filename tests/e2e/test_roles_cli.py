@@ -74,6 +74,7 @@ VIEWS: dict[str, tuple[list[str], set[str], bool]] = {
         False,
     ),
     "audit": (["audit", "ana", "--json"], ADMINS, False),
+    "export": (["export", "ana", "--output", "ana.json"], ADMINS | {"the student"}, True),
 }
 """Every command with ``--as``: each is run as every role."""
 
@@ -98,6 +99,7 @@ NO_STUDENT_DATA = {
     "inbound failed": "parked messages: platform, person, error class, never the text",
     "inbound retry": "replays a parked message",
     "db upgrade": "the schema",
+    "db prune": "deletes old transcripts; prints counts per table",
 }
 """Commands that show no student's data (the administrator's command line only)."""
 
@@ -118,13 +120,17 @@ assert isinstance(_ROOT, TyperGroup)
 COMMANDS = _commands(_ROOT)
 
 
+ERASE = ["erase", "ana", "--yes"]
+"""Shows nothing, deletes everything: for admins only (tested apart: it can run only once)."""
+
+
 def test_every_command_is_in_the_table() -> None:
-    views = {name.split(" --")[0] for name in VIEWS}
+    views = {name.split(" --")[0] for name in VIEWS} | {"erase"}
     assert views.isdisjoint(NO_STUDENT_DATA)
     assert set(COMMANDS) == views | set(NO_STUDENT_DATA)
 
 
-@pytest.mark.parametrize("name", sorted({name.split(" --")[0] for name in VIEWS}))
+@pytest.mark.parametrize("name", sorted({name.split(" --")[0] for name in VIEWS} | {"erase"}))
 def test_every_view_takes_as(name: str) -> None:
     options = {opt for param in COMMANDS[name].params for opt in param.opts}
     assert "--as" in options
@@ -199,3 +205,14 @@ def test_private_fields_stay_private_by_default(school: Profilebot) -> None:
     for handle in ("ana", "ada", "tina", "max"):
         assert PRIVATE not in school("profile", "show", "ana", "--json", "--as", handle)
     assert PRIVATE not in school("profile", "show", "ana")
+
+
+def test_only_an_admin_may_erase(school: Profilebot) -> None:
+    for role, handle in ROLES.items():
+        if role in ADMINS:
+            continue
+        result = CliRunner().invoke(app, [*ERASE, "--as", handle], env=school.env)
+        assert isinstance(result.exception, NotAllowedError), role
+        assert "ana" not in str(result.exception).lower()
+    assert _anas_audit(school) == 0  # Ana is still there, untouched
+    assert '"person": "ana"' in school(*ERASE, "--as", "max", "--json")
