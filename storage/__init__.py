@@ -49,7 +49,14 @@ from ._reports import (
     ProfileChange,
     Reports,
 )
-from ._roster import PLATFORMS, ImportCounts, RosterEntry, RosterError, RosterStore
+from ._roster import (
+    PLATFORMS,
+    ImportCounts,
+    RosterClass,
+    RosterEntry,
+    RosterError,
+    RosterStore,
+)
 from ._schedules import (
     ADVISOR_SUMMARY,
     DEFAULT_SUMMARY_RULE,
@@ -147,6 +154,7 @@ __all__ = [
     "Recurrence",
     "ReflectionRecord",
     "Reports",
+    "RosterClass",
     "RosterEntry",
     "RosterError",
     "RosterStore",

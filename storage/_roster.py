@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, Final
 
@@ -55,6 +55,7 @@ from .errors import InvalidValueError, UnknownPersonError, UnknownRecordError
 __all__ = [
     "PLATFORMS",
     "ImportCounts",
+    "RosterClass",
     "RosterEntry",
     "RosterError",
     "RosterStore",
@@ -107,6 +108,17 @@ class RosterEntry:
     leaves: tuple[str, ...] = ()
     """A delta's groups joined and left (with ``groups`` empty); the others are kept."""
     reference: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RosterClass:
+    """A class of a roster system (OneRoster ``classes.csv``): the group it is, found by its
+    ``roster_id`` (made, or renamed, to ``name``), or a group of that name not yet a class's."""
+
+    file: str
+    line: int
+    roster_id: str
+    name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,17 +293,27 @@ class RosterStore:
 
     # -- importing --------------------------------------------------------------------------
 
+    def group_names(self, roster_ids: Iterable[str]) -> dict[str, str]:
+        """The names of the groups made from these classes (by the roster system's id)."""
+        with self._db.read() as conn:
+            return _class_groups(conn, roster_ids)
+
     def import_people(
-        self, entries: Sequence[RosterEntry], *, now: datetime | None = None
+        self,
+        entries: Sequence[RosterEntry],
+        *,
+        classes: Sequence[RosterClass] = (),
+        now: datetime | None = None,
     ) -> ImportCounts:
-        """Add or update everyone in ``entries`` in one transaction, or raise RosterError
-        naming every bad row (then nothing is written)."""
+        """Add or update everyone in ``entries`` (and the groups of ``classes``) in one
+        transaction, or raise RosterError naming every bad row (then nothing is written)."""
         problems: list[_Problem] = []
         rows = _checked(entries, problems)
         try:
             with self._db.begin() as conn:
                 if self._db.dialect == "postgresql":  # two imports at once would race on handles
                     conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ROSTER_LOCK_ID})
+                _place_classes(conn, classes, problems, now or utcnow())
                 plan = _plan(conn, rows, problems)
                 if problems:
                     raise RosterError(problems)
@@ -500,6 +522,69 @@ def _account_holder(conn: Connection, platform: str, account: str) -> tuple[int,
     return _account_holders(conn, [(platform, account)]).get((platform, account))
 
 
+def _class_groups(conn: Connection, roster_ids: Iterable[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for chunk in _chunks(roster_ids):
+        rows = conn.execute(
+            select(student_group.c.roster_id, student_group.c.name).where(
+                student_group.c.roster_id.in_(chunk)
+            )
+        )
+        found.update({roster_id: name for roster_id, name in rows})
+    return found
+
+
+def _place_classes(
+    conn: Connection, classes: Sequence[RosterClass], problems: list[_Problem], now: datetime
+) -> None:
+    """Each class's group under its name: made, renamed, or (a group of that name that is
+    no class's yet) taken on. A name another class's group holds is a problem."""
+    if not classes:
+        return
+    by_class = _class_groups(conn, (c.roster_id for c in classes))
+    holders: dict[str, str | None] = {}  # group name -> the class it is, None: none
+    for chunk in _chunks(c.name for c in classes):
+        rows = conn.execute(
+            select(student_group.c.name, student_group.c.roster_id).where(
+                student_group.c.name.in_(chunk)
+            )
+        )
+        holders.update({name: roster_id for name, roster_id in rows})
+    renamed: list[dict[str, Any]] = []
+    made: list[dict[str, Any]] = []
+    for each in classes:
+        holder = holders.get(each.name, each.roster_id)
+        if each.name in holders and holder not in (None, each.roster_id):
+            problems.append(
+                (each.file, each.line, f"the group {each.name!r} is another class's ({holder})")
+            )
+        elif each.roster_id in by_class or each.name in holders:
+            if by_class.get(each.roster_id) != each.name:
+                renamed.append({"b_class": each.roster_id, "b_name": each.name})
+        else:
+            made.append({"name": each.name, "roster_id": each.roster_id, "created_at": now})
+        holders[each.name] = each.roster_id
+    adopted = [r for r in renamed if r["b_class"] not in by_class]
+    moved = [r for r in renamed if r["b_class"] in by_class]
+    if problems:
+        return
+    if adopted:
+        conn.execute(
+            update(student_group)
+            .where(student_group.c.name == bindparam("b_name"))
+            .values(roster_id=bindparam("b_class")),
+            adopted,
+        )
+    if moved:
+        conn.execute(
+            update(student_group)
+            .where(student_group.c.roster_id == bindparam("b_class"))
+            .values(name=bindparam("b_name")),
+            moved,
+        )
+    _insert(conn, student_group, made)
+
+
 # -- planning ----------------------------------------------------------------------------
 
 
@@ -517,9 +602,11 @@ def _plan(conn: Connection, rows: list[_Row], problems: list[_Problem]) -> _Plan
     plan = _Plan(stored, set(accounts))
     for row in rows:
         existing = stored.get(row.handle)
-        if _nothing_to_do(row, existing):
+        if existing is None and row.active is False:  # left before anyone here knew them
             plan.unchanged += 1
             continue
+        if existing is not None and _older(row, existing):
+            row = _memberships_only(row)
         problem = _problem(row, existing, emails, accounts, roles_after)
         if problem is not None:
             problems.append((row.file, row.line, problem))
@@ -535,15 +622,28 @@ def _plan(conn: Connection, rows: list[_Row], problems: list[_Problem]) -> _Plan
     return plan
 
 
-def _nothing_to_do(row: _Row, existing: _Stored | None) -> bool:
-    """A row removed from the roster before anyone here knew them, or one older than the
-    row last applied to its person."""
-    if existing is None:
-        return row.active is False
+def _older(row: _Row, existing: _Stored) -> bool:
+    """Whether the row is older than the one last applied to its person."""
     return (
         row.modified_at is not None
         and existing.modified_at is not None
         and row.modified_at < existing.modified_at
+    )
+
+
+def _memberships_only(row: _Row) -> _Row:
+    """An older row changes nothing of the person; their groups and advisors come from
+    other rows (enrollments), which still apply."""
+    return replace(
+        row,
+        name=None,
+        roles=(),
+        timezone=None,
+        email=None,
+        accounts=(),
+        active=None,
+        birth_date=None,
+        modified_at=None,
     )
 
 

@@ -226,6 +226,8 @@ student_group = Table(
     _id(),
     _text("name"),
     _now(),
+    # The roster system's id of the class it is (OneRoster ``sourcedId``), if it is one.
+    _text("roster_id", nullable=True, index=True, unique=True),
     UniqueConstraint("name"),
 )
 

@@ -1,7 +1,8 @@
 """What a school's roster system says about a person: whether they are still on it
 (``active``: a OneRoster ``tobedeleted`` turns it off, keeping their data), their birth date
 when the roster gives one, and the ``dateLastModified`` of the roster row last applied (an
-older row changes nothing).
+older row changes nothing). A group made from a roster's class keeps the class's id
+(``roster_id``), so a renamed class renames its group and a delta can name it.
 
 Revision ID: 0009
 Revises: 0008
@@ -28,9 +29,14 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("roster_modified_at", sa.DateTime(timezone=True), nullable=True)
         )
+    op.add_column("student_group", sa.Column("roster_id", sa.String(), nullable=True))
+    op.create_index("ix_student_group_roster_id", "student_group", ["roster_id"], unique=True)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_student_group_roster_id", table_name="student_group")
+    with op.batch_alter_table("student_group") as batch:
+        batch.drop_column("roster_id")
     with op.batch_alter_table("person") as batch:
         batch.drop_column("roster_modified_at")
         batch.drop_column("birth_date")
