@@ -85,7 +85,7 @@ def import_oneroster(roster: RosterStore, folder: Path) -> OneRosterCounts:
         export = _read_export(folder)
         stored = roster.group_names(export.class_ids())
         entries, classes = export.entries(stored)
-        counts = roster.import_people(entries, classes=classes)
+        counts = roster.import_people(entries, classes=classes, bad_rows=export.problems.found)
         return OneRosterCounts(counts, dict(export.ignored))
     except RosterError as exc:
         raise RosterFileError(str(exc)) from None
@@ -153,16 +153,13 @@ class _Export:
         }
 
     def entries(self, stored: dict[str, str]) -> tuple[list[RosterEntry], list[RosterClass]]:
-        """The people and the classes to import; ``stored``: the groups classes already are
-        (by class sourcedId)."""
+        """The people and the classes to import (the bad rows found on the way are in
+        ``problems``); ``stored``: the groups classes already are (by class sourcedId)."""
         self._users()
         classes, groups = self._classes(stored)
         self._enrollments(groups)
         self._details()
-        entries = [self._entry(p) for p in self.people.values()]
-        if self.problems.found:
-            raise RosterError(self.problems.found)
-        return entries, classes
+        return [self._entry(p) for p in self.people.values()], classes
 
     def _users(self) -> None:
         for record in self.tables["users.csv"]:
@@ -170,9 +167,10 @@ class _Export:
             if not sourced_id:
                 self.problems.add(record, "the sourcedId is empty")
                 continue
+            if raw_role in IGNORED_ROLES or raw_role not in ROLES:
+                self.ignored_ids.add(sourced_id)  # a bad row's enrollments are not bad too
             if raw_role in IGNORED_ROLES:
                 self.ignored[raw_role] += 1
-                self.ignored_ids.add(sourced_id)
                 continue
             if raw_role not in ROLES:
                 known = ", ".join([*ROLES, *sorted(IGNORED_ROLES)])
@@ -272,7 +270,7 @@ class _Export:
             if named:
                 advisor = self.handles.get(named, named)
                 who.advisors.add(advisor)
-                if advisor in by_handle:
+                if advisor in by_handle and by_handle[advisor].role != "student":
                     by_handle[advisor].advises = True
 
     def _entry(self, who: _Person) -> RosterEntry:

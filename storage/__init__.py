@@ -14,7 +14,7 @@ the environment (the URL is passed in)::
 from ._database import Database
 from ._failed import FailedInboundRecord, FailedInboundStore, Letter
 from ._invites import DEFAULT_INVITE_TTL, InviteRecord, InviteStore
-from ._outbox import IMMEDIATELY, OPTED_OUT, OutboxClaim, OutboxStore, SendSlots
+from ._outbox import IMMEDIATELY, INACTIVE, OPTED_OUT, OutboxClaim, OutboxStore, SendSlots
 from ._people import PeopleStore
 from ._plan import PlanStore
 from ._proactive import (
@@ -100,6 +100,7 @@ __all__ = [
     "DEFAULT_SUMMARY_RULE",
     "GOAL_STATUSES",
     "IMMEDIATELY",
+    "INACTIVE",
     "NO_ACCOUNT",
     "OPTED_OUT",
     "OUTBOX_STATUSES",

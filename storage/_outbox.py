@@ -48,6 +48,7 @@ from .errors import UnknownRecordError
 
 __all__ = [
     "IMMEDIATELY",
+    "INACTIVE",
     "OPTED_OUT",
     "UNREACHABLE",
     "OutboxClaim",

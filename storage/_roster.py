@@ -303,11 +303,15 @@ class RosterStore:
         entries: Sequence[RosterEntry],
         *,
         classes: Sequence[RosterClass] = (),
+        bad_rows: Sequence[tuple[str, int, str]] = (),
         now: datetime | None = None,
     ) -> ImportCounts:
         """Add or update everyone in ``entries`` (and the groups of ``classes``) in one
-        transaction, or raise RosterError naming every bad row (then nothing is written)."""
-        problems: list[_Problem] = []
+        transaction, or raise RosterError naming every bad row (then nothing is written).
+
+        ``bad_rows``: (file, line, what) the caller found already, reported with the others.
+        """
+        problems: list[_Problem] = list(bad_rows)
         rows = _checked(entries, problems)
         try:
             with self._db.begin() as conn:
