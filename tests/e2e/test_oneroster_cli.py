@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -159,10 +160,10 @@ def test_bad_rows_are_named_by_file_and_line_and_nothing_is_imported(
     ],
 )
 def test_a_missing_file_or_column_is_one_line(
-    profilebot: Profilebot, damage: object, expected: str
+    profilebot: Profilebot, damage: Callable[[Path], object], expected: str
 ) -> None:
     bulk = _copy(profilebot, "bulk")
-    damage(bulk)  # type: ignore[operator]
+    damage(bulk)
     result = profilebot.run("roster", "import", str(bulk), "--json")
     assert result.returncode == 1 and result.stdout == ""
     assert expected in _one_line(result.stderr)
