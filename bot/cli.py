@@ -53,6 +53,7 @@ schedule_app = typer.Typer(
     no_args_is_help=True,
 )
 calendar_app = typer.Typer(help="The school calendar: days without school.", no_args_is_help=True)
+roster_app = typer.Typer(help="Rosters as schools export them (OneRoster).", no_args_is_help=True)
 app.add_typer(flows_app, name="flows")
 app.add_typer(people_app, name="people")
 app.add_typer(profile_app, name="profile")
@@ -62,6 +63,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(inbound_app, name="inbound")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(calendar_app, name="calendar")
+app.add_typer(roster_app, name="roster")
 
 
 # The databases commands opened in a process `main` runs, which closes them at the end; None
@@ -270,6 +272,32 @@ def people_import(
     summary(
         f"imported {file.name}: {counts.added} added, {counts.updated} updated, "
         f"{counts.unchanged} unchanged",
+        as_json=as_json,
+    )
+
+
+@roster_app.command("import")
+def roster_import(
+    folder: Annotated[
+        Path, typer.Argument(metavar="DIR", help="The folder of a OneRoster 1.1 CSV export.")
+    ],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Add, update or deactivate people and their classes from a OneRoster 1.1 CSV export
+    (bulk or delta), all or nothing. Importing it again changes nothing (docs/roster.md)."""
+    from .oneroster import import_oneroster
+    from .progress import summary
+
+    bot = _open_app()
+    result = import_oneroster(bot.roster, folder)
+    if as_json:
+        _print_json(result.to_json())
+    ignored = ", ".join(f"{n} {role}" for role, n in sorted(result.ignored.items()))
+    counts = result.counts
+    summary(
+        f"imported {folder.name or folder}: {counts.added} added, {counts.updated} updated, "
+        f"{counts.deactivated} deactivated, {counts.unchanged} unchanged"
+        + (f" (left out: {ignored})" if ignored else ""),
         as_json=as_json,
     )
 

@@ -15,7 +15,7 @@ from ._audit import AuditRecord, AuditStore, Viewed, Viewing
 from ._database import Database
 from ._failed import FailedInboundRecord, FailedInboundStore, Letter
 from ._invites import DEFAULT_INVITE_TTL, InviteRecord, InviteStore
-from ._outbox import IMMEDIATELY, OPTED_OUT, OutboxClaim, OutboxStore, SendSlots
+from ._outbox import IMMEDIATELY, INACTIVE, OPTED_OUT, OutboxClaim, OutboxStore, SendSlots
 from ._people import PeopleStore
 from ._person_data import PARTS, UNLINKS, ErasureReceipt, PersonDataStore, PruneReport
 from ._plan import PlanStore
@@ -51,7 +51,14 @@ from ._reports import (
     ProfileChange,
     Reports,
 )
-from ._roster import PLATFORMS, ImportCounts, RosterEntry, RosterError, RosterStore
+from ._roster import (
+    PLATFORMS,
+    ImportCounts,
+    RosterClass,
+    RosterEntry,
+    RosterError,
+    RosterStore,
+)
 from ._schedules import (
     ADVISOR_SUMMARY,
     DEFAULT_SUMMARY_RULE,
@@ -95,6 +102,7 @@ __all__ = [
     "DEFAULT_SUMMARY_RULE",
     "GOAL_STATUSES",
     "IMMEDIATELY",
+    "INACTIVE",
     "NO_ACCOUNT",
     "OPTED_OUT",
     "OUTBOX_STATUSES",
@@ -156,6 +164,7 @@ __all__ = [
     "Recurrence",
     "ReflectionRecord",
     "Reports",
+    "RosterClass",
     "RosterEntry",
     "RosterError",
     "RosterStore",

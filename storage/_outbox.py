@@ -48,6 +48,7 @@ from .errors import UnknownRecordError
 
 __all__ = [
     "IMMEDIATELY",
+    "INACTIVE",
     "OPTED_OUT",
     "UNREACHABLE",
     "OutboxClaim",
@@ -69,6 +70,8 @@ OPTED_OUT = "opted_out"
 """``last_error`` of a proactive message given up because its person sent /stop."""
 UNREACHABLE = "unreachable"
 """``last_error`` of a message given up because the identity it goes to is unreachable."""
+INACTIVE = "inactive"
+"""``last_error`` of a proactive message given up because its person left the roster."""
 
 
 def queue_replies(
@@ -303,10 +306,11 @@ class OutboxStore:
         The claims of one platform take turns (they lock its ``delivery_pace`` row; on SQLite
         every write transaction does), so two can never split one address's messages.
 
-        Proactive messages to someone who opted out (/stop) or to an identity known to be
-        unreachable are given up (``dead``, reason ``OPTED_OUT``/``UNREACHABLE``) instead of
-        being claimed. Replies still go (the answer to /stop, say): see ``OutboxClaim.doubted``
-        for those to an identity marked unreachable.
+        Proactive messages to someone who opted out (/stop), who left the roster, or to an
+        identity known to be unreachable are given up (``dead``, reason
+        ``OPTED_OUT``/``INACTIVE``/``UNREACHABLE``) instead of being claimed. Replies still go
+        (the answer to /stop, say): see ``OutboxClaim.doubted`` for those to an identity marked
+        unreachable.
 
         ``sent`` first records messages the platform accepted, as ``mark_sent_many`` does, in
         the same transaction (delivery's hot path: one trip for both).
@@ -328,9 +332,10 @@ class OutboxStore:
             doubted: list[int] = []
             for row in rows:
                 record = _raw_record(row, loads(row[5]))
-                opted_out, unreachable = bool(row[-2]), bool(row[-1])
-                if record.proactive and (opted_out or unreachable):
-                    reason = OPTED_OUT if opted_out else UNREACHABLE
+                opted_out, active, unreachable = bool(row[-3]), row[-2], bool(row[-1])
+                inactive = active is not None and not active
+                if record.proactive and (opted_out or inactive or unreachable):
+                    reason = OPTED_OUT if opted_out else INACTIVE if inactive else UNREACHABLE
                     sql.execute(BURY_OUTBOX, {"id": record.id, "error": reason})
                     buried.append((record.id, reason))
                     continue

@@ -192,7 +192,10 @@ class Reports:
         changes_since: datetime,
         hidden_fields: Collection[str],
     ) -> dict[int, Advising]:
-        links = select(advisor_link.c.advisor_id, advisor_link.c.student_id)
+        on_roster = select(person.c.id).where(person.c.active)
+        links = select(advisor_link.c.advisor_id, advisor_link.c.student_id).where(
+            advisor_link.c.student_id.in_(on_roster)
+        )
         if advisor_ids is not None:
             links = links.where(advisor_link.c.advisor_id.in_(advisor_ids))
         student_ids = select(links.subquery().c.student_id)

@@ -9,15 +9,21 @@ before anything is written; a file with one bad row changes nothing.
 Rows are keyed by handle (a row without one is keyed by its name's slug, as ``people add``
 derives it), so importing the same file twice changes nothing the second time. An optional
 column left empty leaves what is stored alone; a filled one sets it (``group``: exactly
-these groups). Roles are added, never taken away; an import never removes a person.
+these groups). Roles are added, never taken away; an import never removes a person, though a
+roster system's row may deactivate one (``active``: their data stays).
+
+A roster system's rows (OneRoster) carry a little more: each row's file, its
+``dateLastModified`` (a row older than the one last applied to that person changes nothing),
+a birth date, several advisors, and, for a delta, groups joined and left rather than the whole
+list, for people who may appear only by reference.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from typing import Any, Final
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, text, update
@@ -49,6 +55,7 @@ from .errors import InvalidValueError, UnknownPersonError, UnknownRecordError
 __all__ = [
     "PLATFORMS",
     "ImportCounts",
+    "RosterClass",
     "RosterEntry",
     "RosterError",
     "RosterStore",
@@ -70,9 +77,12 @@ _ACCOUNT_FORMS: Final = {"telegram": "a Telegram user id (digits)", "slack": "a 
 
 @dataclass(frozen=True, slots=True)
 class RosterEntry:
-    """One row of a roster file, as read; ``line`` is where it starts (the header is line 1).
+    """One row of a roster file, as read; ``line`` is where it starts (the header is line 1)
+    in ``file`` ("" when there is one file: the caller names it).
 
-    ``groups`` empty and the optional fields None mean "left empty in the file".
+    ``groups`` empty and the optional fields None mean "left empty in the file". A
+    ``reference`` is about someone already on the roster (a delta's enrollment): their name
+    and role may be empty, and only their groups change.
     """
 
     line: int
@@ -85,30 +95,66 @@ class RosterEntry:
     email: str | None = None
     telegram_id: str | None = None
     slack_id: str | None = None
+    file: str = ""
+    advisors: tuple[str, ...] = ()
+    """More advisors besides ``advisor`` (a homeroom's co-teachers): together, exactly these."""
+    extra_roles: tuple[str, ...] = ()
+    active: bool | None = None
+    """False: deactivate (their data stays); True: active again; None: as stored."""
+    birth_date: date | None = None
+    modified_at: datetime | None = None
+    """The roster system's ``dateLastModified`` of the row."""
+    joins: tuple[str, ...] = ()
+    leaves: tuple[str, ...] = ()
+    """A delta's groups joined and left (with ``groups`` empty); the others are kept."""
+    reference: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RosterClass:
+    """A class of a roster system (OneRoster ``classes.csv``): the group it is, found by its
+    ``roster_id`` (made, or renamed, to ``name``), or a group of that name not yet a class's."""
+
+    file: str
+    line: int
+    roster_id: str
+    name: str
 
 
 @dataclass(frozen=True, slots=True)
 class ImportCounts:
-    """What an import did, by person: added, changed in some way, or already as in the file."""
+    """What an import did, by person: added, changed in some way, or already as in the file
+    (``deactivated`` ones are not among the updated)."""
 
     added: int
     updated: int
     unchanged: int
+    deactivated: int = 0
 
     def to_json(self) -> dict[str, int]:
         return {"added": self.added, "updated": self.updated, "unchanged": self.unchanged}
 
 
-class RosterError(InvalidValueError):
-    """Rows of a roster file that cannot be imported, by line; nothing was imported."""
+_Problem = tuple[str, int, str]  # file ("": the one file), line, what
 
-    def __init__(self, problems: Sequence[tuple[int, str]]) -> None:
-        self.problems = tuple(sorted(problems))
-        shown = "; ".join(f"line {line}: {what}" for line, what in self.problems[:_SHOWN_PROBLEMS])
-        more = len(self.problems) - _SHOWN_PROBLEMS
+
+class RosterError(InvalidValueError):
+    """Rows of roster files that cannot be imported, by file and line; nothing was imported.
+
+    ``located`` holds (file, line, what); ``problems`` the (line, what) of a one-file import.
+    """
+
+    def __init__(self, problems: Sequence[_Problem]) -> None:
+        self.located = tuple(sorted(problems))
+        self.problems = tuple((line, what) for _, line, what in self.located)
+        shown = "; ".join(
+            f"{file}: line {line}: {what}" if file else f"line {line}: {what}"
+            for file, line, what in self.located[:_SHOWN_PROBLEMS]
+        )
+        more = len(self.located) - _SHOWN_PROBLEMS
         if more > 0:
             shown += f" (and {more} more)"
-        rows = len({line for line, _ in self.problems})
+        rows = len({(file, line) for file, line, _ in self.located})
         super().__init__(f"{rows} bad row{'s' if rows != 1 else ''}, nothing imported: {shown}")
 
 
@@ -116,15 +162,21 @@ class RosterError(InvalidValueError):
 class _Row:
     """A row that passed the checks needing no database, its values normalised."""
 
+    file: str
     line: int
-    name: str
-    role: str
+    name: str | None  # None: a reference, the stored name stays
+    roles: tuple[str, ...]  # empty: a reference
     handle: str
     groups: tuple[str, ...] | None
-    advisor: str | None
+    joins: tuple[str, ...]
+    leaves: tuple[str, ...]
+    advisors: tuple[str, ...] | None
     timezone: str | None
     email: str | None
     accounts: tuple[tuple[str, str], ...]  # (platform, user id)
+    active: bool | None
+    birth_date: date | None
+    modified_at: datetime | None
 
 
 @dataclass(slots=True)
@@ -135,6 +187,9 @@ class _Stored:
     display_name: str
     timezone: str | None
     email: str | None
+    active: bool = True
+    birth_date: date | None = None
+    modified_at: datetime | None = None
     roles: set[str] = field(default_factory=set)
     groups: set[str] = field(default_factory=set)
     advisors: set[int] = field(default_factory=set)
@@ -150,7 +205,10 @@ class _Plan:
     """The (platform, user id) accounts of the file already linked (to the row's person)."""
     new: list[_Row] = field(default_factory=list)
     changed: list[tuple[_Row, _Stored]] = field(default_factory=list)
+    deactivated: int = 0
     unchanged: int = 0
+    stamped: list[tuple[int, datetime]] = field(default_factory=list)
+    """People otherwise unchanged whose roster row is newer: only its time is recorded."""
 
 
 class RosterStore:
@@ -249,17 +307,31 @@ class RosterStore:
 
     # -- importing --------------------------------------------------------------------------
 
+    def group_names(self, roster_ids: Iterable[str]) -> dict[str, str]:
+        """The names of the groups made from these classes (by the roster system's id)."""
+        with self._db.read() as conn:
+            return _class_groups(conn, roster_ids)
+
     def import_people(
-        self, entries: Sequence[RosterEntry], *, now: datetime | None = None
+        self,
+        entries: Sequence[RosterEntry],
+        *,
+        classes: Sequence[RosterClass] = (),
+        bad_rows: Sequence[tuple[str, int, str]] = (),
+        now: datetime | None = None,
     ) -> ImportCounts:
-        """Add or update everyone in ``entries`` in one transaction, or raise RosterError
-        naming every bad row (then nothing is written)."""
-        problems: list[tuple[int, str]] = []
+        """Add or update everyone in ``entries`` (and the groups of ``classes``) in one
+        transaction, or raise RosterError naming every bad row (then nothing is written).
+
+        ``bad_rows``: (file, line, what) the caller found already, reported with the others.
+        """
+        problems: list[_Problem] = list(bad_rows)
         rows = _checked(entries, problems)
         try:
             with self._db.begin() as conn:
                 if self._db.dialect == "postgresql":  # two imports at once would race on handles
                     conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ROSTER_LOCK_ID})
+                _place_classes(conn, classes, problems, now or utcnow())
                 plan = _plan(conn, rows, problems)
                 if problems:
                     raise RosterError(problems)
@@ -269,61 +341,101 @@ class RosterStore:
                 "the roster changed while the file was being imported; nothing was imported, "
                 "run the import again"
             ) from None
-        return ImportCounts(len(plan.new), len(plan.changed), plan.unchanged)
+        return ImportCounts(
+            len(plan.new), len(plan.changed) - plan.deactivated, plan.unchanged, plan.deactivated
+        )
 
 
 # -- checks that need no database --------------------------------------------------------
 
 
-def _checked(entries: Sequence[RosterEntry], problems: list[tuple[int, str]]) -> list[_Row]:
+def _checked(entries: Sequence[RosterEntry], problems: list[_Problem]) -> list[_Row]:
     """The entries as rows, each checked alone and against the file's other rows."""
     rows: list[_Row] = []
-    first_line: dict[tuple[str, str], int] = {}  # (what, value) -> the line it was first on
+    first_seen: dict[tuple[str, str], tuple[str, int]] = {}  # (what, value) -> (file, line)
     for entry in entries:
         try:
             row = _row(entry)
         except InvalidValueError as exc:
-            problems.append((entry.line, str(exc)))
+            problems.append((entry.file, entry.line, str(exc)))
             continue
         clash = None
         keys = [("handle", row.handle)]
         keys += [("email", row.email)] if row.email else []
         keys += [(f"{platform} account", user) for platform, user in row.accounts]
         for key in keys:
-            if key in first_line and clash is None:
-                clash = f"{key[0]} {key[1]!r} is also on line {first_line[key]}"
-            first_line.setdefault(key, row.line)
+            if key in first_seen and clash is None:
+                clash = f"{key[0]} {key[1]!r} is also on {_where(*first_seen[key], row.file)}"
+            first_seen.setdefault(key, (row.file, row.line))
         if clash is not None:
             if entry.handle is None and clash.startswith("handle"):
                 clash += " (give each person a handle of their own)"
-            problems.append((entry.line, clash))
+            problems.append((entry.file, entry.line, clash))
             continue
         rows.append(row)
     return rows
 
 
+def _where(file: str, line: int, seen_from: str) -> str:
+    return f"line {line}" if file == seen_from else f"{file} line {line}"
+
+
 def _row(entry: RosterEntry) -> _Row:
-    name = " ".join(entry.name.split())
-    if not name:
-        raise InvalidValueError("the name is empty")
-    role = entry.role.strip().lower()
-    if not role:
-        raise InvalidValueError("the role is empty")
-    _check_role(role)
-    handle = _check_handle(entry.handle) if entry.handle else _check_handle(slugify(name))
+    name: str | None = None
+    roles: tuple[str, ...] = ()
+    if entry.reference:
+        if not entry.handle:
+            raise InvalidValueError("the handle is empty")
+        handle = _check_handle(entry.handle)
+    else:
+        name = " ".join(entry.name.split())
+        if not name:
+            raise InvalidValueError("the name is empty")
+        roles = _roles(entry)
+        handle = _check_handle(entry.handle) if entry.handle else _check_handle(slugify(name))
     timezone = entry.timezone.strip() if entry.timezone else None
     _check_timezone(timezone)
     email = _check_email(entry.email) if entry.email else None
-    groups = tuple(dict.fromkeys(g for g in (" ".join(x.split()) for x in entry.groups) if g))
-    advisor = normalise_handle(entry.advisor) if entry.advisor else None
-    if advisor == handle:
+    named = ((entry.advisor,) if entry.advisor else ()) + entry.advisors
+    advisors = tuple(dict.fromkeys(normalise_handle(a) for a in named if a.strip()))
+    if handle in advisors:
         raise InvalidValueError("a person cannot be their own advisor")
     accounts = tuple(
         (platform, _check_account(platform, value))
         for platform, value in (("telegram", entry.telegram_id), ("slack", entry.slack_id))
         if value
     )
-    return _Row(entry.line, name, role, handle, groups or None, advisor, timezone, email, accounts)
+    return _Row(
+        file=entry.file,
+        line=entry.line,
+        name=name,
+        roles=roles,
+        handle=handle,
+        groups=_group_names(entry.groups) or None,
+        joins=_group_names(entry.joins),
+        leaves=_group_names(entry.leaves),
+        advisors=advisors or None,
+        timezone=timezone,
+        email=email,
+        accounts=accounts,
+        active=entry.active,
+        birth_date=entry.birth_date,
+        modified_at=entry.modified_at,
+    )
+
+
+def _roles(entry: RosterEntry) -> tuple[str, ...]:
+    role = entry.role.strip().lower()
+    if not role:
+        raise InvalidValueError("the role is empty")
+    roles = tuple(dict.fromkeys((role, *(r.strip().lower() for r in entry.extra_roles))))
+    for each in roles:
+        _check_role(each)
+    return roles
+
+
+def _group_names(names: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(g for g in (" ".join(x.split()) for x in names) if g))
 
 
 def _check_account(platform: str, account: str) -> str:
@@ -355,10 +467,21 @@ def _stored_people(conn: Connection, handles: Iterable[str]) -> dict[str, _Store
                 person.c.display_name,
                 person.c.timezone,
                 person.c.email,
+                person.c.active,
+                person.c.birth_date,
+                person.c.roster_modified_at,
             ).where(person.c.handle.in_(chunk))
         )
         for row in rows:
-            found[row.handle] = _Stored(row.id, row.display_name, row.timezone, row.email)
+            found[row.handle] = _Stored(
+                row.id,
+                row.display_name,
+                row.timezone,
+                row.email,
+                bool(row.active),
+                row.birth_date,
+                row.roster_modified_at,
+            )
     by_id = {stored.id: stored for stored in found.values()}
     for chunk in _chunks(by_id):
         for pid, role in conn.execute(
@@ -417,54 +540,152 @@ def _account_holder(conn: Connection, platform: str, account: str) -> tuple[int,
     return _account_holders(conn, [(platform, account)]).get((platform, account))
 
 
+def _class_groups(conn: Connection, roster_ids: Iterable[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for chunk in _chunks(roster_ids):
+        rows = conn.execute(
+            select(student_group.c.roster_id, student_group.c.name).where(
+                student_group.c.roster_id.in_(chunk)
+            )
+        )
+        found.update({roster_id: name for roster_id, name in rows})
+    return found
+
+
+def _place_classes(
+    conn: Connection, classes: Sequence[RosterClass], problems: list[_Problem], now: datetime
+) -> None:
+    """Each class's group under its name: made, renamed, or (a group of that name that is
+    no class's yet) taken on. A name another class's group holds is a problem."""
+    if not classes:
+        return
+    by_class = _class_groups(conn, (c.roster_id for c in classes))
+    holders: dict[str, str | None] = {}  # group name -> the class it is, None: none
+    for chunk in _chunks(c.name for c in classes):
+        rows = conn.execute(
+            select(student_group.c.name, student_group.c.roster_id).where(
+                student_group.c.name.in_(chunk)
+            )
+        )
+        holders.update({name: roster_id for name, roster_id in rows})
+    renamed: list[dict[str, Any]] = []
+    made: list[dict[str, Any]] = []
+    for each in classes:
+        holder = holders.get(each.name, each.roster_id)
+        if each.name in holders and holder not in (None, each.roster_id):
+            problems.append(
+                (each.file, each.line, f"the group {each.name!r} is another class's ({holder})")
+            )
+        elif each.roster_id in by_class or each.name in holders:
+            if by_class.get(each.roster_id) != each.name:
+                renamed.append({"b_class": each.roster_id, "b_name": each.name})
+        else:
+            made.append({"name": each.name, "roster_id": each.roster_id, "created_at": now})
+        holders[each.name] = each.roster_id
+    adopted = [r for r in renamed if r["b_class"] not in by_class]
+    moved = [r for r in renamed if r["b_class"] in by_class]
+    if problems:
+        return
+    if adopted:
+        conn.execute(
+            update(student_group)
+            .where(student_group.c.name == bindparam("b_name"))
+            .values(roster_id=bindparam("b_class")),
+            adopted,
+        )
+    if moved:
+        conn.execute(
+            update(student_group)
+            .where(student_group.c.roster_id == bindparam("b_class"))
+            .values(name=bindparam("b_name")),
+            moved,
+        )
+    _insert(conn, student_group, made)
+
+
 # -- planning ----------------------------------------------------------------------------
 
 
-def _plan(conn: Connection, rows: list[_Row], problems: list[tuple[int, str]]) -> _Plan:
+def _plan(conn: Connection, rows: list[_Row], problems: list[_Problem]) -> _Plan:
     """What to write for each row; problems that need the roster are added to ``problems``."""
     file_handles = {row.handle for row in rows}
-    advisors = {row.advisor for row in rows if row.advisor}
+    advisors = {a for row in rows for a in row.advisors or ()}
     stored = _stored_people(conn, file_handles | advisors)
     emails = _email_holders(conn, (row.email for row in rows if row.email))
     accounts = _account_holders(conn, (a for row in rows for a in row.accounts))
     roles_after = {h: set(s.roles) for h, s in stored.items()}
     for row in rows:
-        roles_after.setdefault(row.handle, set()).add(row.role)
+        if row.handle in stored or row.active is not False:
+            roles_after.setdefault(row.handle, set()).update(row.roles)
     plan = _Plan(stored, set(accounts))
     for row in rows:
-        problem = _problem(row, stored, emails, accounts, roles_after)
-        if problem is not None:
-            problems.append((row.line, problem))
-            continue
         existing = stored.get(row.handle)
-        if existing is None:
+        if existing is None and row.active is False:  # left before anyone here knew them
+            plan.unchanged += 1
+            continue
+        if existing is not None and _older(row, existing):
+            row = _memberships_only(row)
+        problem = _problem(row, existing, emails, accounts, roles_after)
+        if problem is not None:
+            problems.append((row.file, row.line, problem))
+        elif existing is None:
             plan.new.append(row)
         elif _differs(row, existing, stored, accounts):
             plan.changed.append((row, existing))
+            plan.deactivated += row.active is False and existing.active
         else:
             plan.unchanged += 1
+            if row.modified_at is not None and row.modified_at != existing.modified_at:
+                plan.stamped.append((existing.id, row.modified_at))
     return plan
+
+
+def _older(row: _Row, existing: _Stored) -> bool:
+    """Whether the row is older than the one last applied to its person."""
+    return (
+        row.modified_at is not None
+        and existing.modified_at is not None
+        and row.modified_at < existing.modified_at
+    )
+
+
+def _memberships_only(row: _Row) -> _Row:
+    """An older row changes nothing of the person; their groups and advisors come from
+    other rows (enrollments), which still apply."""
+    return replace(
+        row,
+        name=None,
+        roles=(),
+        timezone=None,
+        email=None,
+        accounts=(),
+        active=None,
+        birth_date=None,
+        modified_at=None,
+    )
 
 
 def _problem(
     row: _Row,
-    stored: dict[str, _Stored],
+    existing: _Stored | None,
     emails: dict[str, str],
     accounts: dict[tuple[str, str], tuple[int, str]],
     roles_after: dict[str, set[str]],
 ) -> str | None:
+    if existing is None and row.name is None:
+        return f"no person with handle {row.handle!r} (on the roster or in these files)"
     if row.email and emails.get(row.email, row.handle) != row.handle:
         return f"someone else on the roster ({emails[row.email]!r}) has the email {row.email}"
     for platform, user in row.accounts:
         holder = accounts.get((platform, user))
         if holder is not None and holder[1] != row.handle:
             return f"{platform} account {user} is already linked to {holder[1]!r}"
-    if row.advisor:
-        roles = roles_after.get(row.advisor)
+    for advisor in row.advisors or ():
+        roles = roles_after.get(advisor)
         if roles is None:
-            return f"no advisor with handle {row.advisor!r} (on the roster or in this file)"
+            return f"no advisor with handle {advisor!r} (on the roster or in this file)"
         if not roles & _ADVISING_ROLES:
-            return f"{row.advisor!r} cannot be an advisor: their role is {', '.join(sorted(roles))}"
+            return f"{advisor!r} cannot be an advisor: their role is {', '.join(sorted(roles))}"
     return None
 
 
@@ -475,46 +696,42 @@ def _differs(
     accounts: dict[tuple[str, str], tuple[int, str]],
 ) -> bool:
     return (
-        existing.display_name != row.name
+        (row.name is not None and existing.display_name != row.name)
         or (row.timezone is not None and existing.timezone != row.timezone)
         or (row.email is not None and existing.email != row.email)
-        or row.role not in existing.roles
+        or not existing.roles.issuperset(row.roles)
         or (row.groups is not None and existing.groups != set(row.groups))
-        or (row.advisor is not None and _advisor_changes(row.advisor, existing, stored))
+        or not existing.groups.issuperset(row.joins)
+        or not existing.groups.isdisjoint(row.leaves)
+        or (row.advisors is not None and _advisors_change(row.advisors, existing, stored))
         or any(account not in accounts for account in row.accounts)
+        or (row.active is not None and existing.active != row.active)
+        or (row.birth_date is not None and existing.birth_date != row.birth_date)
     )
 
 
-def _advisor_changes(advisor: str, existing: _Stored, stored: dict[str, _Stored]) -> bool:
-    known = stored.get(advisor)
-    return known is None or existing.advisors != {known.id}
+def _advisors_change(
+    advisors: tuple[str, ...], existing: _Stored, stored: dict[str, _Stored]
+) -> bool:
+    known = {stored[a].id for a in advisors if a in stored}
+    return len(known) < len(advisors) or existing.advisors != known
 
 
 # -- writing -----------------------------------------------------------------------------
 
 
 def _write(conn: Connection, plan: _Plan, now: datetime) -> None:
+    _stamp(conn, plan.stamped)
     rows = plan.new + [row for row, _ in plan.changed]
     if not rows:
         return
-    groups = _group_ids(conn, {g for row in rows for g in row.groups or ()}, now)
+    names = {g for row in rows for g in (*(row.groups or ()), *row.joins)}
+    groups = _group_ids(conn, names, now)
     ids = {handle: stored.id for handle, stored in plan.stored.items()}
     if plan.new:
         inserted = conn.execute(
             insert(person).returning(person.c.id, person.c.handle),
-            [
-                {
-                    "handle": row.handle,
-                    "display_name": row.name,
-                    "first_name": row.name.split()[0],
-                    "timezone": row.timezone,
-                    "language": "en",
-                    "opted_out": False,
-                    "email": row.email,
-                    "created_at": now,
-                }
-                for row in plan.new
-            ],
+            [_new_person(row, now) for row in plan.new],
         )
         ids.update({handle: pid for pid, handle in inserted})
     _update_people(conn, plan.changed)
@@ -523,9 +740,10 @@ def _write(conn: Connection, plan: _Plan, now: datetime) -> None:
         conn,
         person_role,
         [
-            {"person_id": ids[row.handle], "role": row.role}
+            {"person_id": ids[row.handle], "role": role}
             for row in rows
-            if row.handle not in before or row.role not in before[row.handle].roles
+            for role in row.roles
+            if row.handle not in before or role not in before[row.handle].roles
         ],
     )
     _set_groups(conn, rows, ids, before, groups)
@@ -548,6 +766,23 @@ def _write(conn: Connection, plan: _Plan, now: datetime) -> None:
             if (platform, user) not in plan.linked
         ],
     )
+
+
+def _new_person(row: _Row, now: datetime) -> dict[str, Any]:
+    assert row.name is not None  # a reference to someone not on the roster is a problem
+    return {
+        "handle": row.handle,
+        "display_name": row.name,
+        "first_name": row.name.split()[0],
+        "timezone": row.timezone,
+        "language": "en",
+        "opted_out": False,
+        "email": row.email,
+        "active": True,
+        "birth_date": row.birth_date,
+        "roster_modified_at": row.modified_at,
+        "created_at": now,
+    }
 
 
 def _insert(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
@@ -577,10 +812,13 @@ def _update_people(conn: Connection, changed: list[tuple[_Row, _Stored]]) -> Non
     values = [
         {
             "b_id": existing.id,
-            "b_name": row.name,
-            "b_first": row.name.split()[0],
+            "b_name": row.name or existing.display_name,
+            "b_first": (row.name or existing.display_name).split()[0],
             "b_timezone": row.timezone if row.timezone is not None else existing.timezone,
             "b_email": row.email if row.email is not None else existing.email,
+            "b_active": row.active if row.active is not None else existing.active,
+            "b_birth": row.birth_date if row.birth_date is not None else existing.birth_date,
+            "b_modified": row.modified_at or existing.modified_at,
         }
         for row, existing in changed
     ]
@@ -593,8 +831,21 @@ def _update_people(conn: Connection, changed: list[tuple[_Row, _Stored]]) -> Non
                 first_name=bindparam("b_first"),
                 timezone=bindparam("b_timezone"),
                 email=bindparam("b_email"),
+                active=bindparam("b_active"),
+                birth_date=bindparam("b_birth"),
+                roster_modified_at=bindparam("b_modified"),
             ),
             values,
+        )
+
+
+def _stamp(conn: Connection, stamped: list[tuple[int, datetime]]) -> None:
+    if stamped:
+        conn.execute(
+            update(person)
+            .where(person.c.id == bindparam("b_id"))
+            .values(roster_modified_at=bindparam("b_modified")),
+            [{"b_id": pid, "b_modified": modified} for pid, modified in stamped],
         )
 
 
@@ -605,20 +856,17 @@ def _set_groups(
     existing_of: dict[str, _Stored],
     groups: dict[str, int],
 ) -> None:
-    """Each row's groups become exactly the ones it names (rows naming none keep theirs)."""
+    """Each row's groups become exactly the ones it names (rows naming none keep theirs),
+    or, for a delta, gain its joins and lose its leaves."""
     removed: list[dict[str, Any]] = []
     added: list[dict[str, Any]] = []
     for row in rows:
-        if row.groups is None:
-            continue
         before = existing_of[row.handle].groups if row.handle in existing_of else set()
+        after = set(row.groups) if row.groups is not None else before
+        after = (after | set(row.joins)) - set(row.leaves)
         pid = ids[row.handle]
-        removed += [{"b_person": pid, "b_name": name} for name in sorted(before - set(row.groups))]
-        added += [
-            {"group_id": groups[name], "person_id": pid}
-            for name in row.groups
-            if name not in before
-        ]
+        removed += [{"b_person": pid, "b_name": name} for name in sorted(before - after)]
+        added += [{"group_id": groups[name], "person_id": pid} for name in sorted(after - before)]
     if removed:
         conn.execute(
             delete(group_member).where(
@@ -636,14 +884,21 @@ def _set_groups(
 def _set_advisors(
     conn: Connection, rows: list[_Row], ids: dict[str, int], before: dict[str, _Stored]
 ) -> None:
-    """A row naming an advisor gets exactly that advisor."""
-    links = [(ids[row.handle], ids[row.advisor]) for row in rows if row.advisor is not None]
+    """A row naming advisors gets exactly those advisors."""
     replaced = [
-        {"b_student": ids[row.handle]} for row in rows if row.advisor and row.handle in before
+        {"b_student": ids[row.handle]} for row in rows if row.advisors and row.handle in before
     ]
     if replaced:
         conn.execute(
             delete(advisor_link).where(advisor_link.c.student_id == bindparam("b_student")),
             replaced,
         )
-    _insert(conn, advisor_link, [{"advisor_id": a, "student_id": s} for s, a in links])
+    _insert(
+        conn,
+        advisor_link,
+        [
+            {"advisor_id": ids[advisor], "student_id": ids[row.handle]}
+            for row in rows
+            for advisor in row.advisors or ()
+        ],
+    )

@@ -700,10 +700,13 @@ def _check_audience(conn: Connection, audience: Audience, flow_id: str) -> None:
 
 
 def _recipient_ids(conn: Connection, record: ScheduleRecord) -> Select[tuple[int]]:
-    """The ids of the people a schedule is for."""
-    if record.flow_id == ADVISOR_SUMMARY:
-        return _summary_ids(conn, record)
-    return _audience_ids(record.audience)
+    """The ids of the people a schedule is for: never anyone who left the roster."""
+    ids = (
+        _summary_ids(conn, record)
+        if record.flow_id == ADVISOR_SUMMARY
+        else _audience_ids(record.audience)
+    )
+    return select(person.c.id).where(person.c.id.in_(ids), person.c.active)
 
 
 def _active_summaries(conn: Connection) -> list[ScheduleRecord]:

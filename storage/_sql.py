@@ -383,8 +383,9 @@ RECENT_OUTBOX = statement(
 # What a delivery process may claim now (see OutboxStore.claim): pending, due, held by no
 # process (``claimed_until`` past), and behind no older pending message to the same address that
 # is not due yet or is held (``held``: one pass over the pending rows, whatever their number).
-# Replies go before proactive messages; with each row, whether its person opted out and whether
-# the identity it goes to is unreachable. PostgreSQL skips rows another transaction has locked.
+# Replies go before proactive messages; with each row, whether its person opted out, whether
+# they are still on the roster (``active``), and whether the identity it goes to is unreachable.
+# PostgreSQL skips rows another transaction has locked.
 _CLAIMABLE = f"""
     WITH held AS (
         SELECT address, min(id) AS first_id FROM outbox
@@ -392,7 +393,7 @@ _CLAIMABLE = f"""
         AND (not_before > :now OR claimed_until > :wall)
         GROUP BY address
     )
-    SELECT {", ".join("o." + c for c in OUTBOX_RECORD_COLUMNS)}, p.opted_out,
+    SELECT {", ".join("o." + c for c in OUTBOX_RECORD_COLUMNS)}, p.opted_out, p.active,
         EXISTS (SELECT 1 FROM channel_identity ci WHERE ci.person_id = o.person_id
             AND ci.platform = o.platform AND ci.unreachable
             AND (ci.chat_id = o.address OR ci.platform_user_id = o.address))

@@ -192,7 +192,11 @@ class SurveyStore:
                 literal(SURVEY_OCCURRENCE),
                 literal(now, due_start.c.due_at.type),
                 literal(wake_at or now, due_start.c.wake_at.type),
-            ).where(group_member.c.group_id == group.id, _is_student(group_member.c.person_id))
+            ).where(
+                group_member.c.group_id == group.id,
+                _is_student(group_member.c.person_id),
+                _is_active(group_member.c.person_id),
+            )
             conn.execute(
                 insert(due_start).from_select(
                     ["survey_id", "person_id", "flow_id", "occurrence", "due_at", "wake_at"],
@@ -314,6 +318,7 @@ class SurveyStore:
                     conversation.c.survey_id == survey_id,
                     conversation.c.status.in_(_UNDER_WAY),
                     person.c.opted_out.is_(False),
+                    person.c.active,
                 )
                 .order_by(conversation.c.person_id, conversation.c.id)
             )
@@ -344,6 +349,11 @@ def _total(condition: Any) -> Any:
 
 def _is_student(person_id: Any) -> Any:
     return exists().where(person_role.c.person_id == person_id, person_role.c.role == "student")
+
+
+def _is_active(person_id: Any) -> Any:
+    """Still on the roster: a survey leaves out whoever left it (their data stays)."""
+    return exists().where(person.c.id == person_id, person.c.active)
 
 
 def _lock_group(conn: Connection, group_id: int) -> None:

@@ -175,6 +175,12 @@ person = Table(
     _now(),
     # Lowercase; how a Slack user is matched to the roster (``users.info``).
     _text("email", nullable=True, index=True, unique=True),
+    # False: removed from the school's roster (OneRoster ``tobedeleted``); their data stays,
+    # but nothing proactive reaches them and group audiences leave them out.
+    _flag("active", True),
+    Column("birth_date", Date, nullable=True),
+    # The roster system's ``dateLastModified`` of the row last applied to this person.
+    _time("roster_modified_at", nullable=True),
     UniqueConstraint("handle"),
 )
 
@@ -220,6 +226,8 @@ student_group = Table(
     _id(),
     _text("name"),
     _now(),
+    # The roster system's id of the class it is (OneRoster ``sourcedId``), if it is one.
+    _text("roster_id", nullable=True, index=True, unique=True),
     UniqueConstraint("name"),
 )
 

@@ -87,6 +87,7 @@ NO_STUDENT_DATA = {
     "people add": "writes the roster; prints the new person and an invite",
     "people import": "writes the roster; prints counts",
     "people link": "links an account; prints the handle",
+    "roster import": "writes the roster from OneRoster files; prints counts",
     "schedule add": "schedules: flows and audiences",
     "schedule list": "schedules: flows and audiences",
     "schedule remove": "schedules",
