@@ -21,6 +21,7 @@ from ._proactive import (
     NO_ACCOUNT,
     UNREACHABLE,
     Chat,
+    Contact,
     DueStart,
     FollowUp,
     Reach,
@@ -50,6 +51,7 @@ from ._reports import (
     Reports,
 )
 from ._roster import PLATFORMS, ImportCounts, RosterEntry, RosterError, RosterStore
+from ._safety import SAFETY_ALERT, SafetyAlert, SafetyNotified, SafetyStore
 from ._schedules import (
     ADVISOR_SUMMARY,
     DEFAULT_SUMMARY_RULE,
@@ -98,6 +100,7 @@ __all__ = [
     "OUTBOX_STATUSES",
     "PLATFORMS",
     "ROLES",
+    "SAFETY_ALERT",
     "SURVEY_OCCURRENCE",
     "UNREACHABLE",
     "WHEN_FREE",
@@ -113,6 +116,7 @@ __all__ = [
     "CheckinRecord",
     "CheckinReport",
     "ConflictError",
+    "Contact",
     "ConversationRecord",
     "ConversationStore",
     "Database",
@@ -150,6 +154,9 @@ __all__ = [
     "RosterEntry",
     "RosterError",
     "RosterStore",
+    "SafetyAlert",
+    "SafetyNotified",
+    "SafetyStore",
     "ScheduleRecord",
     "ScheduleStore",
     "SchemaError",
