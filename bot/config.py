@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError
 from .quiet_hours import DEFAULT_QUIET_HOURS, QuietHours
+from .safety_phrases import DEFAULT_SAFETY_MESSAGE, load_phrases
 
 __all__ = ["Settings", "load_settings"]
 
@@ -26,6 +27,8 @@ class Settings(BaseSettings):
     quiet_hours: str = DEFAULT_QUIET_HOURS
     profilebot_flows_dir: Path | None = None
     log_level: str = "WARNING"
+    safety_phrases_file: Path | None = None
+    safety_message: str = DEFAULT_SAFETY_MESSAGE
 
     telegram_bot_token: SecretStr | None = None
     telegram_api_base_url: str = "https://api.telegram.org"
@@ -60,6 +63,20 @@ class Settings(BaseSettings):
             what = "is not a folder" if value.exists() else "does not exist"
             raise ValueError(f"{str(value)!r} {what} (it should hold your flow files)")
         return value
+
+    @field_validator("safety_phrases_file")
+    @classmethod
+    def _readable_phrases(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            load_phrases(value)  # a bad file stops the bot at start, not at the first match
+        return value
+
+    @field_validator("safety_message")
+    @classmethod
+    def _some_message(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a student who writes a safety phrase must be shown something")
+        return value.strip()
 
     @field_validator("log_level")
     @classmethod

@@ -25,6 +25,7 @@ __all__ = ["STAFF_ROLES", "Action", "Actor", "Subject", "can", "require"]
 
 ADMIN: Final = "admin"
 TEACHER: Final = "teacher"
+COUNSELOR: Final = "counselor"
 STAFF_ROLES: Final = frozenset({"advisor", "teacher", "admin"})
 """Who gets the staff menu and may name someone else in a chat view (``/card H``)."""
 
@@ -42,6 +43,8 @@ class Action(StrEnum):
     """See a student's one-page profile and plan (subject: the student)."""
     VIEW_SUMMARY = "summary.view"
     """See an advisor's weekly summary of their advisees (subject: the advisor)."""
+    VIEW_SAFETY_ALERTS = "safety.list"
+    """See the safety alerts raised and whom they reached (subject: whoever asks)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +102,10 @@ def _themself(actor: Actor, subject: Subject) -> bool:
     return isinstance(subject, PersonRecord) and subject.id == actor.person.id
 
 
+def _counselor(actor: Actor, subject: Subject) -> bool:
+    return actor.person.has_role(COUNSELOR)
+
+
 _RULES: Final[dict[Action, _Rule]] = {
     Action.SEND_SURVEY: _teacher_of_group,
     Action.VIEW_SURVEY: _teacher_or_sender,
@@ -106,6 +113,7 @@ _RULES: Final[dict[Action, _Rule]] = {
     Action.VIEW_RESULTS: _teacher_of_group,  # students' answers: the class's teachers only
     Action.VIEW_CARD: _self_or_advisor,
     Action.VIEW_SUMMARY: _themself,
+    Action.VIEW_SAFETY_ALERTS: _counselor,
 }
 """Who besides an administrator may do each action."""
 
@@ -121,6 +129,7 @@ _REFUSALS: Final[dict[Action, str]] = {
     Action.VIEW_RESULTS: "only a teacher of {group} or an admin can see survey {survey}'s results",
     Action.VIEW_CARD: "only the student, their advisor or an admin can see a student's card",
     Action.VIEW_SUMMARY: "only {person} or an admin can see {person}'s weekly summary",
+    Action.VIEW_SAFETY_ALERTS: "only a counselor or an admin can see safety alerts",
 }
 
 
