@@ -38,6 +38,8 @@ ACTORS: dict[str, Actor | None] = {
     "teacher of 8A only": Actor(_person(3, "teacher"), frozenset({EIGHT_A.id})),
     "advisor in 7B": Actor(_person(4, "advisor"), frozenset({SEVEN_B.id}), frozenset({5})),
     "student of 7B": Actor(_person(5, "student"), frozenset({SEVEN_B.id})),
+    "counselor": Actor(_person(8, "counselor")),
+    "teacher and counselor": Actor(_person(9, "counselor", "teacher")),
     "nobody in particular": Actor(_person(6)),
 }
 SURVEY_OF_7B = _survey(SEVEN_B, sent_by=None)
@@ -81,6 +83,15 @@ EXPECTED: list[tuple[Action, Subject, set[str]]] = [
     # an advisor's summary: the advisor themself (whatever their role), never a colleague
     (Action.VIEW_SUMMARY, ADVISOR.person, {"command line", "admin", "advisor in 7B"}),
     (Action.VIEW_SUMMARY, ADVISING_TEACHER.person, {"command line", "admin", "teacher of 7B"}),
+    # safety alerts: the people they go to (the subject is whoever asks)
+    *(
+        (
+            Action.VIEW_SAFETY_ALERTS,
+            asker.person,
+            {"command line", "admin", "counselor", "teacher and counselor"},
+        )
+        for asker in (ADVISOR, ADVISING_TEACHER)
+    ),
 ]
 
 
@@ -103,6 +114,8 @@ def test_who_may_do_what(who: str, action: Action, subject: Subject, allowed: se
             name = subject.display_name
             if action is Action.VIEW_SUMMARY:
                 assert message == f"Sorry, only {name} or an admin can see {name}'s weekly summary."
+            elif action is Action.VIEW_SAFETY_ALERTS:
+                assert message == "Sorry, only a counselor or an admin can see safety alerts."
             else:  # a student's name is not told to someone refused their card
                 assert name not in message
                 assert message.startswith("Sorry, only the student, their advisor")
