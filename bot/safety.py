@@ -124,9 +124,10 @@ def _reachable(contacts: Sequence[Contact], student_id: int) -> list[tuple[Conta
 
 
 def _typed(inbound: Inbound) -> str:
-    """The text the student typed: a message, or a shared file's caption."""
-    caption = inbound.attachment.caption if inbound.attachment is not None else None
-    return "\n".join(t for t in (inbound.text, caption) if t)
+    """The text the student typed: a message, or a shared file's caption (its text too)."""
+    if inbound.text:
+        return inbound.text
+    return (inbound.attachment.caption or "") if inbound.attachment is not None else ""
 
 
 def _notice(
