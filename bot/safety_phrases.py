@@ -17,8 +17,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
-import yaml
-
 __all__ = ["DEFAULT_SAFETY_MESSAGE", "SafetyPhrases", "load_phrases", "words"]
 
 DEFAULT_SAFETY_MESSAGE: Final = (
@@ -74,6 +72,8 @@ class SafetyPhrases:
 def load_phrases(path: Path | None = None) -> SafetyPhrases:
     """The phrases of ``path`` (None: the built-in list); ValueError in one line when the
     file cannot be read or is not a list of phrases (or categories of lists)."""
+    import yaml  # only where a list is read: commands that read none do without it
+
     if path is None:
         source = resources.files("bot").joinpath("data/safety_phrases.yaml").read_text("utf-8")
         return SafetyPhrases.of(_phrases(yaml.safe_load(source), "the built-in list"))
