@@ -673,7 +673,8 @@ class DeliveryWorker:
             self._pacer.hold_all(until)
             log.info("outbox message %s rate-limited for %.1f s", record.id, result.delay)
             await self._retry(record, result.delay, result.error)
-        elif result.kind is SendKind.UNREACHABLE:
+            return
+        if result.kind is SendKind.UNREACHABLE:
             log.info("outbox message %s: recipient unreachable", record.id)
             await self._offload(self._outbox.mark_dead, record.id, result.error)
             if self._on_unreachable is not None:
@@ -689,6 +690,9 @@ class DeliveryWorker:
             backoff = min(self._base_backoff * 2**record.attempts, MAX_BACKOFF)
             log.info("outbox message %s failed; retrying in %.1f s", record.id, backoff)
             await self._retry(record, backoff, result.error)
+            return
+        if record.urgent:  # an adult must know a safety notice reached nobody this way
+            log.error("safety notice %s given up: see profilebot safety list", record.id)
 
     async def _retry(self, record: OutboxRecord, seconds: float, error: str) -> None:
         not_before = self._now() + timedelta(seconds=seconds)

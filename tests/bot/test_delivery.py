@@ -802,3 +802,19 @@ async def test_a_safety_notice_is_not_held_behind_a_message_that_waits_for_the_m
     assert await worker.deliver_due() == 1
     assert [text for *_, text in sender.sends] == ["safety alert"]
     assert statuses(sqlite_database, person_id) == {"summary": "pending", "safety alert": "sent"}
+
+
+async def test_a_safety_notice_given_up_is_an_error_for_the_adults(
+    sqlite_database: Database, person_id: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeTime()
+    sender = FakeSender(clock, {"Ana wrote: help": [SendResult.unreachable("blocked")]})
+    message_id = queue_urgent(sqlite_database, person_id, "counselor", "Ana wrote: help")
+    worker = unpaced_worker(sqlite_database, sender, clock)
+
+    await worker.deliver_due()
+
+    assert statuses(sqlite_database, person_id) == {"Ana wrote: help": "dead"}
+    [error] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert error.getMessage() == f"safety notice {message_id} given up: see profilebot safety list"
+    assert "Ana" not in caplog.text
