@@ -38,5 +38,5 @@ def downgrade() -> None:
         batch.drop_column("urgent")
     op.execute("DELETE FROM person_role WHERE role = 'counselor'")
     with op.batch_alter_table("person_role") as batch:
-        batch.drop_constraint("ck_person_role_role", type_="check")
-        batch.create_check_constraint(op.f("ck_person_role_role"), _OLD_ROLES)
+        batch.drop_constraint(op.f("ck_person_role_role"), type_="check")
+        batch.create_check_constraint("ck_person_role_role", _OLD_ROLES)
