@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.config import load_settings
 from bot.errors import ConfigError
@@ -123,3 +125,17 @@ def test_phrases_are_indexed_by_their_first_word() -> None:
     phrases = SafetyPhrases.of([("want to die", "a"), ("want more", "b")])
     assert phrases.categories("I want more cake") == ["b"]
     assert phrases.categories("want to") == []  # a phrase cut short by the end of the text
+
+
+def _built_in_phrases() -> list[str]:
+    return [" ".join(p) for entries in BUILT_IN.by_first_word.values() for p, _ in entries]
+
+
+@given(
+    phrase=st.sampled_from(_built_in_phrases()),
+    before=st.text(st.characters(categories=["Ll", "Lu", "Nd"]), min_size=1, max_size=3),
+    after=st.text(st.characters(categories=["Ll", "Lu", "Nd"]), min_size=1, max_size=3),
+)
+def test_no_phrase_matches_inside_longer_words(phrase: str, before: str, after: str) -> None:
+    assert BUILT_IN.categories(f"{before}{phrase}{after}") == []
+    assert BUILT_IN.categories(f"{before} {phrase}, {after}") != []
