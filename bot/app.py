@@ -28,6 +28,7 @@ from .cards import option_labels, plan_card, profile_card
 from .clock import Clock, SystemClock
 from .config import Settings, load_settings
 from .roles import Actor
+from .safety import SafetyWatch
 from .service import ConversationService
 
 __all__ = ["App"]
@@ -83,7 +84,11 @@ class App:
             db=db,
             registry=registry,
             service=ConversationService(
-                db, registry, default_timezone=settings.default_timezone, clock=clock
+                db,
+                registry,
+                default_timezone=settings.default_timezone,
+                clock=clock,
+                safety=SafetyWatch(settings.safety_phrases_file, settings.safety_message),
             ),
             people=PeopleStore(db),
             profiles=ProfileStore(db),

@@ -23,7 +23,7 @@ from dialogues import ProfilebotError
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from storage import Database, FailedInboundRecord, ScheduleRecord
+    from storage import Database, FailedInboundRecord, SafetyAlert, ScheduleRecord
 
     from .app import App
     from .clock import Clock
@@ -54,6 +54,9 @@ schedule_app = typer.Typer(
 )
 calendar_app = typer.Typer(help="The school calendar: days without school.", no_args_is_help=True)
 roster_app = typer.Typer(help="Rosters as schools export them (OneRoster).", no_args_is_help=True)
+safety_app = typer.Typer(
+    help="Safety alerts: what students typed that a counselor must see.", no_args_is_help=True
+)
 app.add_typer(flows_app, name="flows")
 app.add_typer(people_app, name="people")
 app.add_typer(profile_app, name="profile")
@@ -64,6 +67,7 @@ app.add_typer(inbound_app, name="inbound")
 app.add_typer(schedule_app, name="schedule")
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(roster_app, name="roster")
+app.add_typer(safety_app, name="safety")
 
 
 # The databases commands opened in a process `main` runs, which closes them at the end; None
@@ -215,7 +219,9 @@ def flows_list() -> None:
 @people_app.command("add")
 def people_add(
     name: Annotated[str, typer.Option("--name")],
-    role: Annotated[str, typer.Option("--role", help="student, advisor, teacher or admin")],
+    role: Annotated[
+        str, typer.Option("--role", help="student, advisor, teacher, counselor or admin")
+    ],
     handle: Annotated[str | None, typer.Option("--handle")] = None,
     advisor: Annotated[str | None, typer.Option("--advisor", help="The advisor's handle.")] = None,
     group: Annotated[str | None, typer.Option("--group")] = None,
@@ -223,12 +229,25 @@ def people_add(
     email: Annotated[
         str | None, typer.Option("--email", help="Slack users with this email join as them.")
     ] = None,
+    safety_contact: Annotated[
+        bool,
+        typer.Option(
+            "--safety-contact", help="Also a counselor: gets safety alerts in their chat."
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Add a person to the roster, with a single-use invite code to link their chat account."""
     bot = _open_app()
     person = bot.people.add(
-        name, role, handle=handle, advisor=advisor, group=group, timezone=timezone, email=email
+        name,
+        role,
+        handle=handle,
+        advisor=advisor,
+        group=group,
+        timezone=timezone,
+        email=email,
+        also=("counselor",) if safety_contact else (),
     )
     invite = bot.invites.issue(person.id)
     link = _telegram_link(bot, invite.code)
@@ -726,6 +745,45 @@ def _failed_line(record: FailedInboundRecord) -> str:
         f"{record.id:>5}  {record.parked_at:%Y-%m-%d %H:%M} UTC  {record.letter.platform:<8} "
         f"{who:<20} {record.error} after {record.attempts} attempts{status}"
         f"  [event {record.letter.event_key or '-'}]"
+    )
+
+
+@safety_app.command("list")
+def safety_list(
+    handle: Annotated[str | None, typer.Option("--as", help=_AS_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="The newest this many.")] = 100,
+) -> None:
+    """Safety alerts, newest first: the student, when, whom the notice went to and whether it
+    reached them (never what the student wrote: that went to the counselors' chat only)."""
+    from storage import SafetyStore
+
+    from .roles import Action, require
+
+    bot = _open_app()
+    actor = bot.actor(handle)
+    if actor is not None:
+        require(actor, Action.VIEW_SAFETY_ALERTS, actor.person)
+    alerts = SafetyStore(bot.db).alerts(limit=limit)
+    if as_json:
+        _print_json([alert.to_json() for alert in alerts])
+        return
+    if not alerts:
+        typer.echo("no safety alerts")
+    for alert in alerts:
+        typer.echo(_alert_line(alert))
+
+
+def _alert_line(alert: SafetyAlert) -> str:
+    reached = (
+        ", ".join(f"{n.handle} ({n.status})" for n in alert.notified)
+        if alert.notified
+        else "NOBODY: no counselor or admin can be messaged"
+    )
+    where = f"{alert.flow}/{alert.step}" if alert.flow else "-"
+    return (
+        f"{alert.id:>5}  {alert.at:%Y-%m-%d %H:%M} UTC  {alert.student:<20} "
+        f"{', '.join(alert.categories):<20} {where:<28} -> {reached}"
     )
 
 

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError
 from .quiet_hours import DEFAULT_QUIET_HOURS, QuietHours
+from .safety_phrases import DEFAULT_SAFETY_MESSAGE, load_phrases
 
 __all__ = ["Settings", "load_settings"]
 
@@ -28,6 +29,8 @@ class Settings(BaseSettings):
     profilebot_flows_dir: Path | None = None
     log_level: str = "WARNING"
     retention_days: int = 365
+    safety_phrases_file: Path | None = None
+    safety_message: str = DEFAULT_SAFETY_MESSAGE
 
     telegram_bot_token: SecretStr | None = None
     telegram_api_base_url: str = "https://api.telegram.org"
@@ -69,6 +72,20 @@ class Settings(BaseSettings):
         if value < 1:
             raise ValueError("give a number of days, at least 1")
         return value
+
+    @field_validator("safety_phrases_file")
+    @classmethod
+    def _readable_phrases(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            load_phrases(value)  # a bad file stops the bot at start, not at the first match
+        return value
+
+    @field_validator("safety_message")
+    @classmethod
+    def _some_message(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a student who writes a safety phrase must be shown something")
+        return value.strip()
 
     @field_validator("log_level")
     @classmethod

@@ -251,9 +251,10 @@ class _Round:
 
     def __init__(self) -> None:
         self.queues: dict[str, list[OutboxRecord]] = {}
-        # Addresses with messages queued and none in flight: (proactive, oldest id, address),
-        # so replies go before a fan-out's messages, the rest oldest first.
-        self.ready: list[tuple[bool, int, str]] = []
+        # Addresses with messages queued and none in flight: (not urgent, proactive, oldest
+        # id, address), so safety notices go first, then replies before a fan-out's messages,
+        # the rest oldest first.
+        self.ready: list[tuple[bool, bool, int, str]] = []
         self.flying: dict[asyncio.Future[SendResult], OutboxRecord] = {}
         self.busy: set[str] = set()  # addresses with a message in flight
         self.ended: set[str] = set()  # addresses whose round ended on a failure
@@ -270,7 +271,8 @@ class _Round:
 
     def push(self, address: str) -> None:
         queue = self.queues[address]
-        heapq.heappush(self.ready, (queue[0].proactive, queue[0].id, address))
+        first = queue[0]
+        heapq.heappush(self.ready, (not first.urgent, first.proactive, first.id, address))
 
     def drop(self, message_id: int) -> datetime | None:
         """No longer held by this round; the lease it was held under, if it was."""
@@ -285,6 +287,17 @@ class _Round:
     def renew_in(self, now: float) -> float:
         """Seconds until a lease is due for renewal (infinity when none is held)."""
         return min((lease.renew_at - now for lease in self.leases), default=math.inf)
+
+
+def _enqueue(queue: list[OutboxRecord], record: OutboxRecord) -> bool:
+    """Add a claimed message to its address's queue: a safety notice (urgent) ahead of every
+    message that is not one, the rest in order. True when it went first."""
+    if not record.urgent:
+        queue.append(record)
+        return False
+    at = next((n for n, queued in enumerate(queue) if not queued.urgent), len(queue))
+    queue.insert(at, record)
+    return at == 0
 
 
 class DeliveryWorker:
@@ -476,12 +489,12 @@ class DeliveryWorker:
         slots this worker holds; returns the seconds until the next held one may go
         (infinity when none is waiting on the pacer; -1 when the slots ran out)."""
         wait = math.inf
-        held: list[tuple[bool, int, str]] = []
+        held: list[tuple[bool, bool, int, str]] = []
         while r.ready and len(r.flying) < self._concurrency:
             item = heapq.heappop(r.ready)
-            address = item[2]
+            address = item[3]
             queue = r.queues.get(address)
-            if queue is None or queue[0].id != item[1]:  # taken back since it was pushed
+            if queue is None or queue[0].id != item[2]:  # taken back or overtaken since
                 continue
             slots = self._slots
             slot_at = None if slots is None else slots.next_at(now)
@@ -619,7 +632,8 @@ class DeliveryWorker:
                 continue
             queue = r.queues.get(address)
             if queue is not None:  # (a claim never returns messages behind ones held)
-                queue.append(record)
+                if _enqueue(queue, record) and address not in r.busy:
+                    r.push(address)  # it overtook the queue's first: its turn comes sooner
                 continue
             r.queues[address] = [record]
             if address not in r.busy:
@@ -659,7 +673,8 @@ class DeliveryWorker:
             self._pacer.hold_all(until)
             log.info("outbox message %s rate-limited for %.1f s", record.id, result.delay)
             await self._retry(record, result.delay, result.error)
-        elif result.kind is SendKind.UNREACHABLE:
+            return
+        if result.kind is SendKind.UNREACHABLE:
             log.info("outbox message %s: recipient unreachable", record.id)
             await self._offload(self._outbox.mark_dead, record.id, result.error)
             if self._on_unreachable is not None:
@@ -675,6 +690,9 @@ class DeliveryWorker:
             backoff = min(self._base_backoff * 2**record.attempts, MAX_BACKOFF)
             log.info("outbox message %s failed; retrying in %.1f s", record.id, backoff)
             await self._retry(record, backoff, result.error)
+            return
+        if record.urgent:  # an adult must know a safety notice reached nobody this way
+            log.error("safety notice %s given up: see profilebot safety list", record.id)
 
     async def _retry(self, record: OutboxRecord, seconds: float, error: str) -> None:
         not_before = self._now() + timedelta(seconds=seconds)

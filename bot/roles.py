@@ -25,6 +25,7 @@ __all__ = ["STAFF_ROLES", "Action", "Actor", "Subject", "can", "require"]
 
 ADMIN: Final = "admin"
 TEACHER: Final = "teacher"
+COUNSELOR: Final = "counselor"
 STAFF_ROLES: Final = frozenset({"advisor", "teacher", "admin"})
 """Who gets the staff menu and may name someone else in a chat view (``/card H``)."""
 
@@ -54,6 +55,8 @@ class Action(StrEnum):
     """Export everything held about a person (subject: the person)."""
     ERASE_DATA = "person.erase"
     """Erase everything held about a person (subject: the person)."""
+    VIEW_SAFETY_ALERTS = "safety.list"
+    """See the safety alerts raised and whom they reached (subject: whoever asks)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +128,10 @@ def _nobody(actor: Actor, subject: Subject) -> bool:
     return False
 
 
+def _counselor(actor: Actor, subject: Subject) -> bool:
+    return actor.person.has_role(COUNSELOR)
+
+
 _RULES: Final[dict[Action, _Rule]] = {
     Action.SEND_SURVEY: _teacher_of_group,
     Action.VIEW_SURVEY: _teacher_or_sender,
@@ -138,6 +145,7 @@ _RULES: Final[dict[Action, _Rule]] = {
     Action.VIEW_AUDIT: _nobody,
     Action.EXPORT_DATA: _themself,  # their own data, whole (private fields too)
     Action.ERASE_DATA: _nobody,
+    Action.VIEW_SAFETY_ALERTS: _counselor,
 }
 """Who besides an administrator may do each action."""
 
@@ -163,6 +171,7 @@ _REFUSALS: Final[dict[Action, str]] = {
     Action.VIEW_AUDIT: "only an admin can see who viewed someone's data",
     Action.EXPORT_DATA: "only the person themself or an admin can export a person's data",
     Action.ERASE_DATA: "only an admin can erase a person's data",
+    Action.VIEW_SAFETY_ALERTS: "only a counselor or an admin can see safety alerts",
 }
 
 

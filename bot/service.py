@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # the engine loads with the first turn, not with every comman
 from .clock import Clock, SystemClock
 from .notice_delivery import queue_notice_in
 from .notices import Notice
+from .safety import SafetyWatch
 
 __all__ = ["ClosedQuestion", "ConversationService", "TurnOutcome"]
 
@@ -94,10 +95,13 @@ class ConversationService:
         *,
         default_timezone: str = "UTC",
         clock: Clock | None = None,
+        safety: SafetyWatch | None = None,
     ) -> None:
+        """``safety`` watches what students type (``bot.safety``); None: nothing is watched."""
         self._store = ConversationStore(db, now=(clock or SystemClock()).now)
         self._registry = registry
         self._default_tz = default_timezone
+        self._safety = safety
 
     @property
     def registry(self) -> FlowRegistry:
@@ -172,16 +176,19 @@ class ConversationService:
         """
         with self._store.turn(who) as turn:
             turn.mark_sent(sent)
+            if event_key is not None and not turn.claim_event(event_key):
+                return TurnOutcome(duplicate=True, person=turn.person)
+            alert = None
+            if self._safety is not None:
+                alert = self._safety.check(
+                    turn, inbound, turn.open_conversation(), platform=platform, address=address
+                )
             outcome = self._handle(
-                turn,
-                inbound,
-                platform,
-                address,
-                event_key,
-                default_flow,
-                question_ref,
-                track_questions,
+                turn, inbound, platform, address, default_flow, question_ref, track_questions
             )
+            if alert is not None:  # the support message first, then the conversation's replies
+                outcome.replies[:0] = alert.replies
+                outcome.outbox_ids[:0] = alert.outbox_ids
             outcome.person = turn.person
             return outcome
 
@@ -191,13 +198,10 @@ class ConversationService:
         inbound: Inbound,
         platform: str,
         address: str,
-        event_key: str | None,
         default_flow: Flow | None,
         question_ref: int | None,
         track_questions: bool,
     ) -> TurnOutcome:
-        if event_key is not None and not turn.claim_event(event_key):
-            return TurnOutcome(duplicate=True)
         record = turn.open_conversation()
         if record is None:
             if question_ref is not None:

@@ -23,6 +23,7 @@ from ._proactive import (
     NO_ACCOUNT,
     UNREACHABLE,
     Chat,
+    Contact,
     DueStart,
     FollowUp,
     Reach,
@@ -59,6 +60,7 @@ from ._roster import (
     RosterError,
     RosterStore,
 )
+from ._safety import SAFETY_ALERT, SafetyAlert, SafetyNotified, SafetyStore
 from ._schedules import (
     ADVISOR_SUMMARY,
     DEFAULT_SUMMARY_RULE,
@@ -109,6 +111,7 @@ __all__ = [
     "PARTS",
     "PLATFORMS",
     "ROLES",
+    "SAFETY_ALERT",
     "SURVEY_OCCURRENCE",
     "UNLINKS",
     "UNREACHABLE",
@@ -127,6 +130,7 @@ __all__ = [
     "CheckinRecord",
     "CheckinReport",
     "ConflictError",
+    "Contact",
     "ConversationRecord",
     "ConversationStore",
     "Database",
@@ -168,6 +172,9 @@ __all__ = [
     "RosterEntry",
     "RosterError",
     "RosterStore",
+    "SafetyAlert",
+    "SafetyNotified",
+    "SafetyStore",
     "ScheduleRecord",
     "ScheduleStore",
     "SchemaError",

@@ -115,9 +115,11 @@ def queue_payloads(
     now: datetime,
     not_before: datetime | None = None,
     proactive: bool = False,
+    urgent: bool = False,
 ) -> list[int]:
     """``queue_replies`` for payloads already as JSON: a Reply's, or a part of a notice
-    (``{"notice": ...}``, see ``OutboxRecord.notice``); ids in payload order."""
+    (``{"notice": ...}``, see ``OutboxRecord.notice``); ids in payload order. ``urgent``: a
+    safety notice (see ``OutboxRecord.urgent``)."""
     if not payloads:
         return []
     at = sql.time(now)
@@ -125,7 +127,7 @@ def queue_payloads(
     rows = [
         (
             *(person_id, conversation_id, platform, address, dumps(p), "pending", 0),
-            *(due, at, proactive),
+            *(due, at, proactive, urgent),
         )
         for p in payloads
     ]
@@ -161,7 +163,7 @@ def latest_question(sql: Sql, conversation_id: int) -> OutboxRecord | None:
 def _raw_record(row: Sequence[Any], payload: dict[str, Any]) -> OutboxRecord:
     """A record from a row of ``OUTBOX_RECORD_COLUMNS`` read with ``Sql``."""
     (id_, person_id, conversation_id, platform, address, _, status, attempts) = row[:8]
-    not_before, last_error, platform_message_id, created_at, sent_at, proactive = row[8:14]
+    not_before, last_error, platform_message_id, created_at, sent_at, proactive, urgent = row[8:15]
     return OutboxRecord(
         id=id_,
         person_id=person_id,
@@ -177,6 +179,7 @@ def _raw_record(row: Sequence[Any], payload: dict[str, Any]) -> OutboxRecord:
         created_at=utc_value(created_at),
         sent_at=None if sent_at is None else utc_value(sent_at),
         proactive=bool(proactive),
+        urgent=bool(urgent),
     )
 
 
@@ -251,6 +254,7 @@ def _record(row: AnyRow) -> OutboxRecord:
         created_at=row.created_at,
         sent_at=row.sent_at,
         proactive=bool(row.proactive),
+        urgent=bool(row.urgent),
     )
 
 
@@ -302,6 +306,8 @@ class OutboxStore:
         messages go out in order, from one process at a time. When not all can be taken,
         replies go before proactive messages (a fan-out to thousands must not hold up the
         answer to a student's message), else the oldest first; they come back oldest first.
+        Urgent messages (safety notices) are the exception: taken before all others and never
+        held behind older ones to their address; they come back first.
 
         The claims of one platform take turns (they lock its ``delivery_pace`` row; on SQLite
         every write transaction does), so two can never split one address's messages.
@@ -343,7 +349,7 @@ class OutboxStore:
                 if unreachable:
                     doubted.append(record.id)
             _for_ids(sql, claim_rows, [r.id for r in claimed], {"until": sql.time(until)})
-        claimed.sort(key=lambda r: r.id)
+        claimed.sort(key=lambda r: (not r.urgent, r.id))
         return OutboxClaim(
             claimed,
             buried,

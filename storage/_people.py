@@ -118,12 +118,15 @@ class PeopleStore:
         timezone: str | None = None,
         language: str = "en",
         email: str | None = None,
+        also: Sequence[str] = (),
     ) -> PersonRecord:
-        """Add a person; a handle is derived from the name (``ana-lopez``, ``ana-lopez-2``)."""
+        """Add a person; a handle is derived from the name (``ana-lopez``, ``ana-lopez-2``).
+        ``also``: more roles they have (a teacher who is also a counselor)."""
         display_name = " ".join(name.split())
         if not display_name:
             raise InvalidValueError("a person needs a name")
-        _check_role(role)
+        for each in (role, *also):
+            _check_role(each)
         _check_timezone(timezone)
         wanted = None if handle is None else _check_handle(handle)
         address = None if email is None else _check_email(email)
@@ -141,6 +144,11 @@ class PeopleStore:
                         email=address,
                     )
                     _link(conn, person_id, role, advisor_id, group)
+                    for extra in dict.fromkeys(also):
+                        if extra != role:
+                            conn.execute(
+                                insert(person_role), {"person_id": person_id, "role": extra}
+                            )
                     record = load_person(conn, person_id)
                     assert record is not None
                     return record

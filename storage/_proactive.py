@@ -16,6 +16,7 @@ __all__ = [
     "NO_ACCOUNT",
     "UNREACHABLE",
     "Chat",
+    "Contact",
     "DueStart",
     "FollowUp",
     "Reach",
@@ -71,6 +72,20 @@ class Reach:
 
     chat: Chat | None
     reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """Someone with a given role (``Turn.people_with_role``): ``dm`` is their most recently
+    linked chat account that is not unreachable, addressed by its user id (on Telegram and
+    Slack that is always the private chat with the bot, never a group or a channel), None
+    when there is none; ``opted_out``: they sent /stop."""
+
+    person_id: int
+    handle: str
+    display_name: str
+    opted_out: bool
+    dm: Chat | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -234,6 +234,9 @@ class OutboxRecord:
     sent_at: datetime | None
     proactive: bool = False
     """Sent on the bot's own initiative (not a reply): never to someone who sent /stop."""
+    urgent: bool = False
+    """A safety notice: delivered before anything else, never held back (quiet hours, pacing
+    queues, older messages to the same address)."""
 
     @property
     def reply(self) -> Reply:

@@ -318,6 +318,11 @@ CHATS = statement(
     "SELECT platform, chat_id, platform_user_id, unreachable FROM channel_identity "
     "WHERE person_id = :person_id ORDER BY created_at DESC, id DESC"
 )
+# Everyone with a role (the staff a safety notice goes to), with whether they sent /stop.
+PEOPLE_WITH_ROLE = statement(
+    "SELECT p.id, p.handle, p.display_name, p.opted_out FROM person p "
+    "JOIN person_role r ON r.person_id = p.id WHERE r.role = :role ORDER BY p.id"
+)
 SET_FOLLOW_UP = statement(
     "UPDATE conversation SET remind_at = :remind_at, expires_at = :expires_at, "
     "reminders_sent = :reminders_sent WHERE id = :id AND person_id = :person_id"
@@ -374,6 +379,7 @@ OUTBOX_RECORD_COLUMNS = (
     *("id", "person_id", "conversation_id", "platform", "address", "payload", "status"),
     *("attempts", "not_before", "last_error", "platform_message_id", "created_at", "sent_at"),
     "proactive",
+    "urgent",
 )
 # A conversation's latest outbox rows, newest first (its question is among them).
 RECENT_OUTBOX = statement(
@@ -383,8 +389,9 @@ RECENT_OUTBOX = statement(
 # What a delivery process may claim now (see OutboxStore.claim): pending, due, held by no
 # process (``claimed_until`` past), and behind no older pending message to the same address that
 # is not due yet or is held (``held``: one pass over the pending rows, whatever their number).
-# Replies go before proactive messages; with each row, whether its person opted out, whether
-# they are still on the roster (``active``), and whether the identity it goes to is unreachable.
+# Urgent rows (safety notices) go first and are never held behind older ones; then replies
+# before proactive messages; with each row, whether its person opted out, whether they are
+# still on the roster (``active``), and whether the identity it goes to is unreachable.
 # PostgreSQL skips rows another transaction has locked.
 _CLAIMABLE = f"""
     WITH held AS (
@@ -402,8 +409,8 @@ _CLAIMABLE = f"""
     LEFT JOIN person p ON p.id = o.person_id
     WHERE o.status = 'pending' AND o.platform = :platform AND o.not_before <= :now
     AND (o.claimed_until IS NULL OR o.claimed_until <= :wall)
-    AND (h.first_id IS NULL OR h.first_id > o.id)
-    ORDER BY o.proactive, o.id LIMIT :limit
+    AND (o.urgent OR h.first_id IS NULL OR h.first_id > o.id)
+    ORDER BY o.urgent DESC, o.proactive, o.id LIMIT :limit
 """
 CLAIMABLE_OUTBOX = statement(_CLAIMABLE, postgresql=_CLAIMABLE + " FOR UPDATE OF o SKIP LOCKED")
 BURY_OUTBOX = statement(
@@ -462,7 +469,7 @@ MARK_SENT = statement(
 ANSWER_COLUMNS = ("conversation_id", "step_id", "iteration", "value", "raw", "status", "created_at")
 OUTBOX_COLUMNS = (
     *("person_id", "conversation_id", "platform", "address", "payload", "status"),
-    *("attempts", "not_before", "created_at", "proactive"),
+    *("attempts", "not_before", "created_at", "proactive", "urgent"),
 )
 
 # --- effects (see _apply.py) ---

@@ -49,7 +49,7 @@ __all__ = [
     "utcnow",
 ]
 
-ROLES = ("student", "advisor", "teacher", "admin")
+ROLES = ("student", "advisor", "teacher", "counselor", "admin")
 OUTBOX_STATUSES = ("pending", "sent", "failed", "dead")
 SCHEDULE_STATUSES = ("active", "paused")
 FAILED_INBOUND_STATUSES = ("parked", "replayed")
@@ -469,6 +469,8 @@ outbox = Table(
     _flag("proactive", False),
     # A delivery process holds the row until then (several processes may deliver).
     _time("claimed_until", nullable=True),
+    # A safety notice: claimed before anything else, never behind older messages to its address.
+    _flag("urgent", False),
     Index("ix_outbox_status_not_before", "status", "not_before"),
     # A conversation's latest question (stale-button checks, editing it once answered).
     Index("ix_outbox_conversation_id_id", "conversation_id", "id"),

@@ -33,12 +33,20 @@ from dialogues import (
 )
 
 from . import _sql as q
-from ._apply import EffectWriter, Provenance
+from ._apply import EffectWriter, Provenance, audit
 from ._database import Database
-from ._outbox import latest_question, queue_payloads, queue_replies
+from ._outbox import IMMEDIATELY, latest_question, queue_payloads, queue_replies
 from ._people import person_from_rows
 from ._plan import load_plan
-from ._proactive import NO_ACCOUNT, UNREACHABLE, Chat, FollowUp, Reach, TimedConversation
+from ._proactive import (
+    NO_ACCOUNT,
+    UNREACHABLE,
+    Chat,
+    Contact,
+    FollowUp,
+    Reach,
+    TimedConversation,
+)
 from ._profile import current_profile
 from ._records import Account, ConversationRecord, OutboxRecord, PersonRecord
 from ._sql import Sql, utc_value
@@ -180,6 +188,48 @@ class Turn:
             if not unreachable:
                 return Reach(Chat(platform, chat_id or user_id))
         return Reach(None, UNREACHABLE if rows else NO_ACCOUNT)
+
+    def people_with_role(self, role: str) -> list[Contact]:
+        """Everyone with ``role``, each with their direct messages (see ``Contact``)."""
+        rows = self._sql.rows(q.PEOPLE_WITH_ROLE, {"role": role})
+        return [
+            Contact(person_id, handle, name, bool(opted_out), self._dm(person_id))
+            for person_id, handle, name, opted_out in rows
+        ]
+
+    def _dm(self, person_id: int) -> Chat | None:
+        for platform, _, user_id, unreachable in self._sql.rows(q.CHATS, {"person_id": person_id}):
+            if not unreachable:
+                return Chat(platform, user_id)
+        return None
+
+    def queue_urgent(
+        self,
+        person_id: int,
+        payloads: Sequence[dict[str, Any]],
+        *,
+        platform: str,
+        address: str,
+    ) -> list[int]:
+        """Queue a safety notice's parts to someone else (staff) in this turn's transaction:
+        urgent (delivered first, never held back) and due at once, whatever the clock says.
+        Their outbox ids, in order."""
+        return queue_payloads(
+            self._sql,
+            payloads,
+            person_id=person_id,
+            conversation_id=None,
+            platform=platform,
+            address=address,
+            now=self.now,
+            not_before=IMMEDIATELY,
+            urgent=True,
+        )
+
+    def audit(self, action: str, detail: dict[str, Any]) -> None:
+        """An audit row about the turn's person, in this transaction (``detail``: no answer
+        text)."""
+        audit(self._sql, action, subject_person_id=self.person.id, detail=detail, now=self.now)
 
     def timed_conversation(self, conversation_id: int) -> TimedConversation | None:
         """One of the person's conversations, with its reminder and expiry times."""

@@ -30,6 +30,7 @@ def test_the_wheel_contains_flows_and_migrations(tmp_path: Path) -> None:
         "bot/templates/card.html.j2",
         "bot/templates/card.css",
         "bot/templates/summary.html.j2",
+        "bot/data/safety_phrases.yaml",
     } <= names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     assert "profilebot = bot.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -26,7 +26,7 @@ from storage import (
     OutboxStore,
     PeopleStore,
 )
-from storage._outbox import queue_replies
+from storage._outbox import queue_payloads, queue_replies
 from storage._sql import Sql
 from storage._tables import utcnow
 
@@ -750,3 +750,71 @@ async def test_a_message_held_longer_than_a_lease_keeps_its_claim(
     slow.gate.set()
     assert await asyncio.wait_for(round_, 5) == 1
     assert other.sends == [] and slow.texts("a") == ["a1"]
+
+
+def queue_urgent(db: Database, person_id: int, address: str, text: str) -> int:
+    """A safety notice, as a turn queues one (``Turn.queue_urgent``)."""
+    with db.begin() as conn:
+        [message_id] = queue_payloads(
+            Sql(conn),
+            [Reply(text).to_json()],
+            person_id=person_id,
+            conversation_id=None,
+            platform="fake",
+            address=address,
+            now=utcnow(),
+            not_before=IMMEDIATELY,
+            urgent=True,
+        )
+    return message_id
+
+
+async def test_a_safety_notice_goes_before_everything_queued_earlier(
+    sqlite_database: Database, person_id: int
+) -> None:
+    clock = FakeTime()
+    sender = FakeSender(clock)
+    for i in range(5):
+        queue_proactive(sqlite_database, None, f"student{i}", [f"check-in {i}"])
+    queue(sqlite_database, person_id, "asker", ["the answer to their message"])
+    queue(sqlite_database, person_id, "counselor", ["an older reply to the counselor"])
+    queue_urgent(sqlite_database, person_id, "counselor", "safety alert")
+    worker = unpaced_worker(sqlite_database, sender, clock, concurrency=1)
+
+    assert await worker.deliver_due() == 8
+    assert [text for *_, text in sender.sends][:3] == [
+        "safety alert",
+        "the answer to their message",
+        "an older reply to the counselor",
+    ]
+
+
+async def test_a_safety_notice_is_not_held_behind_a_message_that_waits_for_the_morning(
+    sqlite_database: Database, person_id: int
+) -> None:
+    clock = FakeTime()
+    sender = FakeSender(clock)
+    morning = utcnow() + timedelta(hours=8)
+    queue_proactive(sqlite_database, person_id, "counselor", ["summary"], not_before=morning)
+    queue_urgent(sqlite_database, person_id, "counselor", "safety alert")
+    worker = unpaced_worker(sqlite_database, sender, clock)
+
+    assert await worker.deliver_due() == 1
+    assert [text for *_, text in sender.sends] == ["safety alert"]
+    assert statuses(sqlite_database, person_id) == {"summary": "pending", "safety alert": "sent"}
+
+
+async def test_a_safety_notice_given_up_is_an_error_for_the_adults(
+    sqlite_database: Database, person_id: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeTime()
+    sender = FakeSender(clock, {"Ana wrote: help": [SendResult.unreachable("blocked")]})
+    message_id = queue_urgent(sqlite_database, person_id, "counselor", "Ana wrote: help")
+    worker = unpaced_worker(sqlite_database, sender, clock)
+
+    await worker.deliver_due()
+
+    assert statuses(sqlite_database, person_id) == {"Ana wrote: help": "dead"}
+    [error] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert error.getMessage() == f"safety notice {message_id} given up: see profilebot safety list"
+    assert "Ana" not in caplog.text

@@ -38,6 +38,8 @@ ACTORS: dict[str, Actor | None] = {
     "teacher of 8A only": Actor(_person(3, "teacher"), frozenset({EIGHT_A.id})),
     "advisor in 7B": Actor(_person(4, "advisor"), frozenset({SEVEN_B.id}), frozenset({5})),
     "student of 7B": Actor(_person(5, "student"), frozenset({SEVEN_B.id})),
+    "counselor": Actor(_person(8, "counselor")),
+    "teacher and counselor": Actor(_person(9, "counselor", "teacher")),
     "nobody in particular": Actor(_person(6)),
 }
 SURVEY_OF_7B = _survey(SEVEN_B, sent_by=None)
@@ -99,6 +101,15 @@ EXPECTED: list[tuple[Action, Subject, set[str]]] = [
     # a person's whole data: they themself (right of access) or an admin; erasure: admins
     (Action.EXPORT_DATA, ADVISED_STUDENT, {"command line", "admin", "student of 7B"}),
     (Action.ERASE_DATA, ADVISED_STUDENT, {"command line", "admin"}),
+    # safety alerts: the people they go to (the subject is whoever asks)
+    *(
+        (
+            Action.VIEW_SAFETY_ALERTS,
+            asker.person,
+            {"command line", "admin", "counselor", "teacher and counselor"},
+        )
+        for asker in (ADVISOR, ADVISING_TEACHER)
+    ),
 ]
 
 
@@ -124,6 +135,8 @@ def test_who_may_do_what(who: str, action: Action, subject: Subject, allowed: se
                     "Sorry, only the advisor themself or an admin can see an advisor's weekly "
                     "summary."
                 )
+            elif action is Action.VIEW_SAFETY_ALERTS:
+                assert message == "Sorry, only a counselor or an admin can see safety alerts."
             else:  # a student's name is not told to someone refused their data
                 assert name not in message and subject.handle not in message
                 assert message.startswith("Sorry, only ")

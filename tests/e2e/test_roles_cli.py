@@ -75,6 +75,7 @@ VIEWS: dict[str, tuple[list[str], set[str], bool]] = {
     ),
     "audit": (["audit", "ana", "--json"], ADMINS, False),
     "export": (["export", "ana", "--output", "ana.json"], ADMINS | {"the student"}, True),
+    "safety list": (["safety", "list", "--json"], ADMINS, False),  # and counselors
 }
 """Every command with ``--as``: each is run as every role."""
 

@@ -67,7 +67,7 @@ def test_a_bad_row_names_its_line_and_nothing_is_imported(profilebot: Profilebot
     line = _one_line(result.stderr)
     assert line == (
         "profilebot: roster.csv: 1 bad row, nothing imported: line 4: unknown role 'wizard': "
-        "use one of student, advisor, teacher, admin"
+        "use one of student, advisor, teacher, counselor, admin"
     )
     assert profilebot.run("profile", "show", "ana").returncode == 1  # nobody was added
 
