@@ -318,10 +318,11 @@ CHATS = statement(
     "SELECT platform, chat_id, platform_user_id, unreachable FROM channel_identity "
     "WHERE person_id = :person_id ORDER BY created_at DESC, id DESC"
 )
-# Everyone with a role (the staff a safety notice goes to), with whether they sent /stop.
+# Everyone on the roster with a role (the staff a safety notice goes to), with whether they
+# sent /stop.
 PEOPLE_WITH_ROLE = statement(
     "SELECT p.id, p.handle, p.display_name, p.opted_out FROM person p "
-    "JOIN person_role r ON r.person_id = p.id WHERE r.role = :role ORDER BY p.id"
+    "JOIN person_role r ON r.person_id = p.id WHERE r.role = :role AND p.active ORDER BY p.id"
 )
 SET_FOLLOW_UP = statement(
     "UPDATE conversation SET remind_at = :remind_at, expires_at = :expires_at, "

@@ -178,8 +178,10 @@ def test_without_a_reachable_counselor_the_admins_get_it(
     sam = PeopleStore(database).add("Sam Lee", "student")
     _staff(database, "Cora Diaz", "counselor", None)  # no chat account
     stopped = _staff(database, "Carl Ode", "counselor", "778")
+    left = _staff(database, "Lea Gone", "counselor", "780")  # no longer on the roster
     with database.begin() as conn:
         conn.execute(text("UPDATE person SET opted_out = true WHERE id = :id"), {"id": stopped.id})
+        conn.execute(text("UPDATE person SET active = false WHERE id = :id"), {"id": left.id})
     ada = _staff(database, "Ada Admin", "admin", "779")
     _start(service, sam)
     _say(service, sam, "I want to die", "u1")
