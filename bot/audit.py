@@ -19,12 +19,14 @@ from storage import AuditRecord, AuditStore, PersonRecord, Viewed, Viewing
 from .clock import Clock
 from .roles import Actor
 
-__all__ = ["CHAT", "CLI", "Audit"]
+__all__ = ["CHAT", "CLI", "SCHEDULED", "Audit"]
 
 CLI: Final = "cli"
 """Asked on the command line (with ``--as``, or as its administrator: viewer None)."""
 CHAT: Final = "chat"
 """Asked with a chat command."""
+SCHEDULED: Final = "schedule"
+"""Sent by the bot on a schedule (an advisor's weekly summary)."""
 
 
 class Audit:

@@ -55,8 +55,11 @@ from storage import (
     ScheduleRecord,
     Turn,
     UnknownRecordError,
+    Viewed,
+    Viewing,
 )
 
+from .audit import SCHEDULED
 from .notice_delivery import queue_notice_in
 from .notices import Notice
 from .offload import Offload
@@ -624,6 +627,8 @@ class Scheduler:
             report.skipped.append(item.because(NOTHING_TO_SEND))
             return
         queue_notice_in(turn, notice, reach.chat, proactive=True, not_before=IMMEDIATELY)
+        shown = Viewing(advisor.id, Viewed.SUMMARY, tick.now, SCHEDULED, {"advisor": advisor.id})
+        turn.record_views(shown, self._app.roster.advisees_of(advisor.id))
         report.started.append(item)
 
     def _move_on(

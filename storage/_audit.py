@@ -83,10 +83,10 @@ class AuditRecord:
 _COLUMNS = ("actor_person_id", "action", "subject_person_id", "detail", "created_at")
 
 
-def record_views(conn: Connection, viewing: Viewing, subject_ids: Iterable[int]) -> int:
+def record_views(conn: Connection | Sql, viewing: Viewing, subject_ids: Iterable[int]) -> int:
     """Write ``viewing``'s rows in ``conn``'s transaction (one statement per 100 rows, plain
     SQL: a view's own statement costs more in Core than in the database); how many."""
-    sql = Sql(conn)
+    sql = conn if isinstance(conn, Sql) else Sql(conn)
     rows = viewing.rows(sql, subject_ids)
     if rows:
         sql.insert("audit_log", _COLUMNS, rows)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -34,6 +34,7 @@ from dialogues import (
 
 from . import _sql as q
 from ._apply import EffectWriter, Provenance, audit
+from ._audit import Viewing, record_views
 from ._database import Database
 from ._outbox import IMMEDIATELY, latest_question, queue_payloads, queue_replies
 from ._people import person_from_rows
@@ -102,6 +103,11 @@ class Turn:
         ON CONFLICT DO NOTHING, so a repeat never aborts the (PostgreSQL) transaction.
         """
         return self._sql.execute(q.CLAIM_EVENT, {"key": key, "now": self._now}) == 1
+
+    def record_views(self, viewing: Viewing, subject_ids: Iterable[int]) -> int:
+        """Audit that ``viewing``'s viewer was shown these people's data, in this turn's
+        transaction (a summary the scheduler sends goes out with its rows)."""
+        return record_views(self._sql, viewing, subject_ids)
 
     def event_seen(self, key: str) -> bool:
         """Whether an event with this key was claimed already (claims nothing)."""

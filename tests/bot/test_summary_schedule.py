@@ -125,6 +125,8 @@ def test_every_advisor_gets_it_on_friday_at_15_in_their_own_zone_once(
     chart_notice = notice_of(chart)
     assert chart_notice is not None and chart_notice.files[0].data == CHART
     assert len(summaries_to(app, "ada")) == 2 and summaries_to(app, "sam") == []
+    [seen] = app.audit.views(app.people.get("sam"))  # Ada was shown Sam's week, once
+    assert (seen.viewer, seen.action, seen.via) == ("ada", "viewed_summary", "schedule")
     assert tick(app, clock, NEW_YORK_15 + timedelta(hours=1), composer).started == []
     next_week = tick(app, clock, TOKYO_15 + timedelta(days=7), composer)
     assert items(next_week) == [("bea", ADVISOR_SUMMARY, None)]
