@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from storage import SurveyStore
 from tests.e2e.cli_driver import Profilebot
 from tests.slack.harness import Running, Student, slack_bot
 from tests.telegram.test_telegram_proactive import SURVEY, command_line, next_wednesday_ten
@@ -73,12 +74,16 @@ async def test_a_survey_reaches_the_class_and_its_counts_move(tmp_path: Path) ->
         def counts() -> dict[str, int]:
             return dict(admin.json("survey", "status", str(sent["id"]))["counts"])
 
+        def completed() -> int:  # what the bot waits on: a read, not a process that
+            return SurveyStore(bot.app.db).counts(sent["id"]).completed  # blocks the loop
+
         bot.bot.worker.wake()
         club = await bot.next_question(ana)
         assert counts()["in_progress"] == 1
         why = await bot.tap(ana, club, "robotics")
         assert bot.step_of(ana, why) == "why"
         await bot.say(ana, "I like building things")
-        await bot.wait_for(lambda: counts()["completed"] == 1)
+        await bot.wait_for(lambda: completed() == 1)
+        assert counts()["completed"] == 1
         assert counts()["in_progress"] == 0
     assert bot.fake.errors == []

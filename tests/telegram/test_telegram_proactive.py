@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from storage import SurveyStore
 from tests.e2e.cli_driver import Profilebot
 from tests.telegram.fake_bot_api import FakeBotAPI
 from tests.telegram.harness import Running, Student, make_app, running_bot, sqlite_url
@@ -119,17 +120,22 @@ async def test_a_survey_reaches_the_class_and_its_counts_move(tmp_path: Path) ->
             def counts() -> dict[str, int]:
                 return dict(admin.json("survey", "status", str(sent["id"]))["counts"])
 
+            def completed() -> int:  # what the bot waits on: a read, not a process that
+                return SurveyStore(app.db).counts(sent["id"]).completed  # blocks the loop
+
             bot.bot.worker.wake()
             questions = [await bot.next_question(s) for s in students]
             assert counts()["in_progress"] == 2 and counts()["completed"] == 0
             ana, bo = students
             why = await bot.tap(ana, questions[0], "robotics")
             bot.fake.push_text(ana.user, "I like building things")
-            await bot.wait_for(lambda: counts()["completed"] == 1)
+            await bot.wait_for(lambda: completed() == 1)
+            assert counts()["completed"] == 1
             assert bot.step_of(ana, why) == "why"
             assert (counts()["in_progress"], counts()["started"]) == (1, 2)
             await bot.tap(bo, questions[1], "chess")
             bot.fake.push_text(bo.user, "strategy")
-            await bot.wait_for(lambda: counts()["completed"] == 2)
+            await bot.wait_for(lambda: completed() == 2)
+            assert counts()["completed"] == 2
             assert counts()["in_progress"] == 0
         assert fake.errors == []
