@@ -54,6 +54,9 @@ class Action(StrEnum):
     """Export everything held about a person (subject: the person)."""
     ERASE_DATA = "person.erase"
     """Erase everything held about a person (subject: the person)."""
+    MANAGE_CONSENT = "consent.manage"
+    """Record a parent's consent, set the under-13 flag, list where students stand (subject:
+    the student; the whole roster for a list)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +141,7 @@ _RULES: Final[dict[Action, _Rule]] = {
     Action.VIEW_AUDIT: _nobody,
     Action.EXPORT_DATA: _themself,  # their own data, whole (private fields too)
     Action.ERASE_DATA: _nobody,
+    Action.MANAGE_CONSENT: _nobody,
 }
 """Who besides an administrator may do each action."""
 
@@ -163,6 +167,7 @@ _REFUSALS: Final[dict[Action, str]] = {
     Action.VIEW_AUDIT: "only an admin can see who viewed someone's data",
     Action.EXPORT_DATA: "only the person themself or an admin can export a person's data",
     Action.ERASE_DATA: "only an admin can erase a person's data",
+    Action.MANAGE_CONSENT: "only an admin can record or see parents' consent",
 }
 
 

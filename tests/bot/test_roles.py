@@ -99,6 +99,7 @@ EXPECTED: list[tuple[Action, Subject, set[str]]] = [
     # a person's whole data: they themself (right of access) or an admin; erasure: admins
     (Action.EXPORT_DATA, ADVISED_STUDENT, {"command line", "admin", "student of 7B"}),
     (Action.ERASE_DATA, ADVISED_STUDENT, {"command line", "admin"}),
+    (Action.MANAGE_CONSENT, ADVISED_STUDENT, {"command line", "admin"}),
 ]
 
 
