@@ -267,7 +267,7 @@ class _Turn:
         if state.revisiting:  # the question left behind had been answered: undo that answer
             self.withdraw(left)
         while len(state.history) > 1 and not self.permitted(
-            self.c.nodes[state.history.top.step_id]
+            self.c.nodes.get(state.history.top.step_id)
         ):
             state.history.pop()  # asked with a consent since revoked: off the path now
         frame = state.history.top
@@ -355,7 +355,7 @@ class _Turn:
         )
         self.finish()
 
-    def permitted(self, node: Step | Loop) -> bool:
+    def permitted(self, node: Step | Loop | None) -> bool:
         """A sensitive step may be asked only while consent is on record (asked once a turn,
         and only when such a step is reached)."""
         if not isinstance(node, Step) or node.sensitive is None:
