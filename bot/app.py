@@ -9,6 +9,7 @@ from pathlib import Path
 from dialogues import Flow, FlowRegistry, SaveKind, Step
 from storage import (
     AuditStore,
+    ConsentStore,
     Database,
     FailedInboundStore,
     InviteStore,
@@ -53,6 +54,7 @@ class App:
     schedules: ScheduleStore
     audit: Audit
     person_data: PersonDataStore
+    consent: ConsentStore
 
     @classmethod
     def create(
@@ -100,6 +102,7 @@ class App:
             schedules=ScheduleStore(db),
             audit=Audit(AuditStore(db), clock),
             person_data=PersonDataStore(db),
+            consent=ConsentStore(db, now=clock.now),
         )
 
     def load_flow(self, flow_id: str | None = None, path: Path | None = None) -> Flow:

@@ -21,7 +21,7 @@ import typer
 from dialogues import ProfilebotError
 
 if TYPE_CHECKING:
-    from datetime import datetime
+    from datetime import date, datetime
 
     from storage import Database, FailedInboundRecord, SafetyAlert, ScheduleRecord
 
@@ -57,6 +57,10 @@ roster_app = typer.Typer(help="Rosters as schools export them (OneRoster).", no_
 safety_app = typer.Typer(
     help="Safety alerts: what students typed that a counselor must see.", no_args_is_help=True
 )
+consent_app = typer.Typer(
+    help="Parents' consent to sensitive (PPRA) questions, and who is under 13.",
+    no_args_is_help=True,
+)
 app.add_typer(flows_app, name="flows")
 app.add_typer(people_app, name="people")
 app.add_typer(profile_app, name="profile")
@@ -68,6 +72,7 @@ app.add_typer(schedule_app, name="schedule")
 app.add_typer(calendar_app, name="calendar")
 app.add_typer(roster_app, name="roster")
 app.add_typer(safety_app, name="safety")
+app.add_typer(consent_app, name="consent")
 
 
 # The databases commands opened in a process `main` runs, which closes them at the end; None
@@ -1082,6 +1087,112 @@ def calendar_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> N
         return
     for record in breaks:
         typer.echo(f"{record.starts_on} – {record.ends_on}  {record.name}")
+
+
+_BY_HELP = "The parent's or guardian's name, as they gave it."
+
+
+@consent_app.command("grant")
+def consent_grant(
+    handle: Annotated[str, typer.Argument(help="The student's handle.")],
+    by: Annotated[str, typer.Option("--by", help=_BY_HELP)],
+    note: Annotated[
+        str | None, typer.Option("--note", help="How it was given, a form's id...")
+    ] = None,
+    actor_handle: Annotated[str | None, typer.Option("--as", help=_AS_HELP)] = None,
+) -> None:
+    """Record a parent's consent: the student's sensitive questions are asked from now on."""
+    _record_consent(handle, granted=True, by=by, note=note, actor_handle=actor_handle)
+
+
+@consent_app.command("revoke")
+def consent_revoke(
+    handle: Annotated[str, typer.Argument(help="The student's handle.")],
+    by: Annotated[str, typer.Option("--by", help=_BY_HELP)],
+    note: Annotated[
+        str | None, typer.Option("--note", help="How it was given, a form's id...")
+    ] = None,
+    actor_handle: Annotated[str | None, typer.Option("--as", help=_AS_HELP)] = None,
+) -> None:
+    """Record that a parent withdrew consent: sensitive questions are skipped from now on (the
+    grant stays in the history)."""
+    _record_consent(handle, granted=False, by=by, note=note, actor_handle=actor_handle)
+
+
+def _record_consent(
+    handle: str, *, granted: bool, by: str, note: str | None, actor_handle: str | None
+) -> None:
+    from .roles import Action, require
+
+    bot = _open_app()
+    student = bot.people.get(handle)
+    require(bot.actor(actor_handle), Action.MANAGE_CONSENT, student)
+    event = bot.consent.record(student.handle, granted=granted, by=by, note=note)
+    what = "granted" if granted else "revoked"
+    then = "will be asked" if granted else "will be skipped"
+    typer.echo(
+        f"recorded: {event.by} {what} consent for {student.handle} at {event.at:%Y-%m-%d %H:%M} "
+        f"UTC; {student.display_name}'s sensitive questions {then}"
+    )
+
+
+@consent_app.command("list")
+def consent_list(
+    actor_handle: Annotated[str | None, typer.Option("--as", help=_AS_HELP)] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Every student's consent as it stands (granted, revoked or none), and who is under 13."""
+    from .roles import Action, require
+
+    bot = _open_app()
+    actor = bot.actor(actor_handle)
+    if actor is not None:
+        require(actor, Action.MANAGE_CONSENT, actor.person)
+    statuses = bot.consent.statuses(today=_today(bot))
+    if as_json:
+        _print_json([s.to_json() for s in statuses])
+        return
+    if not statuses:
+        typer.echo("no students yet")
+        return
+    for status in statuses:
+        decided = (
+            f"by {status.by}, {status.at:%Y-%m-%d %H:%M} UTC" if status.at is not None else "—"
+        )
+        under_13 = {True: "yes", False: "no", None: "unknown"}[status.under_13]
+        typer.echo(f"{status.handle:<20} {status.consent:<8} {decided}  under 13: {under_13}")
+
+
+@consent_app.command("under-13")
+def consent_under_13(
+    handle: Annotated[str, typer.Argument(help="The student's handle.")],
+    yes: Annotated[bool, typer.Option("--yes", help="The student is under 13.")] = False,
+    no: Annotated[bool, typer.Option("--no", help="The student is 13 or older.")] = False,
+    unset: Annotated[
+        bool, typer.Option("--unset", help="Forget the hand-set flag (a birth date decides).")
+    ] = False,
+    actor_handle: Annotated[str | None, typer.Option("--as", help=_AS_HELP)] = None,
+) -> None:
+    """Set by hand whether a student is under 13 (it overrides a birth date)."""
+    from .errors import InputError
+    from .roles import Action, require
+
+    if yes + no + unset != 1:
+        raise InputError("say one of --yes (under 13), --no (13 or older) or --unset")
+    bot = _open_app()
+    student = bot.people.get(handle)
+    require(bot.actor(actor_handle), Action.MANAGE_CONSENT, student)
+    bot.consent.set_under_13(student.handle, None if unset else yes)
+    status = bot.consent.status(student.handle, today=_today(bot))
+    shown = {True: "under 13", False: "13 or older", None: "unknown (no birth date)"}
+    typer.echo(f"{student.handle} is now {shown[status.under_13]}")
+
+
+def _today(bot: App) -> date:
+    """Today in the school's time zone (DEFAULT_TIMEZONE): what an age is counted on."""
+    from zoneinfo import ZoneInfo
+
+    return bot.clock.now().astimezone(ZoneInfo(bot.settings.default_timezone)).date()
 
 
 _NOT_SCRUBBED = (

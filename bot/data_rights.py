@@ -45,6 +45,7 @@ _TITLES: Final = {
     "due_start": "Scheduled and survey conversations due",
     "channel_identity": "Chat accounts",
     "invite_code": "Invite codes",
+    "consent": "Parental consent to sensitive questions (every grant and revoke)",
     "group_member": "Group memberships",
     "advisor_link": "Advisor links",
     "person_role": "Roles",

@@ -57,6 +57,9 @@ class Action(StrEnum):
     """Erase everything held about a person (subject: the person)."""
     VIEW_SAFETY_ALERTS = "safety.list"
     """See the safety alerts raised and whom they reached (subject: whoever asks)."""
+    MANAGE_CONSENT = "consent.manage"
+    """Record a parent's consent, set the under-13 flag, list where students stand (subject:
+    the student; the whole roster for a list)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +149,7 @@ _RULES: Final[dict[Action, _Rule]] = {
     Action.EXPORT_DATA: _themself,  # their own data, whole (private fields too)
     Action.ERASE_DATA: _nobody,
     Action.VIEW_SAFETY_ALERTS: _counselor,
+    Action.MANAGE_CONSENT: _nobody,
 }
 """Who besides an administrator may do each action."""
 
@@ -172,6 +176,7 @@ _REFUSALS: Final[dict[Action, str]] = {
     Action.EXPORT_DATA: "only the person themself or an admin can export a person's data",
     Action.ERASE_DATA: "only an admin can erase a person's data",
     Action.VIEW_SAFETY_ALERTS: "only a counselor or an admin can see safety alerts",
+    Action.MANAGE_CONSENT: "only an admin can record or see parents' consent",
 }
 
 

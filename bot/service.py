@@ -295,6 +295,7 @@ class ConversationService:
             today=self._today(person, turn.now),
             load_profile=turn.load_profile,
             load_plan=turn.load_plan,
+            has_consent=turn.has_consent,
         )
 
     def _today(self, person: PersonRecord, now: datetime) -> date:

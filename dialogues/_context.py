@@ -4,13 +4,17 @@ services build a `TurnContext` without loading the engine's dependencies."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 __all__ = ["WELCOME_BACK", "TurnContext"]
 
 WELCOME_BACK = "Welcome back! Here's where we were:"
+
+
+def _no_consent() -> bool:
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +25,9 @@ class TurnContext:
     today: date
     load_profile: Callable[[], Mapping[str, Any]]
     load_plan: Callable[[], Mapping[str, Any]]
+    has_consent: Callable[[], bool] = field(default=_no_consent)
+    """Whether a parent's consent to sensitive (PPRA) questions is on record now; asked only
+    when such a step is reached, so flows without one cost nothing. Without it: no consent."""
 
     @property
     def language(self) -> str:

@@ -116,6 +116,7 @@ class _Turn:
         self.result = TurnResult(state=state)
         self._profile = LazyMapping(ctx.load_profile)
         self._plan = LazyMapping(ctx.load_plan)
+        self._consent: bool | None = None
 
     # -- entry points -------------------------------------------------------------------
 
@@ -152,6 +153,9 @@ class _Turn:
         step = self._current_step()
         if step is None:
             self._recover()
+            return
+        if not self.permitted(step):  # consent was revoked while the question waited
+            self.bypass(step)
             return
         if command is not None and not (command is Command.DONE and step.type is StepType.LIST):
             self.command(command, step)
@@ -262,6 +266,10 @@ class _Turn:
         left = state.history.pop()
         if state.revisiting:  # the question left behind had been answered: undo that answer
             self.withdraw(left)
+        while len(state.history) > 1 and not self.permitted(
+            self.c.nodes.get(state.history.top.step_id)
+        ):
+            state.history.pop()  # asked with a consent since revoked: off the path now
         frame = state.history.top
         state.step = frame.step_id
         state.goal_key = frame.goal_key
@@ -331,7 +339,7 @@ class _Turn:
             self.state.step = target
             if isinstance(node, Loop):
                 source, target = target, self.enter_loop(node, source)
-            elif not self.condition(f"{target}.when", default=True):
+            elif not (self.condition(f"{target}.when", default=True) and self.permitted(node)):
                 source, target = target, self.c.fire("bypassed", target)
             elif node.type is StepType.MESSAGE:
                 self.say(f"{target}.ask")
@@ -346,6 +354,25 @@ class _Turn:
             "flow %s passed %d steps without a question; ending it", self.c.flow.id, _MAX_HOPS
         )
         self.finish()
+
+    def permitted(self, node: Step | Loop | None) -> bool:
+        """A sensitive step may be asked only while consent is on record (asked once a turn,
+        and only when such a step is reached)."""
+        if not isinstance(node, Step) or node.sensitive is None:
+            return True
+        if self._consent is None:
+            self._consent = self.ctx.has_consent()
+        return self._consent
+
+    def bypass(self, step: Step) -> None:
+        """Leave ``step`` as if its `when:` had been false, and move on: no answer taken, and
+        `/back` does not return to it."""
+        state = self.state
+        if len(state.history) and state.history.top.step_id == step.id:
+            state.history.pop()
+        state.retries = 0
+        state.pending = []
+        self.advance("bypassed", None)
 
     def enter_loop(self, loop: Loop, source: str) -> str:
         loops = self.state.loops
@@ -397,6 +424,9 @@ class _Turn:
     def ask(self, prefix: str | None = None) -> None:
         step = self._current_step()
         if step is None:
+            return
+        if not self.permitted(step):  # waiting since before consent was revoked
+            self.bypass(step)
             return
         text = self.render(f"{step.id}.ask")
         if prefix:

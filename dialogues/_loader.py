@@ -28,6 +28,7 @@ from ._schema import (
     END,
     GOAL_FIELDS,
     GOAL_STATUSES,
+    SENSITIVE_KINDS,
     Audience,
     Flow,
     FlowSettings,
@@ -91,7 +92,7 @@ _LOOP_KEYS = frozenset({"id", "for_each", "as", "steps", "skip_if_empty", "when"
 _LENGTH_KEYS = frozenset({"min_length", "max_length"})  # free text: text, list items, "other"
 _ASKING_KEYS = frozenset(
     {"id", "type", "ask", "optional", "save", "mode", "next", "when", "max_retries"}
-    | {"private", "hint"}
+    | {"private", "hint", "sensitive"}
 )
 _TYPE_KEYS: dict[StepType, frozenset[str]] = {
     StepType.TEXT: _ASKING_KEYS | _LENGTH_KEYS,
@@ -103,7 +104,7 @@ _TYPE_KEYS: dict[StepType, frozenset[str]] = {
     StepType.DATE: _ASKING_KEYS,
     StepType.LIST: _ASKING_KEYS | _LENGTH_KEYS | {"min", "max"},
     StepType.FILE: _ASKING_KEYS,
-    StepType.MESSAGE: frozenset({"id", "type", "say", "ask", "next", "when"}),
+    StepType.MESSAGE: frozenset({"id", "type", "say", "ask", "next", "when", "sensitive"}),
 }
 _STEP_KEYS = frozenset().union(*_TYPE_KEYS.values())
 _ANY_STEP_KEYS = _STEP_KEYS | _LOOP_KEYS
@@ -659,8 +660,27 @@ def _read_step(f: _Fields, scope: _Scope) -> Step | None:
         max_retries=f.integer("max_retries", 1),
         private=private,
         hint=_read_template(f, "hint", scope),
+        sensitive=_read_sensitive(f),
         line=f.map.line,
     )
+
+
+def _read_sensitive(f: _Fields) -> str | None:
+    """`sensitive: ppra`; anything else (`yes`, `true`) is refused rather than guessed at:
+    a step meant to need consent must never be asked without it."""
+    if "sensitive" not in f:
+        return None
+    value = _scalar_text(f.map["sensitive"], f.map.raw.get("sensitive"))
+    if value not in SENSITIVE_KINDS:
+        shown = _show(f.map["sensitive"]) if value is None else repr(value)
+        f.problem(
+            "sensitive",
+            f"{shown} is not a kind of sensitive question; write sensitive: ppra (a question "
+            "about family, beliefs, mental health or another PPRA category, asked only with "
+            "a parent's consent) or remove the key",
+        )
+        return None
+    return value
 
 
 def _step_type(f: _Fields) -> StepType | None:

@@ -16,6 +16,7 @@ __all__ = [
     "END",
     "GOAL_FIELDS",
     "GOAL_STATUSES",
+    "SENSITIVE_KINDS",
     "Audience",
     "Flow",
     "FlowSettings",
@@ -40,6 +41,9 @@ GOAL_STATUSES = ("active", "completed", "paused", "dropped")
 """A goal's statuses; a new goal is ``active``."""
 CHECKIN_FIELDS = frozenset({"mood", "energy", "note_for_advisor", "wants_meeting", "highlight"})
 CHECKIN_GOAL_FIELDS = frozenset({"progress", "did", "blockers", "next_step"})
+SENSITIVE_KINDS = ("ppra",)
+"""What `sensitive:` may say: ``ppra``, a question in a category of the US Protection of Pupil
+Rights Amendment (family, beliefs, mental health...), asked only with a parent's consent."""
 
 
 class StepType(StrEnum):
@@ -120,6 +124,7 @@ class Step:
     max_retries: int | None = None  # overrides the flow setting
     private: bool = False  # extension: the saved profile field is private to the student
     hint: str | None = None  # extension: custom re-ask hint (template)
+    sensitive: str | None = None  # one of SENSITIVE_KINDS: asked only with consent
     line: int | None = None
 
     @property

@@ -12,6 +12,13 @@ the environment (the URL is passed in)::
 """
 
 from ._audit import AuditRecord, AuditStore, Viewed, Viewing
+from ._consent import (
+    ConsentEvent,
+    ConsentState,
+    ConsentStatus,
+    ConsentStore,
+    is_under_13,
+)
 from ._database import Database
 from ._failed import FailedInboundRecord, FailedInboundStore, Letter
 from ._invites import DEFAULT_INVITE_TTL, InviteRecord, InviteStore
@@ -130,6 +137,10 @@ __all__ = [
     "CheckinRecord",
     "CheckinReport",
     "ConflictError",
+    "ConsentEvent",
+    "ConsentState",
+    "ConsentStatus",
+    "ConsentStore",
     "Contact",
     "ConversationRecord",
     "ConversationStore",
@@ -194,6 +205,7 @@ __all__ = [
     "Viewed",
     "Viewing",
     "is_transient",
+    "is_under_13",
     "metadata",
     "wait_until_free",
     "weekly_rule",

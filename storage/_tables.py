@@ -181,6 +181,8 @@ person = Table(
     Column("birth_date", Date, nullable=True),
     # The roster system's ``dateLastModified`` of the row last applied to this person.
     _time("roster_modified_at", nullable=True),
+    # Set by hand (`consent under-13`): overrides what a birth date says; NULL when not set.
+    Column("under_13", Boolean, nullable=True),
     UniqueConstraint("handle"),
 )
 
@@ -581,6 +583,21 @@ audit_log = Table(
     _ref("subject_person_id", "person.id", nullable=True, index=True),
     _long_text("detail", default="{}"),
     _now(),
+)
+
+# --- consent ------------------------------------------------------------------------------
+
+# A parent's or guardian's decision on sensitive (PPRA) questions for a student: every grant
+# and revoke is kept (``given_by``: the name they gave), and the latest decides.
+consent = Table(
+    "consent",
+    metadata,
+    _id(),
+    _ref("person_id", "person.id", index=True),
+    Column("granted", Boolean, nullable=False),
+    _text("given_by"),
+    _long_text("note", nullable=True),
+    _time("recorded_at"),
 )
 
 # --- data rights --------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from dialogues import (
 from . import _sql as q
 from ._apply import EffectWriter, Provenance, audit
 from ._audit import Viewing, record_views
+from ._consent import has_consent
 from ._database import Database
 from ._outbox import IMMEDIATELY, latest_question, queue_payloads, queue_replies
 from ._people import person_from_rows
@@ -376,6 +377,10 @@ class Turn:
     def load_profile(self) -> dict[str, Any]:
         """The current profile, private fields included (for the engine's templates)."""
         return current_profile(self._sql.conn, self.person.id, include_private=True)
+
+    def has_consent(self) -> bool:
+        """Whether a parent's consent to sensitive (PPRA) questions is on record now."""
+        return has_consent(self._sql.conn, self.person.id)
 
     def load_plan(self) -> dict[str, Any]:
         """The plan as ``PlanStore.plan`` returns it."""

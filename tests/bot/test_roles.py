@@ -110,6 +110,7 @@ EXPECTED: list[tuple[Action, Subject, set[str]]] = [
         )
         for asker in (ADVISOR, ADVISING_TEACHER)
     ),
+    (Action.MANAGE_CONSENT, ADVISED_STUDENT, {"command line", "admin"}),
 ]
 
 

@@ -593,13 +593,13 @@ _SCALARS = (
 _STEP_WORDS = [
     "id", "type", "ask", "say", "options", "allow_other", "min", "max", "min_length",
     "max_length", "integer", "labels", "optional", "save", "mode", "next", "when",
-    "max_retries", "private", "hint", "for_each", "as", "steps", "skip_if_empty", "goto",
-    "value", "label",
+    "max_retries", "private", "hint", "sensitive", "for_each", "as", "steps", "skip_if_empty",
+    "goto", "value", "label",
 ]  # fmt: skip
 _VALUES = [
     *[t.value for t in StepType], "a", "b", "end", "answer", "answers.a", "{{ x", "{{ goal }}",
     "profile.x", "goal.new.title", "goal.status", "checkin.goal.did", "checkin.mood",
-    "append", "plan.active_goals", "1d", "active",
+    "append", "plan.active_goals", "1d", "active", "ppra",
 ]  # fmt: skip
 
 

@@ -26,6 +26,8 @@ THIS_IS_ME = [
 
 
 def test_this_is_me_builds_the_structured_profile(profilebot: Profilebot) -> None:
+    profilebot("people", "add", "--name", "Sam", "--role", "student", "--handle", "sam")
+    profilebot("consent", "grant", "sam", "--by", "Sam's mother")  # the family question too
     out = profilebot.chat("sam", THIS_IS_ME)
     assert "learner profile" in out and "Design video games" in out  # the card at the end
     # /back shows the earlier answer as the options read, not as stored values

@@ -76,6 +76,10 @@ VIEWS: dict[str, tuple[list[str], set[str], bool]] = {
     "audit": (["audit", "ana", "--json"], ADMINS, False),
     "export": (["export", "ana", "--output", "ana.json"], ADMINS | {"the student"}, True),
     "safety list": (["safety", "list", "--json"], ADMINS, False),  # and counselors
+    "consent grant": (["consent", "grant", "ana", "--by", "Maria Diaz"], ADMINS, False),
+    "consent revoke": (["consent", "revoke", "ana", "--by", "Maria Diaz"], ADMINS, False),
+    "consent list": (["consent", "list", "--json"], ADMINS, False),
+    "consent under-13": (["consent", "under-13", "ana", "--yes"], ADMINS, False),
 }
 """Every command with ``--as``: each is run as every role."""
 

@@ -68,11 +68,16 @@ class Running:
     stop: asyncio.Event
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
-    def add_student(self, name: str, user: str, *, email: str | None = None) -> Student:
-        """A student on the roster and in the workspace (same email: they join by writing)."""
+    def add_student(
+        self, name: str, user: str, *, email: str | None = None, consent: bool = False
+    ) -> Student:
+        """A student on the roster and in the workspace (same email: they join by writing);
+        ``consent``: a parent's consent to sensitive questions on record."""
         email = email or f"{user.lower()}@school.example"
         self.fake.add_user(user, email=email, real_name=name)
         person = self.app.people.add(name, "student", email=email)
+        if consent:
+            self.app.consent.record(person.handle, granted=True, by="A parent")
         code = self.app.invites.issue(person.id).code
         return Student(user, self.fake.dm_channel(user), person.id, code)
 

@@ -46,7 +46,7 @@ async def test_this_is_me_with_buttons_stores_the_profile_and_ends_with_the_card
 ) -> None:
     async with slack_bot(tmp_path) as bot:
         fake, app = bot.fake, bot.app
-        sam = bot.add_student("Sam Lee", "U0SAM")
+        sam = bot.add_student("Sam Lee", "U0SAM", consent=True)
         q = await join(bot, sam)
         assert bot.messages(sam)[0]["text"].startswith("Hi Sam! 👋 Let's build your learner")
         shown: list[tuple[JSONDict, str]] = []
@@ -110,7 +110,7 @@ async def test_this_is_me_with_buttons_stores_the_profile_and_ends_with_the_card
 async def test_this_is_me_by_typing_gives_the_same_structured_answers(tmp_path: Path) -> None:
     async with slack_bot(tmp_path) as bot:
         fake, app = bot.fake, bot.app
-        sam = bot.add_student("Sam Lee", "U0SAM")
+        sam = bot.add_student("Sam Lee", "U0SAM", consent=True)
         q = await join(bot, sam)
         typed = [
             ("preferred_name", "Sam"),

@@ -72,8 +72,14 @@ class Running:
     presses: int = 0
     """Callback queries pushed through :meth:`press` and :meth:`callback`."""
 
-    def add_student(self, name: str, user_id: int, *, handle: str | None = None) -> Student:
+    def add_student(
+        self, name: str, user_id: int, *, handle: str | None = None, consent: bool = False
+    ) -> Student:
+        """A student on the roster with an invite; ``consent``: a parent's consent to
+        sensitive questions on record (this_is_me's family question is asked)."""
         person = self.app.people.add(name, "student", handle=handle)
+        if consent:
+            self.app.consent.record(person.handle, granted=True, by="A parent")
         code = self.app.invites.issue(person.id).code
         return Student(self.fake.user(user_id, name.split()[0]), person.id, code)
 

@@ -115,7 +115,7 @@ async def test_this_is_me_with_buttons_stores_the_profile_and_ends_with_the_card
     async with FakeBotAPI() as fake:
         app = make_app(fake, sqlite_url(tmp_path))
         async with running_bot(fake, app, webhook=webhook) as bot:
-            sam = bot.add_student("Sam Lee", 1001)
+            sam = bot.add_student("Sam Lee", 1001, consent=True)
             intro = await bot.join(sam)
             assert intro["text"].startswith("Hi Sam! 👋 Let's build your learner profile")
             shown: list[tuple[JSONDict, str]] = []  # (question, the answer it should show)
@@ -213,7 +213,7 @@ async def test_this_is_me_typed_answers_only_stores_the_same_structured_values(
     async with FakeBotAPI() as fake:
         app = make_app(fake, sqlite_url(tmp_path))
         async with running_bot(fake, app) as bot:
-            ana = bot.add_student("Ana Diaz", 1002)
+            ana = bot.add_student("Ana Diaz", 1002, consent=True)
             await bot.join(ana)
             q = await bot.next_question(ana)
             typed = [
