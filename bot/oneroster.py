@@ -6,9 +6,10 @@ in or teaches which class), ``demographics.csv`` when present (birth dates), ``m
 when present (which files are bulk, delta or absent). ``orgs.csv`` and
 ``academicSessions.csv`` must be there and be well formed, but nothing of them is stored.
 
-- A user's handle is their ``username``, else their ``sourcedId``; roles ``student``,
-  ``teacher`` and ``administrator`` (our ``admin``) are imported, every other role (aide,
-  guardian, parent, relative, proctor) is left out and counted.
+- A user's handle is their ``username`` (before the ``@`` when it is an email), else their
+  ``sourcedId``; roles ``student``, ``teacher`` and ``administrator`` (our ``admin``) are
+  imported, every other role (aide, guardian, parent, relative, proctor) is left out and
+  counted.
 - A class becomes a group named by its title (told apart by its classCode, else its
   sourcedId, when several classes share a title); a teacher enrollment makes its user a
   teacher of the group, a student enrollment a member.
@@ -162,6 +163,7 @@ class _Export:
         return [self._entry(p) for p in self.people.values()], classes
 
     def _users(self) -> None:
+        taken: dict[str, int] = {}  # handle -> the users.csv line that has it
         for record in self.tables["users.csv"]:
             sourced_id, raw_role = record.get("sourcedId"), record.get("role").lower()
             if not sourced_id:
@@ -179,7 +181,12 @@ class _Export:
             if sourced_id in self.people:
                 self.problems.add(record, f"the sourcedId {sourced_id!r} appears twice")
                 continue
-            handle = record.get("username") or sourced_id
+            handle = _handle(record.get("username"), sourced_id)
+            if handle in taken:
+                self.ignored_ids.add(sourced_id)  # its enrollments are not bad rows too
+                self.problems.add(record, f"the handle {handle!r} is line {taken[handle]}'s too")
+                continue
+            taken[handle] = record.line
             self.people[sourced_id] = _Person(handle, record, ROLES[raw_role])
             self.handles.setdefault(sourced_id, handle)
             self.handles.setdefault(record.get("username"), handle)
@@ -431,3 +438,9 @@ def _date(record: _Record, column: str, problems: _Problems) -> date | None:
     except ValueError:
         problems.add(record, f"{column} {value!r} is not a date (YYYY-MM-DD)")
         return None
+
+
+def _handle(username: str, sourced_id: str) -> str:
+    """A user's handle: their ``username`` (the part before the ``@`` when, as many systems
+    export it, it is their email address), else their ``sourcedId``."""
+    return username.strip().lstrip("@").partition("@")[0].lower() or sourced_id

@@ -141,6 +141,26 @@ def test_bad_rows_are_named_by_file_and_line_and_nothing_is_imported(
     assert profilebot.run("profile", "show", "tpark").returncode == 1
 
 
+def test_an_email_username_gives_its_local_part_and_a_handle_is_one_persons(
+    profilebot: Profilebot,
+) -> None:
+    bulk = _copy(profilebot, "bulk")
+    users = (bulk / "users.csv").read_bytes()
+    (bulk / "users.csv").write_bytes(
+        users.replace(b",teacher,tpark,", b",teacher,TPark@school.example,")
+    )
+    profilebot("roster", "import", str(bulk))
+    assert _person(profilebot, "tpark")["email"] == "tina.park@school.example"
+
+    users = (bulk / "users.csv").read_bytes()  # another person, the same name before the @
+    (bulk / "users.csv").write_bytes(
+        users.replace(b",teacher,mlee,", b",teacher,tpark@other.example,")
+    )
+    result = profilebot.run("roster", "import", str(bulk))
+    assert result.returncode == 1
+    assert "users.csv: line 3: the handle 'tpark' is line 2's too" in _one_line(result.stderr)
+
+
 @pytest.mark.parametrize(
     ("damage", "expected"),
     [
