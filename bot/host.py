@@ -54,10 +54,15 @@ class Service(Protocol):
 
 def scheduler(app: App) -> Service:
     """The scheduler every serving process runs beside delivery (``run`` and ``worker``):
-    several processes may run it against one PostgreSQL (it claims with SKIP LOCKED)."""
+    several processes may run it against one PostgreSQL (it claims with SKIP LOCKED).
+
+    Its database work runs on a daemon thread of its own: a round waiting for a lock another
+    process holds must not hold up the exit after SIGTERM (asyncio's default executor is
+    joined at exit, however long its call waits)."""
+    from .offload import StorageThreads
     from .scheduler import Scheduler
 
-    return Scheduler(app)
+    return Scheduler(app, offload=StorageThreads(1))
 
 
 def configured_platforms(app: App) -> list[str]:
