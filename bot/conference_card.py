@@ -18,7 +18,6 @@ import logging
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from functools import cache
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from dialogues import describe_value
@@ -26,11 +25,10 @@ from storage import PersonRecord
 
 from .cards import option_labels
 from .errors import InputError
+from .pages import page_template
 from .roles import Action, Actor, require
 
 if TYPE_CHECKING:
-    import jinja2
-
     from .app import App
 
 __all__ = ["PAPERS", "Paper", "card_html", "card_pdf"]
@@ -291,18 +289,5 @@ def _optional(value: Any) -> str | None:
 # -- the page --------------------------------------------------------------------------------
 
 
-@cache
-def _environment() -> jinja2.Environment:
-    import jinja2
-
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("bot", "templates"),
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        undefined=jinja2.StrictUndefined,
-    )
-
-
 def _render(card: Card) -> str:
-    return _environment().get_template("card.html.j2").render(card=card)
+    return page_template("card.html.j2").render(card=card)

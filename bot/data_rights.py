@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from storage import ErasureReceipt, PersonRecord, Viewed
 
+from .pages import page_template
 from .roles import Action, Actor, require
 
 if TYPE_CHECKING:
-    import jinja2
-
     from .app import App
 
 __all__ = ["COMMAND_LINE", "ExportFiles", "erase_person", "export_person", "operator_name"]
@@ -115,17 +113,13 @@ def _page(document: dict[str, Any]) -> str:
                 "rows": [[_cell(row[c]) for c in columns] for row in rows],
             }
         )
-    return (
-        _environment()
-        .get_template("export.html.j2")
-        .render(
-            person=document["person"],
-            exported_at=document["exported_at"],
-            groups=document["groups"],
-            advisors=document["advisors"],
-            advisees=document["advisees"],
-            sections=sections,
-        )
+    return page_template("export.html.j2").render(
+        person=document["person"],
+        exported_at=document["exported_at"],
+        groups=document["groups"],
+        advisors=document["advisors"],
+        advisees=document["advisees"],
+        sections=sections,
     )
 
 
@@ -133,19 +127,6 @@ def _cell(value: Any) -> Any:
     if isinstance(value, dict | list):
         return json.dumps(value, ensure_ascii=False, indent=1)
     return value
-
-
-@cache
-def _environment() -> jinja2.Environment:
-    import jinja2
-
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("bot", "templates"),
-        autoescape=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        undefined=jinja2.StrictUndefined,
-    )
 
 
 def erase_person(app: App, handle: str, *, actor: Actor | None = None) -> ErasureReceipt:
