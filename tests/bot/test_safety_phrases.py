@@ -35,6 +35,14 @@ BUILT_IN = load_phrases()
         ("I'm scared to go home", "abuse"),
         ("I get bullied every day", "bullying"),
         ("everyone hates me\nand I'm tired", "bullying"),
+        ("I've been self-harming again", "self_harm"),
+        ("I do not want to live anymore", "self_harm"),
+        ("I'm going to hang myself", "self_harm"),
+        ("my stepdad hit me last night", "abuse"),
+        ("my dad beat me", "abuse"),
+        ("he raped me", "abuse"),
+        ("I was sexually assaulted", "abuse"),
+        ("I got cyberbullied", "bullying"),
     ],
 )
 def test_the_built_in_list_catches_each_phrase_however_it_is_typed(
@@ -53,6 +61,10 @@ def test_the_built_in_list_catches_each_phrase_however_it_is_typed(
         "The story touched me",
         "my brother beat me at chess",
         "Bullyingham is a made-up town",
+        "Beats me!",  # "I don't know"
+        "My brother always beats me at chess",
+        "It really hits me when I hear that song",
+        "Teachers always pick on me to answer",
         "",
     ],
 )
