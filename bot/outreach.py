@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BUSY",
     "IMMEDIATELY",
+    "INACTIVE",
     "OPTED_OUT",
     "Decision",
     "Origin",
@@ -61,6 +62,8 @@ __all__ = [
 
 BUSY: Final = "busy"
 OPTED_OUT: Final = "opted_out"
+INACTIVE: Final = "inactive"
+"""Why nothing started: the roster deactivated them (they left the school)."""
 _BATCH: Final = 100  # people per transaction in a fan-out: a student's turn waits at most that
 
 
@@ -99,6 +102,8 @@ class Decision(StrEnum):
     OPTED_OUT = "opted_out"
     DUPLICATE = "duplicate"
     """This origin was started for this person before: nothing happened."""
+    LEFT = "left"
+    """They are no longer on the school's roster (deactivated): nothing is started."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +189,8 @@ class Outreach:
         key = origin.key(person.id)
         if person.opted_out:
             return Start(person, Decision.OPTED_OUT, OPTED_OUT)
+        if not turn.on_roster():
+            return Start(person, Decision.LEFT, INACTIVE)
         seen, busy = turn.seen_and_busy(key)
         if seen:
             return Start(person, Decision.DUPLICATE)

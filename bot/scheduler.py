@@ -575,7 +575,7 @@ class Scheduler:
             return
         if start.decision is Decision.STARTED:
             report.started.append(item.because(start.reason))
-        elif start.decision is Decision.OPTED_OUT:
+        elif start.decision in (Decision.OPTED_OUT, Decision.LEFT):
             report.skipped.append(item.because(start.reason))
         self._move_on(claim, row, recurrence, tick, zone)
 

@@ -20,8 +20,10 @@ from dialogues import (
     Flow,
     Inbound,
     Reply,
+    Step,
     TurnContext,
     TurnResult,
+    UnknownFlowError,
 )
 from storage import (
     Account,
@@ -102,6 +104,7 @@ class ConversationService:
         self._registry = registry
         self._default_tz = default_timezone
         self._safety = safety
+        self._sensitive: dict[str, frozenset[str]] = {}  # content hash -> sensitive step ids
 
     @property
     def registry(self) -> FlowRegistry:
@@ -296,7 +299,22 @@ class ConversationService:
             load_profile=turn.load_profile,
             load_plan=turn.load_plan,
             has_consent=turn.has_consent,
+            sensitive_steps=self._sensitive_steps,
         )
+
+    def _sensitive_steps(self, flow_id: str) -> frozenset[str]:
+        """The steps the flow's current version asks only with consent."""
+        try:
+            flow = self._registry.get(flow_id)
+        except UnknownFlowError:
+            return frozenset()
+        found = self._sensitive.get(flow.content_hash)
+        if found is None:  # once per flow content: a turn must not walk a long flow
+            found = frozenset(
+                s.id for s in flow.iter_steps() if isinstance(s, Step) and s.sensitive
+            )
+            self._sensitive[flow.content_hash] = found
+        return found
 
     def _today(self, person: PersonRecord, now: datetime) -> date:
         try:

@@ -235,7 +235,7 @@ class Surveys:
             survey,
             started=decisions[Decision.STARTED] + decisions[Decision.DUPLICATE],
             no_account=sum(1 for s in starts if s.started and s.reason == NO_ACCOUNT),
-            skipped=decisions[Decision.OPTED_OUT],
+            skipped=decisions[Decision.OPTED_OUT] + decisions[Decision.LEFT],
             waiting=decisions[Decision.BUSY],
         )
 

@@ -17,6 +17,10 @@ def _no_consent() -> bool:
     return False
 
 
+def _none_sensitive(flow_id: str) -> frozenset[str]:
+    return frozenset()
+
+
 @dataclass(frozen=True, slots=True)
 class TurnContext:
     """What a turn may know about the person; profile and plan load only when used."""
@@ -28,6 +32,9 @@ class TurnContext:
     has_consent: Callable[[], bool] = field(default=_no_consent)
     """Whether a parent's consent to sensitive (PPRA) questions is on record now; asked only
     when such a step is reached, so flows without one cost nothing. Without it: no consent."""
+    sensitive_steps: Callable[[str], frozenset[str]] = field(default=_none_sensitive)
+    """The ids of the steps a flow's current version marks sensitive (by flow id): they need
+    consent in a conversation pinned to older content too. Asked at most once a turn."""
 
     @property
     def language(self) -> str:

@@ -117,6 +117,7 @@ class _Turn:
         self._profile = LazyMapping(ctx.load_profile)
         self._plan = LazyMapping(ctx.load_plan)
         self._consent: bool | None = None
+        self._sensitive_now: frozenset[str] | None = None
 
     # -- entry points -------------------------------------------------------------------
 
@@ -357,9 +358,16 @@ class _Turn:
 
     def permitted(self, node: Step | Loop | None) -> bool:
         """A sensitive step may be asked only while consent is on record (asked once a turn,
-        and only when such a step is reached)."""
-        if not isinstance(node, Step) or node.sensitive is None:
+        and only when such a step is reached). A step is sensitive when the conversation's
+        pinned content says so or the flow's current file does: a step marked sensitive after
+        a conversation began is not asked without consent either."""
+        if not isinstance(node, Step):
             return True
+        if node.sensitive is None:
+            if self._sensitive_now is None:
+                self._sensitive_now = self.ctx.sensitive_steps(self.c.flow.id)
+            if node.id not in self._sensitive_now:
+                return True
         if self._consent is None:
             self._consent = self.ctx.has_consent()
         return self._consent

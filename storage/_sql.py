@@ -318,6 +318,7 @@ CHATS = statement(
     "SELECT platform, chat_id, platform_user_id, unreachable FROM channel_identity "
     "WHERE person_id = :person_id ORDER BY created_at DESC, id DESC"
 )
+PERSON_ACTIVE = statement("SELECT active FROM person WHERE id = :person_id")
 # Everyone on the roster with a role (the staff a safety notice goes to), with whether they
 # sent /stop.
 PEOPLE_WITH_ROLE = statement(

@@ -110,6 +110,11 @@ class Turn:
         transaction (a summary the scheduler sends goes out with its rows)."""
         return record_views(self._sql, viewing, subject_ids)
 
+    def on_roster(self) -> bool:
+        """Whether the person is still on the school's roster (not deactivated by it)."""
+        row = self._sql.first(q.PERSON_ACTIVE, {"person_id": self.person.id})
+        return row is not None and bool(row[0])
+
     def event_seen(self, key: str) -> bool:
         """Whether an event with this key was claimed already (claims nothing)."""
         return self._sql.first(q.EVENT_SEEN, {"key": key}) is not None

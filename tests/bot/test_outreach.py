@@ -191,6 +191,17 @@ def test_an_opted_out_student_is_skipped_and_nothing_is_written(
     assert outreach.start(ana.id, flow, origin).started
 
 
+def test_a_student_the_roster_deactivated_is_started_nothing(app: App, outreach: Outreach) -> None:
+    ana = student(app, "Ana López", telegram="1001")
+    with app.db.begin() as conn:
+        conn.execute(text("UPDATE person SET active = false WHERE id = :id"), {"id": ana.id})
+
+    start = outreach.start(ana.id, app.registry.get("club"), survey_of(app))
+
+    assert start.decision is Decision.LEFT and start.reason == "inactive"
+    assert app.outbox.for_person(ana.id) == []
+
+
 def test_a_student_without_an_account_gets_a_conversation_that_waits_for_them(
     app: App, outreach: Outreach
 ) -> None:

@@ -80,6 +80,25 @@ def test_a_conversation_stays_pinned_to_the_flow_it_started_with(
     assert fresh.replies[-1].text == "Your name, please?"  # new conversations use the new file
 
 
+def test_a_step_marked_sensitive_after_a_conversation_began_needs_consent_there_too(
+    database: Database, tmp_path: Path
+) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "club.yaml").write_text(FLOW_V1)
+    service = _service(database, flows)
+    sam = PeopleStore(database).ensure_student("sam")
+    service.open(sam.id, service.registry.get("club"), platform="test", address="sam")
+    # the school marks the sport question sensitive while Sam is mid-way (his pinned copy isn't)
+    (flows / "club.yaml").write_text(
+        FLOW_V1.replace("    type: choice\n", "    type: choice\n    sensitive: ppra\n")
+    )
+    restarted = _service(database, flows)
+    outcome = restarted.handle(sam.id, Inbound.of_text("Sam"), platform="test", address="sam")
+    assert outcome.finished  # no consent on record: the sport question is not asked
+    assert ProfileStore(database).current(sam.id) == {"preferred_name": "Sam"}
+
+
 def test_a_repeated_event_is_applied_once(database: Database) -> None:
     service = _service(database)
     sam = PeopleStore(database).ensure_student("sam")
