@@ -4,8 +4,10 @@
 that hang off their conversations, goals and check-ins. Export reads exactly those rows and
 erasure deletes exactly those, children first, in one transaction. ``UNLINKS`` are columns
 that name a person in a row that is someone else's (a survey a teacher sent, an audit row of
-what a teacher viewed): erasure sets them to NULL and keeps the row. A test walks the
-schema's foreign keys and fails on any table reaching ``person`` that neither names.
+what a teacher viewed): erasure sets them to NULL and keeps the row. Messages to others about
+the person (``outbox_subject``, ``ABOUT_THEM``) are erased whole but exported as metadata
+only: their content is the recipient's. A test walks the schema's foreign keys and fails on
+any table reaching ``person`` that neither names.
 
 Erasure deletes the person row too: nothing references it afterwards, so no "erased" state
 has to be known by every query that lists people. What stays is an ``erasure_receipt``: the
