@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-from storage import ErasureReceipt, PersonRecord, Viewed
+from storage import ABOUT_THEM, ErasureReceipt, PersonRecord, Viewed
 
 from .pages import page_template
 from .roles import Action, Actor, require
@@ -39,6 +39,7 @@ _TITLES: Final = {
     "conversation_answer": "Older answers of long conversations",
     "conversation_frame": "Questions asked (older /back history)",
     "outbox": "Messages sent",
+    ABOUT_THEM: "Messages about them sent to staff (to whom and when, not what)",
     "failed_inbound": "Messages received that could not be processed",
     "due_start": "Scheduled and survey conversations due",
     "channel_identity": "Chat accounts",

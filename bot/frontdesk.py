@@ -390,6 +390,7 @@ class FrontDesk:
             event_key=None if answer.claimed else event_key,
             notices=answer.notices,
             notice_address=visitor.address,
+            about=answer.about,
         )
         return DeskOutcome(
             outbox_ids=outcome.outbox_ids,

@@ -122,13 +122,15 @@ def queue_notice(
     to: Chat | None = None,
     proactive: bool = True,
     not_before: datetime | None = None,
+    about: Sequence[int] = (),
 ) -> NoticeQueued:
     """Queue ``notice`` for a person, in one transaction under their turn lock.
 
     ``to`` None: their chat for messages on the bot's own initiative (their most recently
     linked account that is not unreachable); none: nothing is queued and ``reason`` says
     why. Answering a chat command, pass where it came from (``to``) and ``proactive=False``:
-    an answer reaches even someone who sent /stop. Proactive rows never do.
+    an answer reaches even someone who sent /stop. Proactive rows never do. ``about``: the
+    other people the notice tells them about (see ``queue_notice_in``).
     """
     with app.service.store.turn(person_id) as turn:
         chat = to
@@ -137,7 +139,9 @@ def queue_notice(
             if reach.chat is None:
                 return NoticeQueued(None, (), reach.reason)
             chat = reach.chat
-        ids = queue_notice_in(turn, notice, chat, proactive=proactive, not_before=not_before)
+        ids = queue_notice_in(
+            turn, notice, chat, proactive=proactive, not_before=not_before, about=about
+        )
     return NoticeQueued(chat, tuple(ids))
 
 
@@ -148,8 +152,14 @@ def queue_notice_in(
     *,
     proactive: bool,
     not_before: datetime | None = None,
+    about: Sequence[int] = (),
 ) -> Sequence[int]:
-    """Queue ``notice`` to ``chat`` in ``turn``'s transaction; its outbox ids, in order."""
+    """Queue ``notice`` to ``chat`` in ``turn``'s transaction; its outbox ids, in order.
+
+    ``about``: the people other than the recipient whose data the notice shows (a card's
+    student, a summary's advisees, survey respondents): erasing one of them deletes its
+    rows, which then hold nothing of theirs.
+    """
     if notice.files and chat.address.startswith(("https://", "http://")):
         raise ValueError("files cannot go to a Slack response_url: queue them to the person's DM")
     return turn.queue_payloads(
@@ -158,4 +168,5 @@ def queue_notice_in(
         address=chat.address,
         not_before=not_before,
         proactive=proactive,
+        about=about,
     )

@@ -626,9 +626,12 @@ class Scheduler:
         if notice is None:
             report.skipped.append(item.because(NOTHING_TO_SEND))
             return
-        queue_notice_in(turn, notice, reach.chat, proactive=True, not_before=IMMEDIATELY)
+        advisees = self._app.roster.advisees_of(advisor.id)
+        queue_notice_in(
+            turn, notice, reach.chat, proactive=True, not_before=IMMEDIATELY, about=sorted(advisees)
+        )
         shown = Viewing(advisor.id, Viewed.SUMMARY, tick.now, SCHEDULED, {"advisor": advisor.id})
-        turn.record_views(shown, self._app.roster.advisees_of(advisor.id))
+        turn.record_views(shown, advisees)
         report.started.append(item)
 
     def _move_on(

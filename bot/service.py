@@ -233,17 +233,19 @@ class ConversationService:
         event_key: str | None = None,
         notices: Sequence[Notice] = (),
         notice_address: str | None = None,
+        about: Sequence[int] = (),
     ) -> TurnOutcome:
         """Queue messages outside a conversation (a card, help, a summary) in one
         de-duplicated turn: the replies to ``address``, then the notices to
-        ``notice_address`` (default ``address``)."""
+        ``notice_address`` (default ``address``), which are ``about`` these people (see
+        ``queue_notice_in``)."""
         with self._store.turn(person_id) as turn:
             if event_key is not None and not turn.claim_event(event_key):
                 return TurnOutcome(duplicate=True)
             ids = list(turn.queue(replies, platform=platform, address=address))
             chat = Chat(platform, notice_address or address)
             for notice in notices:
-                ids.extend(queue_notice_in(turn, notice, chat, proactive=False))
+                ids.extend(queue_notice_in(turn, notice, chat, proactive=False, about=about))
             return TurnOutcome(replies=list(replies), outbox_ids=ids)
 
     def _start(self, turn: Turn, flow: Flow, platform: str, address: str) -> TurnOutcome:

@@ -50,6 +50,8 @@ class ChatAnswer:
     replies: list[Reply] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
     """Sent after the replies, to the person's own chat (never a Slack channel's reply)."""
+    about: tuple[int, ...] = ()
+    """The people whose data the notices show (see ``bot.notice_delivery.queue_notice_in``)."""
     claimed: bool = False
     duplicate: bool = False
     stale: bool = False
@@ -87,7 +89,7 @@ class SurveyChat:
                 self._app.audit.record(
                     actor, Viewed.SURVEY_RESULTS, results.shown, via=CHAT, survey=survey_id
                 )
-                return ChatAnswer(notices=[results_notice(results)])
+                return ChatAnswer(notices=[results_notice(results)], about=results.shown)
             if len(words) >= 2 and verb not in (STATUS, RESULTS):
                 return self._send(actor, words[0], " ".join(words[1:]), event_key=event_key)
         except RepeatSurveyError as exc:

@@ -53,7 +53,7 @@ class ViewChat:
             pdf,
             caption="For your student-led conference: print it or show it." if mine else "",
         )
-        return ChatAnswer(notices=[Notice(title, files=(file,))])
+        return ChatAnswer(notices=[Notice(title, files=(file,))], about=(student.id,))
 
     def summary(self, person: PersonRecord, argument: str) -> ChatAnswer:
         """This week's summary of ``person``'s advisees, with its chart; or (``argument``: an
@@ -77,7 +77,10 @@ class ViewChat:
         if not summary.students:
             whose = "You have" if advisor.id == person.id else f"{advisor.display_name} has"
             return ChatAnswer([Reply(f"{whose} no advisees yet, so there is nothing to sum up.")])
-        return ChatAnswer(notices=[summary_notice(summary, summary_chart(summary))])
+        return ChatAnswer(
+            notices=[summary_notice(summary, summary_chart(summary))],
+            about=tuple(s.person.id for s in summary.students),
+        )
 
     def _someone(self, person: PersonRecord, argument: str, command: str) -> PersonRecord:
         """Whose view: ``person``'s own, or the one ``argument`` names. Only staff may name

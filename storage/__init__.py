@@ -24,7 +24,15 @@ from ._failed import FailedInboundRecord, FailedInboundStore, Letter
 from ._invites import DEFAULT_INVITE_TTL, InviteRecord, InviteStore
 from ._outbox import IMMEDIATELY, INACTIVE, OPTED_OUT, OutboxClaim, OutboxStore, SendSlots
 from ._people import PeopleStore
-from ._person_data import PARTS, UNLINKS, ErasureReceipt, PersonDataStore, PruneReport
+from ._person_data import (
+    ABOUT_THEM,
+    BLANKED,
+    PARTS,
+    UNLINKS,
+    ErasureReceipt,
+    PersonDataStore,
+    PruneReport,
+)
 from ._plan import PlanStore
 from ._proactive import (
     NO_ACCOUNT,
@@ -67,7 +75,7 @@ from ._roster import (
     RosterError,
     RosterStore,
 )
-from ._safety import SAFETY_ALERT, SafetyAlert, SafetyNotified, SafetyStore
+from ._safety import ERASED_STAFF, SAFETY_ALERT, SafetyAlert, SafetyNotified, SafetyStore
 from ._schedules import (
     ADVISOR_SUMMARY,
     DEFAULT_SUMMARY_RULE,
@@ -106,9 +114,12 @@ from .errors import (
 )
 
 __all__ = [
+    "ABOUT_THEM",
     "ADVISOR_SUMMARY",
+    "BLANKED",
     "DEFAULT_INVITE_TTL",
     "DEFAULT_SUMMARY_RULE",
+    "ERASED_STAFF",
     "GOAL_STATUSES",
     "IMMEDIATELY",
     "INACTIVE",

@@ -116,10 +116,12 @@ def queue_payloads(
     not_before: datetime | None = None,
     proactive: bool = False,
     urgent: bool = False,
+    about: Sequence[int] = (),
 ) -> list[int]:
     """``queue_replies`` for payloads already as JSON: a Reply's, or a part of a notice
     (``{"notice": ...}``, see ``OutboxRecord.notice``); ids in payload order. ``urgent``: a
-    safety notice (see ``OutboxRecord.urgent``)."""
+    safety notice (see ``OutboxRecord.urgent``). ``about``: the people the rows tell someone
+    else about (``outbox_subject``), so that erasing one of them deletes the rows."""
     if not payloads:
         return []
     at = sql.time(now)
@@ -134,7 +136,12 @@ def queue_payloads(
     columns: tuple[str, ...] = OUTBOX_COLUMNS
     # RETURNING's row order is not promised, but ids are drawn in VALUES order (SQLite's next
     # rowid, PostgreSQL's sequence), so ascending ids are the payloads' order.
-    return sorted(int(row[0]) for row in sql.insert("outbox", columns, rows, returning="id"))
+    ids = sorted(int(row[0]) for row in sql.insert("outbox", columns, rows, returning="id"))
+    subjects = sorted({p for p in about if p != person_id})
+    if subjects:
+        pairs = [(i, p) for i in ids for p in subjects]
+        sql.insert("outbox_subject", ("outbox_id", "person_id"), pairs)
+    return ids
 
 
 _QUESTION_LOOKBACKS = (3, 20)  # a turn queues a few replies; its question is among the last

@@ -4,8 +4,10 @@
 that hang off their conversations, goals and check-ins. Export reads exactly those rows and
 erasure deletes exactly those, children first, in one transaction. ``UNLINKS`` are columns
 that name a person in a row that is someone else's (a survey a teacher sent, an audit row of
-what a teacher viewed): erasure sets them to NULL and keeps the row. A test walks the
-schema's foreign keys and fails on any table reaching ``person`` that neither names.
+what a teacher viewed): erasure sets them to NULL and keeps the row. Messages to others about
+the person (``outbox_subject``, ``ABOUT_THEM``) are erased whole but exported as metadata
+only: their content is the recipient's. A test walks the schema's foreign keys and fails on
+any table reaching ``person`` that neither names.
 
 Erasure deletes the person row too: nothing references it afterwards, so no "erased" state
 has to be known by every query that lists people. What stays is an ``erasure_receipt``: the
@@ -38,6 +40,7 @@ from dialogues import ConversationStatus
 
 from ._database import Database
 from ._people import load_person, normalise_handle
+from ._safety import ERASED_STAFF, SAFETY_ALERT, notice_status
 from ._tables import (
     action_step,
     advisor_link,
@@ -62,6 +65,7 @@ from ._tables import (
     invite_code,
     loads,
     outbox,
+    outbox_subject,
     person,
     person_role,
     profile_fact,
@@ -72,12 +76,29 @@ from ._tables import (
 )
 from .errors import UnknownPersonError
 
-__all__ = ["PARTS", "UNLINKS", "ErasureReceipt", "PersonDataStore", "PruneReport"]
+__all__ = [
+    "ABOUT_THEM",
+    "BLANKED",
+    "PARTS",
+    "UNLINKS",
+    "ErasureReceipt",
+    "PersonDataStore",
+    "PruneReport",
+]
 
 _Where = Callable[[int], ColumnElement[bool]]
+_Eraser = Callable[[Connection, int], int]
+_Lister = Callable[[Connection, int], list[dict[str, Any]]]
+
+ABOUT_THEM: Final = "outbox (about them, to others)"
+"""The export's and the receipt's key for messages to other people about the person (a
+safety notice to a counselor, a card or summary to an advisor): see ``outbox_subject``."""
 
 _ENDED: Final = tuple(s.value for s in ConversationStatus if not s.is_open)
 _PRUNE: Final = "prune"
+_BLANK: Final = dumps({})
+BLANKED: Final = "outbox (safety notices blanked)"
+"""A prune's count of safety notices whose text it blanked (their rows and status stay)."""
 _DAY: Final = timedelta(days=1)
 # Columns whose text is JSON (``dumps``): exported as the values they hold.
 _JSON_COLUMNS: Final = frozenset(
@@ -126,10 +147,54 @@ def _named_by(*columns: Column[Any]) -> _Where:
 
 @dataclass(frozen=True, slots=True)
 class Part:
-    """A table's rows that are a person's (``where``, given their id)."""
+    """A table's rows that are a person's (``where``, given their id). ``erase`` and
+    ``export`` replace deleting and listing those rows where that is not the whole story
+    (``ABOUT_THEM``); ``key`` names them in the export and the receipt."""
 
     table: Table
     where: _Where
+    key: str = ""
+    erase: _Eraser | None = None
+    export: _Lister | None = None
+
+    @property
+    def name(self) -> str:
+        return self.key or self.table.name
+
+
+def _about_them(pid: int) -> Select[tuple[int]]:
+    return select(outbox_subject.c.outbox_id).where(outbox_subject.c.person_id == pid)
+
+
+def _erase_about_them(conn: Connection, pid: int) -> int:
+    """Messages to others about the person go whole (their subject rows with them): they
+    hold the person's words, which are the person's to have erased."""
+    removed = conn.execute(delete(outbox).where(outbox.c.id.in_(_about_them(pid)))).rowcount
+    conn.execute(delete(outbox_subject).where(outbox_subject.c.person_id == pid))
+    return removed
+
+
+def _list_about_them(conn: Connection, pid: int) -> list[dict[str, Any]]:
+    """Messages to others about the person, as metadata only: the content is the
+    recipient's message, and may tell of other people (a summary, survey results)."""
+    query = (
+        select(
+            outbox.c.id, person.c.handle, outbox.c.platform, outbox.c.created_at, outbox.c.urgent
+        )
+        .join(person, person.c.id == outbox.c.person_id, isouter=True)
+        .where(outbox.c.id.in_(_about_them(pid)))
+        .order_by(outbox.c.id)
+    )
+    return [
+        {
+            "id": row.id,
+            "to": row.handle,
+            "platform": row.platform,
+            "created_at": row.created_at.isoformat(),
+            "kind": "safety notice" if row.urgent else "notice",
+        }
+        for row in conn.execute(query)
+    ]
 
 
 PARTS: Final[tuple[Part, ...]] = (
@@ -160,6 +225,13 @@ PARTS: Final[tuple[Part, ...]] = (
     Part(checkin, _of_person_or_conversation(checkin)),
     Part(reflection, _of_person_or_conversation(reflection)),
     Part(goal, _of_person_or_conversation(goal)),
+    Part(
+        outbox_subject,
+        _named_by(outbox_subject.c.person_id),
+        key=ABOUT_THEM,
+        erase=_erase_about_them,
+        export=_list_about_them,
+    ),
     Part(outbox, _of_person_or_conversation(outbox)),
     Part(failed_inbound, _named_by(failed_inbound.c.person_id)),
     Part(due_start, _named_by(due_start.c.person_id)),
@@ -243,10 +315,7 @@ class PersonDataStore:
                 "advisees": _handles(
                     conn, advisor_link.c.student_id, advisor_link.c.advisor_id, pid
                 ),
-                "tables": {
-                    part.table.name: list(_rows(conn, part.table, part.where(pid)))
-                    for part in PARTS
-                },
+                "tables": {part.name: _listed(conn, part, pid) for part in PARTS},
             }
 
     def erase(self, handle: str, *, by: str, at: datetime) -> ErasureReceipt:
@@ -263,16 +332,12 @@ class PersonDataStore:
             assert record is not None
             with _overwriting(conn):
                 _forget_in_schedules(conn, record.handle)
+                _forget_in_safety_alerts(conn, pid, record.handle)
                 for column in UNLINKS:
                     conn.execute(
                         update(column.table).where(column == pid).values({column.name: None})
                     )
-                counts = {
-                    part.table.name: conn.execute(
-                        delete(part.table).where(part.where(pid))
-                    ).rowcount
-                    for part in PARTS
-                }
+                counts = {part.name: _erased(conn, part, pid) for part in PARTS}
                 receipt = ErasureReceipt(record.handle, at, by, counts)
                 conn.execute(
                     insert(erasure_receipt).values(
@@ -364,6 +429,18 @@ def _handles(conn: Connection, other: Column[int], own: Column[int], pid: int) -
     return list(conn.execute(query).scalars())
 
 
+def _listed(conn: Connection, part: Part, pid: int) -> list[dict[str, Any]]:
+    if part.export is not None:
+        return part.export(conn, pid)
+    return list(_rows(conn, part.table, part.where(pid)))
+
+
+def _erased(conn: Connection, part: Part, pid: int) -> int:
+    if part.erase is not None:
+        return part.erase(conn, pid)
+    return int(conn.execute(delete(part.table).where(part.where(pid))).rowcount)
+
+
 def _rows(conn: Connection, table: Table, where: ColumnElement[bool]) -> Iterator[dict[str, Any]]:
     order = list(table.primary_key.columns)
     for row in conn.execute(select(table).where(where).order_by(*order)).mappings():
@@ -391,6 +468,41 @@ def _forget_in_schedules(conn: Connection, handle: str) -> None:
             conn.execute(
                 update(schedule).where(schedule.c.id == row.id).values(audience=dumps(audience))
             )
+
+
+def _forget_in_safety_alerts(conn: Connection, pid: int, handle: str) -> None:
+    """Take the handle out of whom other students' safety alerts notified (their audit
+    details): the entry stays as ``ERASED_STAFF``, with how far the notice had got, since
+    its outbox rows go with the person."""
+    rows = conn.execute(
+        select(audit_log.c.id, audit_log.c.detail).where(
+            audit_log.c.action == SAFETY_ALERT, audit_log.c.subject_person_id != pid
+        )
+    ).all()
+    for row in rows:
+        detail = loads(row.detail)
+        notified = detail.get("notified") if isinstance(detail, dict) else None
+        if not isinstance(notified, list) or not any(_names(n, handle) for n in notified):
+            continue
+        detail["notified"] = [
+            {"person": ERASED_STAFF, "outbox_ids": [], "status": _notice_status(conn, n)}
+            if _names(n, handle)
+            else n
+            for n in notified
+        ]
+        conn.execute(update(audit_log).where(audit_log.c.id == row.id).values(detail=dumps(detail)))
+
+
+def _names(entry: Any, handle: str) -> bool:
+    return isinstance(entry, dict) and entry.get("person") == handle
+
+
+def _notice_status(conn: Connection, entry: dict[str, Any]) -> str:
+    ids = entry.get("outbox_ids", [])
+    found = dict(
+        conn.execute(select(outbox.c.id, outbox.c.status).where(outbox.c.id.in_(ids))).all()
+    )
+    return notice_status([found.get(i) for i in ids])
 
 
 def _claim(conn: Connection, task: str, now: datetime) -> bool:
@@ -421,7 +533,8 @@ def _prune(conn: Connection, cutoff: datetime, now: datetime) -> PruneReport:
     said on the way: its answer log, its archived answers and `/back` history, and the
     answers its state still holds (the conversation row stays: profile facts and plan rows
     name it as their source). Also processed-event keys, sent or dead outbox messages and
-    replayed parked messages from before the cutoff.
+    parked messages (replayed or not) from before the cutoff. A safety notice's row stays,
+    its text blanked: ``safety list`` reads how far the notice got from it.
     """
     ended = conn.execute(
         select(conversation.c.id, conversation.c.state).where(
@@ -442,22 +555,29 @@ def _prune(conn: Connection, cutoff: datetime, now: datetime) -> PruneReport:
         )
     counts["conversation"] = len(ended)
     open_conversations = select(conversation.c.id).where(conversation.c.status.not_in(_ENDED))
-    counts["outbox"] = conn.execute(
-        delete(outbox).where(
-            outbox.c.status.in_(("sent", "dead")),
-            outbox.c.created_at < cutoff,
-            or_(
-                outbox.c.conversation_id.is_(None),
-                outbox.c.conversation_id.not_in(open_conversations),
-            ),
-        )
+    done = and_(
+        outbox.c.status.in_(("sent", "dead")),
+        outbox.c.created_at < cutoff,
+        or_(
+            outbox.c.conversation_id.is_(None),
+            outbox.c.conversation_id.not_in(open_conversations),
+        ),
+    )
+    counts["outbox"] = conn.execute(delete(outbox).where(done, outbox.c.urgent.is_(False))).rowcount
+    counts[BLANKED] = conn.execute(
+        update(outbox)
+        .where(done, outbox.c.urgent.is_(True), outbox.c.payload != _BLANK)
+        .values(payload=_BLANK)
     ).rowcount
     counts["inbound_event"] = conn.execute(
         delete(inbound_event).where(inbound_event.c.received_at < cutoff)
     ).rowcount
     counts["failed_inbound"] = conn.execute(
         delete(failed_inbound).where(
-            and_(failed_inbound.c.status == "replayed", failed_inbound.c.replayed_at < cutoff)
+            or_(
+                and_(failed_inbound.c.status == "replayed", failed_inbound.c.replayed_at < cutoff),
+                and_(failed_inbound.c.status == "parked", failed_inbound.c.parked_at < cutoff),
+            )
         )
     ).rowcount
     return PruneReport(cutoff, counts)

@@ -18,10 +18,20 @@ from sqlalchemy import select
 from ._database import Database
 from ._tables import audit_log, loads, outbox, person
 
-__all__ = ["SAFETY_ALERT", "SafetyAlert", "SafetyNotified", "SafetyStore"]
+__all__ = [
+    "ERASED_STAFF",
+    "SAFETY_ALERT",
+    "SafetyAlert",
+    "SafetyNotified",
+    "SafetyStore",
+    "notice_status",
+]
 
 SAFETY_ALERT: Final = "safety.alert"
 """The audit action of a safety alert."""
+ERASED_STAFF: Final = "(erased)"
+"""Who an alert notified, once that staff member was erased: their handle goes, and the
+entry keeps the status their notice had then (``status``), since its rows go with them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +106,11 @@ class SafetyStore:
                 step=detail.get("step"),
                 categories=tuple(detail.get("categories", ())),
                 notified=tuple(
-                    SafetyNotified(n["person"], _status([statuses.get(i) for i in n["outbox_ids"]]))
+                    SafetyNotified(
+                        n["person"],
+                        n.get("status")
+                        or notice_status([statuses.get(i) for i in n["outbox_ids"]]),
+                    )
                     for n in detail.get("notified", ())
                 ),
             )
@@ -104,7 +118,7 @@ class SafetyStore:
         ]
 
 
-def _status(parts: Sequence[str | None]) -> str:
+def notice_status(parts: Sequence[str | None]) -> str:
     """A notice's status from its rows': dead if any part is (or is gone), sent if all are."""
     if any(p in (None, "dead", "failed") for p in parts):
         return "dead"

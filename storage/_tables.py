@@ -479,6 +479,20 @@ outbox = Table(
     CheckConstraint(_in("status", OUTBOX_STATUSES), name="status"),
 )
 
+# Whom an outbox row to someone else is about (a safety notice to a counselor, a summary or
+# card to an advisor, survey results to a teacher): erasing one of them deletes the row.
+outbox_subject = Table(
+    "outbox_subject",
+    metadata,
+    Column(
+        "outbox_id",
+        Integer,
+        ForeignKey("outbox.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    _ref("person_id", "person.id", primary_key=True, index=True),
+)
+
 # The send budget of one platform, shared by every process delivering to it: a platform's rate
 # limit is the bot's, however many processes send. ``next_at``: where the budget's next free
 # send slot starts (wall-clock UTC); a claim of outbox rows reserves slots from there on.

@@ -225,7 +225,8 @@ class Turn:
     ) -> list[int]:
         """Queue a safety notice's parts to someone else (staff) in this turn's transaction:
         urgent (delivered first, never held back) and due at once, whatever the clock says.
-        Their outbox ids, in order."""
+        They are about the turn's person (the student), whose erasure deletes them. Their
+        outbox ids, in order."""
         return queue_payloads(
             self._sql,
             payloads,
@@ -236,6 +237,7 @@ class Turn:
             now=self.now,
             not_before=IMMEDIATELY,
             urgent=True,
+            about=(self.person.id,),
         )
 
     def audit(self, action: str, detail: dict[str, Any]) -> None:
@@ -399,9 +401,12 @@ class Turn:
         address: str,
         not_before: datetime | None = None,
         proactive: bool = False,
+        about: Sequence[int] = (),
     ) -> list[int]:
         """Queue messages to the turn's person outside any conversation (the parts of a
-        notice: a scheduled summary), in this transaction; their outbox ids, in order."""
+        notice: a scheduled summary), in this transaction; their outbox ids, in order.
+        ``about``: the other people they tell the turn's person about (a summary's
+        students), whose erasure deletes them."""
         return queue_payloads(
             self._sql,
             payloads,
@@ -412,6 +417,7 @@ class Turn:
             now=self.now,
             not_before=not_before,
             proactive=proactive,
+            about=about,
         )
 
     def save(

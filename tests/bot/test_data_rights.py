@@ -18,7 +18,18 @@ from bot.data_rights import erase_person, export_person, operator_name
 from bot.errors import NotAllowedError
 from bot.scheduler import Scheduler
 from dialogues import Inbound
-from storage import PARTS, UNLINKS, Database, PersonRecord, UnknownPersonError, metadata
+from storage import (
+    ABOUT_THEM,
+    BLANKED,
+    ERASED_STAFF,
+    PARTS,
+    UNLINKS,
+    Database,
+    PersonRecord,
+    SafetyStore,
+    UnknownPersonError,
+    metadata,
+)
 from tests.flows_app import app_with_flows
 
 MINE = """
@@ -248,7 +259,7 @@ def test_the_export_holds_everything_of_the_person_and_nothing_of_others(
     assert data["person"]["handle"] == "sam-stone" and data["person"]["roles"] == ["student"]
     assert data["groups"] == ["7B"] and data["advisors"] == ["mr-lee"] and data["advisees"] == []
     tables = data["tables"]
-    assert set(tables) == {part.table.name for part in PARTS}
+    assert set(tables) == {part.name for part in PARTS}
     facts = {f["field"]: f["value"] for f in tables["profile_fact"]}
     assert facts == {"preferred_name": "Sammy-zq81", "family": "granny-zq81"}  # private too
     assert [g["title"] for g in tables["goal"]] == ["read-zq81"]
@@ -387,3 +398,100 @@ def test_an_erased_person_is_taken_out_of_the_schedules_that_name_them(
 
     (kept,) = [s for s in app.schedules.schedules() if s.id == added.id]
     assert kept.audience.people == (ana.handle,)
+
+
+# -- messages about a student to staff, and safety alerts ------------------------------------
+
+
+def counselor(app: App, name: str, account: str) -> PersonRecord:
+    person = app.people.add(name, "counselor")
+    app.people.link_identity(person.id, "telegram", None, account, account)
+    return person
+
+
+def urgent_payloads(db: Database) -> list[str]:
+    with db.read() as conn:
+        return list(conn.execute(text("SELECT payload FROM outbox WHERE urgent")).scalars())
+
+
+def test_a_delivered_safety_notice_is_listed_as_reached_after_retention_without_its_text(
+    app: App, clock: FrozenClock
+) -> None:
+    counselor(app, "Cora Diaz", "2001")
+    sam = student(app, "Sam Stone", "1001")
+    talk(app, sam, "zq81 I get bullied", "granny", "read", "page a day", "done")
+    mark_sent(app)
+    assert any("zq81" in p for p in urgent_payloads(app.db))
+
+    clock.advance(timedelta(days=366))
+    report = app.person_data.prune(clock.now(), keep=app.settings.retention)
+
+    assert report.counts[BLANKED] >= 1 and report.counts["outbox"] > 0
+    assert not any("zq81" in p for p in urgent_payloads(app.db))
+    [alert] = SafetyStore(app.db).alerts()
+    assert alert.reached and [(n.handle, n.status) for n in alert.notified] == [
+        ("cora-diaz", "sent")
+    ]
+    assert app.person_data.prune(clock.now(), keep=app.settings.retention).total == 0
+
+
+def test_parked_messages_go_once_past_retention_replayed_or_not(
+    app: App, clock: FrozenClock
+) -> None:
+    from storage import Letter
+
+    sam = student(app, "Sam Stone", "1001")
+    for words in ("never replayed zq81", "replayed zq81"):
+        letter = Letter("telegram", Inbound.of_text(words), {}, person_id=sam.id)
+        app.failed.park(letter, error="boom", attempts=3, now=clock.now())
+    _, replayed = app.failed.parked()
+    app.failed.replayed(replayed.id, now=clock.now())
+
+    clock.advance(timedelta(days=364))
+    assert app.person_data.prune(clock.now(), keep=app.settings.retention).total == 0
+    clock.advance(timedelta(days=2))
+    report = app.person_data.prune(clock.now(), keep=app.settings.retention)
+
+    assert report.counts["failed_inbound"] == 2
+    assert app.failed.parked(include_replayed=True) == []
+
+
+def test_erasing_a_counselor_takes_their_handle_out_of_other_students_alerts(
+    app: App, clock: FrozenClock
+) -> None:
+    cora = counselor(app, "Cora Diaz", "2001")
+    counselor(app, "Carl Ode", "2002")
+    sam = student(app, "Sam Stone", "1001")
+    talk(app, sam, "I get bullied", "granny", "read", "page a day", "done")
+    mark_sent(app)
+
+    erase_person(app, cora.handle)
+
+    [alert] = SafetyStore(app.db).alerts()
+    assert [(n.handle, n.status) for n in alert.notified] == [
+        (ERASED_STAFF, "sent"),
+        ("carl-ode", "sent"),
+    ]
+    with app.db.read() as conn:
+        details = conn.execute(text("SELECT detail FROM audit_log")).scalars().all()
+    assert not any(cora.handle in d for d in details)
+
+
+def test_erasing_a_student_takes_their_safety_notice_from_the_counselors_outbox(
+    app: App, school: tuple[PersonRecord, PersonRecord]
+) -> None:
+    sam, ana = school
+    cora = counselor(app, "Cora Diaz", "2001")
+    talk(app, sam, "zq81 I get bullied", "granny", "read", "page a day", "done")
+    talk(app, ana, "kw55 I get bullied", "aunt", "swim", "twice", "done")
+    [(to, kind)] = {
+        (row["to"], row["kind"]) for row in app.person_data.export(sam.handle)["tables"][ABOUT_THEM]
+    }
+    assert (to, kind) == (cora.handle, "safety notice")
+
+    receipt = erase_person(app, sam.handle)
+
+    assert receipt.counts[ABOUT_THEM] >= 1
+    left = [r.payload for r in app.outbox.for_person(cora.id)]
+    assert left and not any("zq81" in repr(p) for p in left)
+    assert all("kw55" in repr(p) for p in left)  # Ana's notice stays

@@ -132,6 +132,24 @@ def test_every_advisor_gets_it_on_friday_at_15_in_their_own_zone_once(
     assert items(next_week) == [("bea", ADVISOR_SUMMARY, None)]
 
 
+def test_erasing_a_student_takes_the_summaries_about_them_from_their_advisors_outbox(
+    app: App, clock: FrozenClock, composer: FakeComposer
+) -> None:
+    tick(app, clock, MONDAY, composer)
+    tick(app, clock, TOKYO_15 + timedelta(seconds=30), composer)
+    tick(app, clock, NEW_YORK_15, composer)
+    ada = app.people.get("ada")
+    assert len(app.outbox.for_person(ada.id)) == 2
+    about = app.person_data.export("sam")["tables"]["outbox (about them, to others)"]
+    assert [(row["to"], row["kind"]) for row in about] == [("ada", "notice")] * 2
+
+    receipt = app.person_data.erase("sam", by="test", at=clock.now())
+
+    assert receipt.counts["outbox (about them, to others)"] == 2
+    assert app.outbox.for_person(ada.id) == []
+    assert len(summaries_to(app, "bea")) == 2  # Bea advises nobody erased
+
+
 def test_an_advisors_own_schedule_overrides_the_default_and_pausing_it_holds_theirs(
     app: App, clock: FrozenClock, composer: FakeComposer
 ) -> None:

@@ -6,7 +6,12 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import pytest
 from cli_driver import Profilebot
+
+from bot.app import App
+from bot.frontdesk import Visitor, desk_for
+from dialogues import Inbound
 
 SAM_TOKEN = "Zebracorn-q7x3"
 ANA_TOKEN = "Narwhalia-k2p9"
@@ -44,6 +49,55 @@ def test_erase_leaves_no_trace_of_what_the_student_typed_in_the_file(
     }
     again = profilebot.run("erase", "sam", "--yes")
     assert again.returncode == 1 and again.stderr == "profilebot: no person with handle 'sam'\n"
+
+
+def staff_rows_holding(profilebot: Profilebot, token: str) -> dict[str, int]:
+    """How many outbox rows to each staff member carry ``token``."""
+    with sqlite3.connect(profilebot.workdir / "profilebot.db") as con:
+        rows = con.execute(
+            "SELECT person.handle, count(*) FROM outbox JOIN person ON person.id = "
+            "outbox.person_id WHERE payload LIKE ? AND person.handle != 'sam' GROUP BY 1",
+            (f"%{token}%",),
+        ).fetchall()
+    return dict(rows)
+
+
+def test_erase_leaves_no_trace_of_what_staff_were_told_about_the_student(
+    profilebot: Profilebot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A safety notice to a counselor and the summary and card an advisor asked for in chat
+    carry Sam's words in their outbox rows: they go with Sam, and the export lists them
+    without their content."""
+    add = ("people", "add", "--name")
+    profilebot(*add, "Adam Adv", "--role", "advisor", "--handle", "adam")
+    profilebot(*add, "Cora Diaz", "--role", "counselor", "--handle", "cora")
+    profilebot(*add, "Sam Lee", "--role", "student", "--handle", "sam", "--advisor", "adam")
+    profilebot("people", "link", "cora", "--platform", "telegram", "--account", "777")
+    profilebot("people", "link", "adam", "--platform", "telegram", "--account", "900")
+    profilebot.chat("sam", [f"{SAM_TOKEN} and I get bullied"])
+    note = ["3", "3", f"{SAM_TOKEN} highlight", f"{SAM_TOKEN} note", "yes"]
+    profilebot.chat("sam", note, "--flow", "weekly_checkin")
+    monkeypatch.setenv("DATABASE_URL", profilebot.env["DATABASE_URL"])
+    app = App.create(read_flows=True)
+    desk = desk_for(app, "telegram")
+    adam = Visitor("telegram", "900", "900")
+    desk.receive(adam, Inbound.of_text("/summary"), event_key="summary")
+    desk.receive(adam, Inbound.of_text("/card sam"), event_key="card")
+    app.db.dispose()
+    assert set(staff_rows_holding(profilebot, SAM_TOKEN)) == {"adam", "cora"}
+
+    profilebot("export", "sam", "--output", "sam.json")
+    data = json.loads((profilebot.workdir / "sam.json").read_text(encoding="utf-8"))
+    about = data["tables"]["outbox (about them, to others)"]
+    assert {row["to"] for row in about} == {"adam", "cora"}
+    assert {row["kind"] for row in about} == {"safety notice", "notice"}
+    assert all(set(row) == {"id", "to", "platform", "created_at", "kind"} for row in about)
+
+    receipt = profilebot.json("erase", "sam", "--yes")
+
+    assert receipt["counts"]["outbox (about them, to others)"] == len(about)
+    assert staff_rows_holding(profilebot, SAM_TOKEN) == {}
+    assert SAM_TOKEN.encode() not in file_bytes(profilebot)
 
 
 def test_erase_without_yes_refuses_in_one_line_and_deletes_nothing(

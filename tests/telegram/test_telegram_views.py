@@ -283,6 +283,11 @@ async def test_a_teacher_sees_the_results_of_a_survey_to_their_class_only(tmp_pa
     for student in (people.ana, people.bo):  # audited once, for tina; theo was shown nothing
         [seen] = app.audit.views(student)
         assert (seen.viewer, seen.via, seen.action) == ("tina", "chat", "viewed_survey_results")
+    # the results hold Ana's words in Tina's outbox: they go when Ana is erased
+    erased = app.person_data.erase(people.ana.handle, by="test", at=app.clock.now())
+    assert erased.counts["outbox (about them, to others)"] == 1
+    told_tina = [repr(m.payload) for m in app.outbox.for_person(people.tina.id)]
+    assert not any("Ana Diaz" in p for p in told_tina)
 
 
 async def test_a_redelivered_command_is_answered_once(tmp_path: Path) -> None:
