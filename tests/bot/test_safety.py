@@ -262,7 +262,7 @@ def test_an_urgent_notice_is_claimed_first_and_never_waits_behind_older_messages
 
 
 @pytest.fixture
-def app(database: Database, tmp_path: Path) -> App:
+def app(database: Database) -> App:
     url = database.url.render_as_string(hide_password=False)
     return App.create(load_settings(database_url=url, safety_message=SUPPORT))
 
