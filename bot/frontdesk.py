@@ -9,6 +9,7 @@ through the outbox; the adapter's delivery worker sends it after the turn commit
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import re
@@ -251,6 +252,10 @@ class FrontDesk:
 
         A turn that keeps failing is parked (``DeskOutcome.parked``) and the visitor gets an
         apology; a transient database failure is raised, for the adapter to try again later.
+
+        Whatever the message does, its words are watched for safety phrases (``bot.safety``)
+        once, in the transaction that claims its event: the turn's, or a turn of their own
+        when the message is parked.
         """
         outcome = self._intake.take(
             lambda: self._receive(visitor, inbound, event_key, question_ref),
@@ -263,16 +268,32 @@ class FrontDesk:
                 account=self._account(visitor),
             ),
             reply_to=visitor.reply_to or visitor.address,
+            watch=self._watch_parked,
         )
         return DeskOutcome(parked=True) if outcome is None else outcome
 
     def replay(self, failed_id: int) -> tuple[FailedInboundRecord, DeskOutcome]:
-        """Run a parked message of this platform again (``profilebot inbound retry``)."""
+        """Run a parked message of this platform again (``profilebot inbound retry``); it was
+        watched for safety phrases when it was parked, so not again."""
         return self._intake.replay(failed_id, self._replay_letter)
 
     def _replay_letter(self, letter: Letter) -> DeskOutcome:
         visitor = Visitor.from_json(dict(letter.visitor))
-        return self._receive(visitor, letter.inbound, None, letter.question_ref)
+        return self._receive(visitor, letter.inbound, None, letter.question_ref, watch=False)
+
+    def _watch_parked(self, letter: Letter) -> None:
+        """The safety watch of a message set aside: its support message goes where the
+        apology goes, just before it."""
+        visitor = Visitor.from_json(dict(letter.visitor))
+        who = letter.person_id if letter.person_id is not None else self._account(visitor)
+        with contextlib.suppress(UnknownPersonError):  # a stranger: nobody's to watch
+            self._app.service.watch_parked(
+                who,
+                letter.inbound,
+                platform=self._platform,
+                address=visitor.reply_to or visitor.address,
+                key=letter.event_key,
+            )
 
     def _receive(
         self,
@@ -280,36 +301,44 @@ class FrontDesk:
         inbound: Inbound,
         event_key: str | None,
         question_ref: int | None,
+        *,
+        watch: bool = True,
     ) -> DeskOutcome:
+        """One message; ``watch``: its words are watched for safety phrases, whichever turn
+        takes them (the conversation's, a command's, a first message's)."""
         command, argument = desk_command(inbound)
+        typed = inbound if watch else None
         if command in JOIN_COMMANDS:
-            return self._start(visitor, argument, event_key)
+            return self._start(visitor, argument, event_key, typed)
         if command in DESK_COMMANDS or (command == "help" and visitor.reply_to is not None):
             person = self._identify(visitor)
             if person is None:
                 return self._stranger(visitor)
-            return self._command(person, visitor, command, argument, event_key)
+            return self._command(person, visitor, command, argument, event_key, typed)
         try:  # the usual case, an answer: the turn itself finds who is writing
-            outcome = self._turn(self._account(visitor), visitor, inbound, event_key, question_ref)
+            outcome = self._turn(
+                self._account(visitor), visitor, inbound, event_key, question_ref, watch
+            )
         except UnknownPersonError:
             placed = self._place(visitor)  # on the roster already: messages may have reached it
             if placed is None:
                 person = self._identify(visitor)  # new here: linked by email where possible
                 if person is None:
                     return self._stranger(visitor)
-                return self._welcome(person, visitor, command, event_key)
-            outcome = self._turn(placed.id, visitor, inbound, event_key, question_ref)
+                return self._welcome(person, visitor, command, event_key, typed)
+            outcome = self._turn(placed.id, visitor, inbound, event_key, question_ref, watch)
         person = outcome.person
         assert person is not None  # every turn reads its person
         if outcome.stale:  # the adapter says so where the tap happened (a toast)
             return DeskOutcome(person=person, stale=True)
         if not outcome.duplicate and outcome.conversation_id is None:  # none is open
+            support = outcome.outbox_ids  # the turn's support message, if its words needed one
             if self._needs_profile(person):  # joined without /start: Slack, by email
                 outcome = self._service_open(person, visitor, PROFILE_FLOW, None)
-                return self._after_turn(person, visitor, outcome)
+                return _after(support, self._after_turn(person, visitor, outcome))
             menu = self._help_for(person)
             text = menu if command == "help" else f"{IDLE_TEXT}\n\n{menu}"
-            return self._send(person, visitor, text, None)
+            return _after(support, self._send(person, visitor, text, None))
         return self._after_turn(person, visitor, outcome)
 
     def _command(
@@ -319,28 +348,29 @@ class FrontDesk:
         command: str | None,
         argument: str,
         event_key: str | None,
+        typed: Inbound | None,
     ) -> DeskOutcome:
         """A menu command the desk answers itself (a card, help, a survey) or that starts a
-        flow."""
+        flow; whatever was typed after it is watched in the turn that answers it."""
         if command == SURVEY_COMMAND:
-            return self._answer(
-                person, visitor, self._surveys.command(person, argument, event_key), event_key
-            )
+            answer = self._surveys.command(person, argument, event_key)
+            return self._answer(person, visitor, answer, event_key, typed=typed)
         if command == CARD_COMMAND:
-            return self._answer(person, visitor, self._views.card(person, argument), event_key)
+            answer = self._views.card(person, argument)
+            return self._answer(person, visitor, answer, event_key, typed=typed)
         if command == SUMMARY_COMMAND:
             answer = self._views.summary(person, argument)
-            return self._answer(person, visitor, answer, event_key)
+            return self._answer(person, visitor, answer, event_key, typed=typed)
         if command == "profile":
-            return self._send(person, visitor, self._app.profile_card(person), event_key)
+            return self._send(person, visitor, self._app.profile_card(person), event_key, typed)
         if command == "goals":
-            return self._send(person, visitor, self._plan_card(person), event_key)
+            return self._send(person, visitor, self._plan_card(person), event_key, typed)
         if command in STARTERS:
             outcome = self._service_open(
-                person, visitor, STARTERS[command], event_key, busy_greeting=BUSY_TEXT
+                person, visitor, STARTERS[command], event_key, busy_greeting=BUSY_TEXT, typed=typed
             )
             return self._after_turn(person, visitor, outcome)
-        return self._send(person, visitor, self._help_for(person), event_key)
+        return self._send(person, visitor, self._help_for(person), event_key, typed)
 
     def _help_for(self, person: PersonRecord) -> str:
         return self.staff_help_text if STAFF_ROLES.intersection(person.roles) else self.help_text
@@ -375,6 +405,7 @@ class FrontDesk:
         event_key: str | None,
         *,
         pressed: bool = False,
+        typed: Inbound | None = None,
     ) -> DeskOutcome:
         """Queue what a survey command or press answered (its event key claimed with it,
         unless the survey's own transaction claimed it). A press whose key was spent already
@@ -391,6 +422,7 @@ class FrontDesk:
             notices=answer.notices,
             notice_address=visitor.address,
             about=answer.about,
+            typed=typed,
         )
         return DeskOutcome(
             outbox_ids=outcome.outbox_ids,
@@ -406,6 +438,7 @@ class FrontDesk:
         inbound: Inbound,
         event_key: str | None,
         question_ref: int | None,
+        watch: bool,
     ) -> TurnOutcome:
         return self._app.service.handle(
             who,
@@ -415,6 +448,7 @@ class FrontDesk:
             event_key=event_key,
             question_ref=question_ref,
             track_questions=True,
+            watch=watch,
         )
 
     def _account(self, visitor: Visitor) -> Account:
@@ -452,7 +486,9 @@ class FrontDesk:
 
     # -- joining -------------------------------------------------------------------------------
 
-    def _start(self, visitor: Visitor, code: str, event_key: str | None) -> DeskOutcome:
+    def _start(
+        self, visitor: Visitor, code: str, event_key: str | None, typed: Inbound | None
+    ) -> DeskOutcome:
         person = self._identify(visitor)
         problem = None
         if code and person is None:
@@ -475,28 +511,34 @@ class FrontDesk:
         self._app.people.set_reachable(
             self._platform, visitor.workspace, reachable=True, user_id=visitor.user_id
         )
-        outcome = self._open_waiting(person, visitor, event_key)
+        outcome = self._open_waiting(person, visitor, event_key, typed)
         if outcome.duplicate or outcome.conversation_id is not None:
             return self._after_turn(person, visitor, outcome)
         greeting = (
             f"Welcome back, {person.first_name or person.display_name}! {self._help_for(person)}"
         )
-        return self._send(person, visitor, greeting, None)
+        return _after(outcome.outbox_ids, self._send(person, visitor, greeting, None))
 
     def _welcome(
-        self, person: PersonRecord, visitor: Visitor, command: str | None, event_key: str | None
+        self,
+        person: PersonRecord,
+        visitor: Visitor,
+        command: str | None,
+        event_key: str | None,
+        typed: Inbound | None,
     ) -> DeskOutcome:
         """The first message of someone just linked (by email, or an account on the roster):
-        whatever waits for them comes first; their message answers nothing they have seen."""
-        outcome = self._open_waiting(person, visitor, event_key)
+        whatever waits for them comes first; their message answers nothing they have seen,
+        but its words are watched all the same."""
+        outcome = self._open_waiting(person, visitor, event_key, typed)
         if outcome.duplicate or outcome.conversation_id is not None:
             return self._after_turn(person, visitor, outcome)
         menu = self._help_for(person)
         text = menu if command == "help" else f"{IDLE_TEXT}\n\n{menu}"
-        return self._send(person, visitor, text, None)
+        return _after(outcome.outbox_ids, self._send(person, visitor, text, None))
 
     def _open_waiting(
-        self, person: PersonRecord, visitor: Visitor, event_key: str | None
+        self, person: PersonRecord, visitor: Visitor, event_key: str | None, typed: Inbound | None
     ) -> TurnOutcome:
         """Resume the person's open conversation here (one started for them before they could
         be messaged, say: a survey, a scheduled check-in); else start "This is me" for a
@@ -509,6 +551,7 @@ class FrontDesk:
             address=visitor.address,
             default_flow=profile,
             event_key=event_key,
+            typed=typed,
         )
 
     def knows(self, visitor: Visitor) -> bool:
@@ -563,6 +606,7 @@ class FrontDesk:
         event_key: str | None,
         *,
         busy_greeting: str | None = None,
+        typed: Inbound | None = None,
     ) -> TurnOutcome:
         return self._app.service.open(
             person.id,
@@ -571,6 +615,7 @@ class FrontDesk:
             address=visitor.address,
             event_key=event_key,
             busy_greeting=busy_greeting,
+            typed=typed,
         )
 
     def _plan_card(self, person: PersonRecord) -> str:
@@ -598,6 +643,7 @@ class FrontDesk:
         visitor: Visitor,
         text: str,
         event_key: str | None,
+        typed: Inbound | None = None,
     ) -> DeskOutcome:
         outcome = self._app.service.send(
             person.id,
@@ -605,10 +651,17 @@ class FrontDesk:
             platform=self._platform,
             address=visitor.reply_to or visitor.address,
             event_key=event_key,
+            typed=typed,
         )
         return DeskOutcome(
             outbox_ids=outcome.outbox_ids, person=person, duplicate=outcome.duplicate
         )
+
+
+def _after(first: list[int], outcome: DeskOutcome) -> DeskOutcome:
+    """``outcome`` with the messages an earlier turn of the same message queued before it."""
+    outcome.outbox_ids[:0] = first
+    return outcome
 
 
 def desk_for(app: App, platform: str) -> FrontDesk:

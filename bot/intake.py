@@ -10,6 +10,10 @@ its sender gets a short apology, and the platform's event counts as handled, so 
 and everyone after them carry on. ``profilebot inbound failed`` lists parked messages and
 ``profilebot inbound retry ID`` replays one (``Intake.replay``).
 
+The safety watch runs inside the turn, so a turn that keeps failing would take its alert down
+with it: a parked message is watched again in a transaction of its own (``take``'s ``watch``)
+before it is parked, its support message queued just before the apology.
+
 Only the error's class is logged above DEBUG: an exception's text can quote SQL parameters,
 and those can be what a student wrote.
 """
@@ -61,13 +65,18 @@ class Intake:
         self._attempts = attempts
 
     def take(
-        self, turn: Callable[[], T], *, letter: Callable[[], Letter], reply_to: str
+        self,
+        turn: Callable[[], T],
+        *,
+        letter: Callable[[], Letter],
+        reply_to: str,
+        watch: Callable[[Letter], object] | None = None,
     ) -> T | None:
         """``turn()``'s result, or None when it kept failing and its message was parked.
 
         ``letter`` describes the message (built only to park it); ``reply_to`` is where the
-        apology goes. A transient failure is raised at once, for the caller to try the
-        message again later.
+        apology goes; ``watch`` runs the safety watch on the message about to be parked. A
+        transient failure is raised at once, for the caller to try the message again later.
         """
         error = ""
         for attempt in range(1, self._attempts + 1):
@@ -84,8 +93,11 @@ class Intake:
                     error,
                 )
                 log.debug("the failed turn's traceback", exc_info=True)
+        setting_aside = letter()
+        if watch is not None:
+            _watch_parked(watch, setting_aside)
         parked = self._failed.park(
-            letter(),
+            setting_aside,
             error=error,
             attempts=self._attempts,
             apology=[Reply(self._apology)],
@@ -122,3 +134,15 @@ class Intake:
             ) from None
         self._failed.replayed(failed_id)
         return record, result
+
+
+def _watch_parked(watch: Callable[[Letter], object], letter: Letter) -> None:
+    """Run the safety watch on a message about to be parked; should it fail too, the message
+    is parked all the same."""
+    try:
+        watch(letter)
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        log.error("the safety watch of a message being parked failed: %s", type(exc).__name__)
+        log.debug("the failed safety watch's traceback", exc_info=True)

@@ -42,10 +42,12 @@ if TYPE_CHECKING:  # the engine loads with the first turn, not with every comman
 from .clock import Clock, SystemClock
 from .notice_delivery import queue_notice_in
 from .notices import Notice
-from .safety import SafetyWatch
+from .safety import Alert, SafetyWatch
 
 __all__ = ["ClosedQuestion", "ConversationService", "TurnOutcome"]
 
+PARKED_WATCH = ":parked-safety-watch"
+"""Appended to an event's key: claimed by the safety watch of the message when it is parked."""
 SKIPPED = "skipped"
 """Shown on a question closed by /skip, or after too many answers it could not take."""
 
@@ -127,6 +129,7 @@ class ConversationService:
         event_key: str | None = None,
         busy_greeting: str | None = None,
         sent: Sequence[int] = (),
+        typed: Inbound | None = None,
     ) -> TurnOutcome:
         """Resume the person's open conversation (of ``flow`` when given), or start one.
 
@@ -134,24 +137,41 @@ class ConversationService:
         ``fresh`` starts ``flow`` anew even when one of the same flow is open. With
         ``busy_greeting``, a conversation of another flow under way (not paused) comes first:
         it resumes after that greeting and ``flow`` does not start. ``sent`` as in ``handle``.
+        ``typed`` is the message that asked for this (a command with words after it, a first
+        message): it is watched for safety phrases in this turn, as in ``handle``.
         """
         with self._store.turn(person_id) as turn:
             turn.mark_sent(sent)
             if event_key is not None and not turn.claim_event(event_key):
                 return TurnOutcome(duplicate=True)
-            record = None if fresh else turn.open_conversation(flow.id if flow else None)
-            greeting = WELCOME_BACK
-            if record is None and flow is not None and busy_greeting is not None:
-                record = _active(turn.open_conversation())
-                greeting = busy_greeting
-            if record is not None:
-                engine = self._engine(turn, record)
-                result = engine.resume(record.state, self._context(turn), greeting)
-                return self._save(turn, engine.flow, record, result, platform, address)
-            to_start = flow or default_flow
-            if to_start is None:
-                return TurnOutcome()
-            return self._start(turn, to_start, platform, address)
+            alert = self._watch(turn, typed, platform, address)
+            return _support_first(
+                alert, self._open(turn, flow, platform, address, fresh, default_flow, busy_greeting)
+            )
+
+    def _open(
+        self,
+        turn: Turn,
+        flow: Flow | None,
+        platform: str,
+        address: str,
+        fresh: bool,
+        default_flow: Flow | None,
+        busy_greeting: str | None,
+    ) -> TurnOutcome:
+        record = None if fresh else turn.open_conversation(flow.id if flow else None)
+        greeting = WELCOME_BACK
+        if record is None and flow is not None and busy_greeting is not None:
+            record = _active(turn.open_conversation())
+            greeting = busy_greeting
+        if record is not None:
+            engine = self._engine(turn, record)
+            result = engine.resume(record.state, self._context(turn), greeting)
+            return self._save(turn, engine.flow, record, result, platform, address)
+        to_start = flow or default_flow
+        if to_start is None:
+            return TurnOutcome()
+        return self._start(turn, to_start, platform, address)
 
     def handle(
         self,
@@ -165,6 +185,7 @@ class ConversationService:
         question_ref: int | None = None,
         track_questions: bool = False,
         sent: Sequence[int] = (),
+        watch: bool = True,
     ) -> TurnOutcome:
         """Apply one inbound message to the person's open conversation.
 
@@ -176,24 +197,43 @@ class ConversationService:
         ``track_questions`` fills in ``TurnOutcome.closed``. ``sent`` are outbox ids the
         adapter delivered since its last turn: they are marked sent in this turn's transaction
         instead of one of their own (marked only if the turn commits, so never lost).
+        The message is watched for safety phrases (``bot.safety``) unless ``watch`` is False:
+        a parked message replayed, watched when it was parked.
         """
         with self._store.turn(who) as turn:
             turn.mark_sent(sent)
             if event_key is not None and not turn.claim_event(event_key):
                 return TurnOutcome(duplicate=True, person=turn.person)
-            alert = None
-            if self._safety is not None:
-                alert = self._safety.check(
-                    turn, inbound, turn.open_conversation(), platform=platform, address=address
-                )
+            alert = self._watch(turn, inbound if watch else None, platform, address)
             outcome = self._handle(
                 turn, inbound, platform, address, default_flow, question_ref, track_questions
             )
-            if alert is not None:  # the support message first, then the conversation's replies
-                outcome.replies[:0] = alert.replies
-                outcome.outbox_ids[:0] = alert.outbox_ids
+            outcome = _support_first(alert, outcome)
             outcome.person = turn.person
             return outcome
+
+    def watch_parked(
+        self, who: int | Account, inbound: Inbound, *, platform: str, address: str, key: str | None
+    ) -> list[Reply]:
+        """Watch a message whose turn kept failing, in a turn of its own, so a bug elsewhere in
+        the turn never silences a safety alert: the support message queued (if any).
+
+        ``key`` (the event's, when it has one) makes it happen once, should parking fail and
+        the event come again.
+        """
+        with self._store.turn(who) as turn:
+            if key is not None and not turn.claim_event(f"{key}{PARKED_WATCH}"):
+                return []
+            alert = self._watch(turn, inbound, platform, address)
+            return [] if alert is None else alert.replies
+
+    def _watch(
+        self, turn: Turn, typed: Inbound | None, platform: str, address: str
+    ) -> Alert | None:
+        if self._safety is None or typed is None:
+            return None
+        record = turn.open_conversation()
+        return self._safety.check(turn, typed, record, platform=platform, address=address)
 
     def _handle(
         self,
@@ -234,19 +274,22 @@ class ConversationService:
         notices: Sequence[Notice] = (),
         notice_address: str | None = None,
         about: Sequence[int] = (),
+        typed: Inbound | None = None,
     ) -> TurnOutcome:
         """Queue messages outside a conversation (a card, help, a summary) in one
         de-duplicated turn: the replies to ``address``, then the notices to
         ``notice_address`` (default ``address``), which are ``about`` these people (see
-        ``queue_notice_in``)."""
+        ``queue_notice_in``). ``typed`` as in ``open``: its support message, if any, comes
+        first."""
         with self._store.turn(person_id) as turn:
             if event_key is not None and not turn.claim_event(event_key):
                 return TurnOutcome(duplicate=True)
+            alert = self._watch(turn, typed, platform, address)
             ids = list(turn.queue(replies, platform=platform, address=address))
             chat = Chat(platform, notice_address or address)
             for notice in notices:
                 ids.extend(queue_notice_in(turn, notice, chat, proactive=False, about=about))
-            return TurnOutcome(replies=list(replies), outbox_ids=ids)
+            return _support_first(alert, TurnOutcome(replies=list(replies), outbox_ids=ids))
 
     def _start(self, turn: Turn, flow: Flow, platform: str, address: str) -> TurnOutcome:
         engine = self._registry.engine(flow)
@@ -339,6 +382,14 @@ def _closed(question: OutboxRecord | None, result: TurnResult) -> ClosedQuestion
     elif not (result.state.finished or any(reply.is_question for reply in result.replies)):
         return None
     return ClosedQuestion(question.id, question.platform_message_id, question.reply, answer)
+
+
+def _support_first(alert: Alert | None, outcome: TurnOutcome) -> TurnOutcome:
+    """The support message of a safety alert before the turn's other replies."""
+    if alert is not None:
+        outcome.replies[:0] = alert.replies
+        outcome.outbox_ids[:0] = alert.outbox_ids
+    return outcome
 
 
 def _active(record: ConversationRecord | None) -> ConversationRecord | None:

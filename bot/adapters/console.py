@@ -191,11 +191,20 @@ class ConsoleChat:
                 person_id=person.id,
             ),
             reply_to=person.handle,
+            watch=self._watch_parked,
         )
         if outcome is None:
             self._mark_printed()
             self._deliver_waiting(person)
         return outcome
+
+    def _watch_parked(self, letter: Letter) -> None:
+        """The safety watch of a line set aside (``bot.intake``)."""
+        assert letter.person_id is not None  # a terminal line is always someone's
+        address = str(letter.visitor["address"])
+        self._service.watch_parked(
+            letter.person_id, letter.inbound, platform=PLATFORM, address=address, key=None
+        )
 
     def _take(self, person: PersonRecord, inbound: Inbound, command: str | None) -> TurnOutcome:
         """The line's turn; it marks sent what the last turn printed."""
@@ -204,7 +213,12 @@ class ConsoleChat:
             if command in STARTERS:  # a session ends with its flow: "finish this first" can't work
                 flow = self._service.registry.get(STARTERS[command])
                 return self._service.open(
-                    person.id, flow, platform=PLATFORM, address=person.handle, sent=sent
+                    person.id,
+                    flow,
+                    platform=PLATFORM,
+                    address=person.handle,
+                    sent=sent,
+                    typed=inbound,
                 )
             return self._service.handle(
                 person.id, inbound, platform=PLATFORM, address=person.handle, sent=sent
@@ -258,7 +272,8 @@ class ConsoleChat:
 
 
 def replay_console(app: App, failed_id: int) -> tuple[FailedInboundRecord, TurnOutcome]:
-    """Replay a parked terminal line; its replies print at the person's next ``chat``."""
+    """Replay a parked terminal line; its replies print at the person's next ``chat``. It was
+    watched for safety phrases when it was parked, so not again."""
     intake = Intake(app.failed, apology=sorry_text("/"))
 
     def turn(letter: Letter) -> TurnOutcome:
@@ -270,7 +285,9 @@ def replay_console(app: App, failed_id: int) -> tuple[FailedInboundRecord, TurnO
         if command in STARTERS:
             flow = app.registry.get(STARTERS[command])
             return app.service.open(letter.person_id, flow, platform=PLATFORM, address=address)
-        return app.service.handle(letter.person_id, inbound, platform=PLATFORM, address=address)
+        return app.service.handle(
+            letter.person_id, inbound, platform=PLATFORM, address=address, watch=False
+        )
 
     return intake.replay(failed_id, turn)
 

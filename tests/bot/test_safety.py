@@ -13,7 +13,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from bot.app import App
 from bot.clock import FrozenClock
+from bot.config import load_settings
+from bot.frontdesk import Visitor, desk_for
+from bot.intake import sorry_text
 from bot.notice_delivery import notice_of
 from bot.safety import SafetyWatch
 from bot.service import ConversationService
@@ -27,6 +31,7 @@ from storage import (
     PersonRecord,
     SafetyStore,
 )
+from tests.faults import inject
 
 SUPPORT = "You matter. Call the crisis line: 000-HELP."
 NOW = datetime(2026, 12, 9, 23, 30, tzinfo=UTC)  # inside the default quiet hours everywhere
@@ -251,3 +256,94 @@ def test_an_urgent_notice_is_claimed_first_and_never_waits_behind_older_messages
     [notice] = _urgent(database)
     assert [m.id for m in claim.messages] == [notice.id, reply[0]]
     assert claim.messages[0].urgent and held[0] not in [m.id for m in claim.messages]
+
+
+# -- every path through the front desk ---------------------------------------------------------
+
+
+@pytest.fixture
+def app(database: Database) -> App:
+    url = database.url.render_as_string(hide_password=False)
+    return App.create(load_settings(database_url=url, safety_message=SUPPORT))
+
+
+def _desk_texts(app: App, address: str, platform: str = "telegram") -> list[str]:
+    return [r.reply.text for r in app.outbox.pending(platform=platform, address=address)]
+
+
+def _counselor(app: App) -> PersonRecord:
+    cora = app.people.add("Cora Diaz", "counselor")
+    app.people.link_identity(cora.id, "telegram", None, "777", "777")
+    return cora
+
+
+def test_a_slack_students_first_message_is_watched_once(app: App) -> None:
+    _counselor(app)
+    sam = app.people.add("Sam Lee", "student", email="sam@school.example")
+    desk = desk_for(app, "slack")
+    visitor = Visitor("slack", "U0SAM", "D0SAM", "T0", email="sam@school.example")
+
+    for _ in range(2):  # Slack delivers the event again
+        desk.receive(visitor, Inbound.of_text("I want to kill myself"), event_key="e1")
+
+    texts = _desk_texts(app, "D0SAM", "slack")
+    assert texts[0] == SUPPORT and texts.count(SUPPORT) == 1
+    assert "this is me" in texts[1].lower()  # "This is me" starts after it
+    [alert] = SafetyStore(app.db).alerts()
+    assert alert.student == sam.handle and alert.flow is None
+    assert len(_urgent(app.db)) == 1
+
+
+def test_words_the_desk_answers_itself_are_watched_once_each(app: App) -> None:
+    _counselor(app)
+    sam = app.people.add("Sam Lee", "student")
+    desk = desk_for(app, "telegram")
+    visitor = Visitor("telegram", "1001", "1001")
+    app.profiles.set(sam.id, "preferred_name", "Sam")  # no interview waiting
+    code = app.invites.issue(sam.id).code
+    desk.receive(visitor, Inbound.of_text(f"/start {code}"), event_key="join")
+
+    said = [
+        "/start I want to die",  # joined already: a welcome back
+        "/profile I want to die",
+        "/goals I want to die",
+        "I want to die",  # no conversation open: the menu
+        "/checkin I want to die",
+        "/pause",
+        "I want to die",  # a paused conversation
+    ]
+    for number, words in enumerate(said):
+        before = len(_desk_texts(app, "1001"))
+        for _ in range(2):  # every event comes twice
+            desk.receive(visitor, Inbound.of_text(words), event_key=f"k{number}")
+        answer = _desk_texts(app, "1001")[before:]
+        assert (answer[0] == SUPPORT) == (words != "/pause"), words
+        assert answer.count(SUPPORT) <= 1
+
+    assert len(SafetyStore(app.db).alerts()) == 6
+    assert len(_urgent(app.db)) == 6
+
+
+def test_a_parked_message_alerts_once_and_its_replay_not_again(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _counselor(app)
+    sam = app.people.add("Sam Lee", "student")
+    desk = desk_for(app, "telegram")
+    visitor = Visitor("telegram", "1001", "1001")
+    code = app.invites.issue(sam.id).code
+    desk.receive(visitor, Inbound.of_text(f"/start {code}"), event_key="join")
+    inject("I want to die", patch=monkeypatch.setattr)
+    before = len(_desk_texts(app, "1001"))
+
+    assert desk.receive(visitor, Inbound.of_text("I want to die"), event_key="k1").parked
+    assert desk.receive(visitor, Inbound.of_text("I want to die"), event_key="k1").duplicate
+    assert _desk_texts(app, "1001")[before:] == [SUPPORT, sorry_text("/")]
+    [parked] = app.failed.parked()
+    monkeypatch.undo()
+    desk.replay(parked.id)
+
+    assert SUPPORT not in _desk_texts(app, "1001")[before + 2 :]
+    [alert] = SafetyStore(app.db).alerts()
+    assert alert.flow == "this_is_me" and alert.step == "preferred_name"
+    assert len(_urgent(app.db)) == 1

@@ -20,6 +20,7 @@ from tests.faults import POISON
 
 ROOT = Path(__file__).parents[2]
 SORRY = sorry_text("/")
+SUPPORT = "Talk to someone now: call 555-0100."
 
 
 def _faulty(
@@ -110,3 +111,21 @@ def test_random_bytes_piped_into_chat_are_answers_not_a_traceback(profilebot: Pr
     assert name[0] == "preferred_name"
     assert name[1].startswith("\ufffd\ufffdSam\ufffd")
     assert others
+
+
+def test_a_parked_line_still_raises_its_safety_alert_and_its_replay_not_again(
+    profilebot: Profilebot,
+) -> None:
+    words = "I want to die"
+    profilebot.env |= {"SAFETY_MESSAGE": SUPPORT, "PROFILEBOT_FAULT_TEXT": words}
+    profilebot("people", "add", "--name", "Cora Diaz", "--role", "counselor", "--handle", "cora")
+
+    chat = _faulty(profilebot, "chat", "--as", "sam", input=f"{words}\n")
+    assert chat.returncode == 0, chat.stderr
+    assert chat.stdout.index(SUPPORT) < chat.stdout.index(SORRY)
+    [parked] = profilebot.json("inbound", "failed")
+    assert "its turn went through" in profilebot("inbound", "retry", str(parked["id"]))
+
+    [alert] = json.loads(profilebot("safety", "list", "--json", "--as", "cora"))
+    assert alert["student"] == "sam" and alert["categories"] == ["self_harm"]
+    assert SUPPORT not in profilebot.chat("sam", [])  # the replay showed it no second time

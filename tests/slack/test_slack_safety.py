@@ -51,3 +51,53 @@ async def test_the_counselor_gets_it_in_their_dm_never_a_channel(tmp_path: Path)
     assert posted_to == {fake.dm_channel("U0SAM"), fake.dm_channel("U0CORA")}
     [alert] = SafetyStore(app.db).alerts()
     assert alert.categories == ("bullying",) and alert.reached
+
+
+async def test_a_first_message_is_watched_though_it_answers_nothing(tmp_path: Path) -> None:
+    """Sam joins by writing (his Slack email is on the roster): his first message starts "This
+    is me" and answers nothing, but its words still reach the counselor, once."""
+    async with slack_bot(tmp_path, safety_message=SUPPORT) as bot:
+        fake, app = bot.fake, bot.app
+        fake.add_user("U0CORA", email="cora@school.example", real_name="Cora Diaz")
+        cora = app.people.add("Cora Diaz", "counselor", email="cora@school.example")
+        app.people.link_identity(cora.id, "slack", None, "U0CORA", fake.dm_channel("U0CORA"))
+        sam = bot.add_student("Sam Lee", "U0SAM")
+
+        await bot.say(sam, "hi, I want to kill myself")
+        support = await bot.next_message(sam)
+        question = await bot.next_question(sam)
+        await bot.wait_for(lambda: len(fake.messages(fake.dm_channel("U0CORA"))) == 1)
+        retried = await bot.driver.resend(bot.driver.sent[-1], retry_num=1)
+        assert retried.status == 200
+        await bot.settle()
+        assert await bot.rest(sam) == []
+
+    assert support["text"] == SUPPORT
+    assert bot.step_of(sam, question) == "preferred_name"
+    [notice] = fake.messages(fake.dm_channel("U0CORA"))
+    assert "Safety alert: Sam Lee" in notice["text"]
+    assert "hi, I want to kill myself" in notice["text"]
+    [alert] = SafetyStore(app.db).alerts()
+    assert alert.student == "sam-lee" and alert.categories == ("self_harm",) and alert.reached
+
+
+async def test_words_after_a_slash_command_are_watched(tmp_path: Path) -> None:
+    async with slack_bot(tmp_path, safety_message=SUPPORT) as bot:
+        fake, app = bot.fake, bot.app
+        fake.add_user("U0CORA", email="cora@school.example", real_name="Cora Diaz")
+        cora = app.people.add("Cora Diaz", "counselor", email="cora@school.example")
+        app.people.link_identity(cora.id, "slack", None, "U0CORA", fake.dm_channel("U0CORA"))
+        sam = bot.add_student("Sam Lee", "U0SAM")
+        await join(bot, sam)
+
+        response = await bot.command(sam, "help I want to die")
+        assert response.status == 200
+        await bot.wait_for(lambda: len(fake.messages(fake.dm_channel("U0CORA"))) == 1)
+        await bot.settle()
+
+    support, menu = [r.payload for r in fake.responses]
+    assert support["text"] == SUPPORT and support["response_type"] == "ephemeral"
+    assert "/profilebot checkin" in menu["text"]
+    [notice] = fake.messages(fake.dm_channel("U0CORA"))
+    assert "I want to die" in notice["text"]
+    assert len(SafetyStore(app.db).alerts()) == 1

@@ -8,7 +8,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from bot.frontdesk import desk_for
+from bot.intake import sorry_text
 from storage import SafetyStore
+from tests.faults import inject
 from tests.telegram.fake_bot_api import FakeBotAPI
 from tests.telegram.harness import make_app, running_bot, sqlite_url
 
@@ -53,3 +58,46 @@ async def test_the_counselor_gets_it_in_private_at_night_and_the_student_sees_he
     assert [u for u, _ in fake.webhook_deliveries].count(update["update_id"]) == 2
     [alert] = SafetyStore(app.db).alerts()
     assert alert.reached and [n.handle for n in alert.notified] == [cora.handle]
+
+
+async def test_a_message_whose_turn_keeps_failing_still_reaches_the_counselor_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in the turn parks the message: its safety alert goes out all the same, the student
+    sees the support message before the apology, and the admin's replay alerts nobody again."""
+    words = "I want to kill myself"
+    inject(words, patch=monkeypatch.setattr)
+    async with FakeBotAPI() as fake:
+        app = make_app(fake, sqlite_url(tmp_path), safety_message=SUPPORT)
+        cora_user = fake.user(2001, "Cora", started=True)
+        cora = app.people.add("Cora Diaz", "counselor")
+        app.people.link_identity(cora.id, "telegram", None, str(cora_user.id), "2001")
+        async with running_bot(fake, app, webhook=True) as bot:
+            ana = bot.add_student("Ana Diaz", 1001)
+            await bot.join(ana)
+            await bot.rest(ana)
+
+            update = fake.push_text(ana.user, words)
+            support = await bot.next_message(ana)
+            apology = await bot.next_message(ana)
+            await fake.wait_until(lambda: len(fake.sent(2001)) == 1, 10)
+            assert await fake.post_to_webhook(update) == 200  # Telegram sends it again
+            await bot.settle()
+            [parked] = app.failed.parked()
+
+            monkeypatch.undo()  # the bug is fixed; the admin replays the message
+            before = ana.seen
+            desk_for(app, "telegram").replay(parked.id)
+            question = await bot.next_question(ana)
+            await bot.rest(ana)
+            replayed = bot.messages(ana)[before:]
+        assert fake.errors == []
+
+    assert support["text"] == SUPPORT
+    assert apology["text"] == sorry_text("/")
+    assert bot.step_of(ana, question) == "strengths"  # the replay answered the question
+    assert SUPPORT not in [m["text"] for m in replayed]
+    [notice] = fake.sent(2001)
+    assert notice["text"].startswith("Safety alert: Ana Diaz") and words in notice["text"]
+    [alert] = SafetyStore(app.db).alerts()
+    assert alert.reached and alert.step == "preferred_name"
