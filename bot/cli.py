@@ -699,7 +699,10 @@ def audit_command(
         typer.echo(f"nobody else has been shown {person.display_name}'s data")
         return
     for record in records:
-        viewer = record.viewer or "the command line's administrator"
+        if record.via == "safety":  # a safety alert: the counselor it was sent to
+            viewer = record.viewer or "nobody: no counselor or admin could be messaged"
+        else:
+            viewer = record.viewer or "the command line's administrator"
         via = " (chat)" if record.via == "chat" else ""
         typer.echo(f"{record.at:%Y-%m-%d %H:%M} UTC  {record.action:<22} {viewer}{via}")
 

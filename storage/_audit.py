@@ -13,11 +13,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Connection, select
 
 from ._database import Database
+from ._safety import SAFETY_ALERT
 from ._sql import Sql
 from ._tables import audit_log, dumps, loads, person
 
@@ -80,6 +81,11 @@ class AuditRecord:
         }
 
 
+SAFETY: Final = "safety"
+"""Where a safety alert's views come from (``AuditRecord.via``)."""
+SAFETY_ALERT_SEEN: Final = "safety_alert"
+"""The action of a counselor's view of what a student wrote (a safety alert)."""
+
 _COLUMNS = ("actor_person_id", "action", "subject_person_id", "detail", "created_at")
 
 
@@ -123,19 +129,27 @@ class AuditStore:
             .outerjoin(viewer, viewer.c.id == audit_log.c.actor_person_id)
             .where(
                 audit_log.c.subject_person_id == subject_id,
-                audit_log.c.action.in_([v.value for v in Viewed]),
+                audit_log.c.action.in_([*(v.value for v in Viewed), SAFETY_ALERT]),
             )
             .order_by(audit_log.c.created_at, audit_log.c.id)
         )
         with self._db.read() as conn:
             rows = conn.execute(stmt).all()
-        return [
-            AuditRecord(
-                at=row.created_at,
-                viewer=row.viewer,
-                via=str(loads(row.detail).get("via", "")),
-                action=row.action,
-                subject=row.subject,
-            )
-            for row in rows
-        ]
+        records: list[AuditRecord] = []
+        for row in rows:
+            detail = loads(row.detail)
+            if row.action == SAFETY_ALERT:
+                records.extend(_alerted(row.created_at, row.subject, detail))
+                continue
+            via = str(detail.get("via", ""))
+            records.append(AuditRecord(row.created_at, row.viewer, via, row.action, row.subject))
+        return records
+
+
+def _alerted(at: datetime, subject: str, detail: dict[str, Any]) -> list[AuditRecord]:
+    """A safety alert as views: each counselor it notified was shown what the student wrote
+    (none notified: one record without a viewer)."""
+    viewers: list[str | None] = [str(n.get("person")) for n in detail.get("notified") or []]
+    return [
+        AuditRecord(at, viewer, SAFETY, SAFETY_ALERT_SEEN, subject) for viewer in viewers or [None]
+    ]

@@ -24,6 +24,7 @@ from bot.service import ConversationService
 from dialogues import FlowRegistry, Inbound
 from storage import (
     IMMEDIATELY,
+    AuditStore,
     Database,
     OutboxRecord,
     OutboxStore,
@@ -140,6 +141,11 @@ def test_a_phrase_in_a_text_answer_goes_to_each_counselor_and_the_student_sees_h
         ],
         "reached": False,
     }
+    seen = AuditStore(database).views(sam.id)  # `profilebot audit`: who was shown the words
+    assert [(r.viewer, r.action, r.via) for r in seen] == [
+        (cora.handle, "safety_alert", "safety"),
+        (carl.handle, "safety_alert", "safety"),
+    ]
 
 
 def test_other_answers_and_list_items_are_watched_too(
