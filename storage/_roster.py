@@ -108,6 +108,9 @@ class RosterEntry:
     leaves: tuple[str, ...] = ()
     """A delta's groups joined and left (with ``groups`` empty); the others are kept."""
     reference: bool = False
+    roster_id: str | None = None
+    """The roster system's id for the person (OneRoster ``sourcedId``): who the row is about,
+    before its handle (a username may change); None: a row typed by hand."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +180,7 @@ class _Row:
     active: bool | None
     birth_date: date | None
     modified_at: datetime | None
+    roster_id: str | None
 
 
 @dataclass(slots=True)
@@ -190,6 +194,7 @@ class _Stored:
     active: bool = True
     birth_date: date | None = None
     modified_at: datetime | None = None
+    roster_id: str | None = None
     roles: set[str] = field(default_factory=set)
     groups: set[str] = field(default_factory=set)
     advisors: set[int] = field(default_factory=set)
@@ -421,6 +426,7 @@ def _row(entry: RosterEntry) -> _Row:
         active=entry.active,
         birth_date=entry.birth_date,
         modified_at=entry.modified_at,
+        roster_id=entry.roster_id or None,
     )
 
 
@@ -470,6 +476,7 @@ def _stored_people(conn: Connection, handles: Iterable[str]) -> dict[str, _Store
                 person.c.active,
                 person.c.birth_date,
                 person.c.roster_modified_at,
+                person.c.roster_id,
             ).where(person.c.handle.in_(chunk))
         )
         for row in rows:
@@ -481,6 +488,7 @@ def _stored_people(conn: Connection, handles: Iterable[str]) -> dict[str, _Store
                 bool(row.active),
                 row.birth_date,
                 row.roster_modified_at,
+                row.roster_id,
             )
     by_id = {stored.id: stored for stored in found.values()}
     for chunk in _chunks(by_id):
@@ -608,6 +616,7 @@ def _place_classes(
 
 def _plan(conn: Connection, rows: list[_Row], problems: list[_Problem]) -> _Plan:
     """What to write for each row; problems that need the roster are added to ``problems``."""
+    rows = _known_by_roster_id(conn, rows)
     file_handles = {row.handle for row in rows}
     advisors = {a for row in rows for a in row.advisors or ()}
     stored = _stored_people(conn, file_handles | advisors)
@@ -620,7 +629,7 @@ def _plan(conn: Connection, rows: list[_Row], problems: list[_Problem]) -> _Plan
     plan = _Plan(stored, set(accounts))
     for row in rows:
         existing = stored.get(row.handle)
-        if existing is None and row.active is False:  # left before anyone here knew them
+        if existing is None and row.active is False and row.name is not None:  # left before
             plan.unchanged += 1
             continue
         if existing is not None and _older(row, existing):
@@ -638,6 +647,34 @@ def _plan(conn: Connection, rows: list[_Row], problems: list[_Problem]) -> _Plan
             if row.modified_at is not None and row.modified_at != existing.modified_at:
                 plan.stamped.append((existing.id, row.modified_at))
     return plan
+
+
+def _known_by_roster_id(conn: Connection, rows: list[_Row]) -> list[_Row]:
+    """The rows, each under the handle of the person its roster id is stored for (a handle
+    stays as it is when a username changes: staff type it), and the advisors they name
+    likewise. A row whose roster id is new keeps its handle: someone added by hand, or
+    imported before people had roster ids, is found by it."""
+    known: dict[str, str] = {}  # roster id -> stored handle
+    for chunk in _chunks(row.roster_id for row in rows if row.roster_id is not None):
+        found = conn.execute(
+            select(person.c.roster_id, person.c.handle).where(person.c.roster_id.in_(chunk))
+        )
+        known.update({roster_id: handle for roster_id, handle in found})
+    renamed = {
+        row.handle: known[row.roster_id]
+        for row in rows
+        if row.roster_id in known and known[row.roster_id] != row.handle
+    }
+    if not renamed:
+        return rows
+    return [
+        replace(
+            row,
+            handle=renamed.get(row.handle, row.handle),
+            advisors=tuple(renamed.get(a, a) for a in row.advisors) if row.advisors else None,
+        )
+        for row in rows
+    ]
 
 
 def _older(row: _Row, existing: _Stored) -> bool:
@@ -673,7 +710,11 @@ def _problem(
     roles_after: dict[str, set[str]],
 ) -> str | None:
     if existing is None and row.name is None:
+        if row.roster_id is not None:
+            return f"no person with sourcedId {row.roster_id!r} (on the roster or in these files)"
         return f"no person with handle {row.handle!r} (on the roster or in these files)"
+    if existing is not None and existing.roster_id not in (None, row.roster_id) and row.roster_id:
+        return f"the handle {row.handle!r} is another roster user's ({existing.roster_id})"
     if row.email and emails.get(row.email, row.handle) != row.handle:
         return f"someone else on the roster ({emails[row.email]!r}) has the email {row.email}"
     for platform, user in row.accounts:
@@ -707,6 +748,7 @@ def _differs(
         or any(account not in accounts for account in row.accounts)
         or (row.active is not None and existing.active != row.active)
         or (row.birth_date is not None and existing.birth_date != row.birth_date)
+        or (row.roster_id is not None and existing.roster_id != row.roster_id)
     )
 
 
@@ -781,6 +823,7 @@ def _new_person(row: _Row, now: datetime) -> dict[str, Any]:
         "active": True,
         "birth_date": row.birth_date,
         "roster_modified_at": row.modified_at,
+        "roster_id": row.roster_id,
         "created_at": now,
     }
 
@@ -819,6 +862,7 @@ def _update_people(conn: Connection, changed: list[tuple[_Row, _Stored]]) -> Non
             "b_active": row.active if row.active is not None else existing.active,
             "b_birth": row.birth_date if row.birth_date is not None else existing.birth_date,
             "b_modified": row.modified_at or existing.modified_at,
+            "b_roster_id": row.roster_id or existing.roster_id,
         }
         for row, existing in changed
     ]
@@ -834,6 +878,7 @@ def _update_people(conn: Connection, changed: list[tuple[_Row, _Stored]]) -> Non
                 active=bindparam("b_active"),
                 birth_date=bindparam("b_birth"),
                 roster_modified_at=bindparam("b_modified"),
+                roster_id=bindparam("b_roster_id"),
             ),
             values,
         )
