@@ -118,7 +118,8 @@ class _Person:
     roster_id: str
     user: _Record | None = None  # None: only an enrollment names them (a delta)
     role: str = ""  # "" with a user: a row that only deactivates someone imported before
-    more_roles: list[str] = field(default_factory=list)  # from their other rows
+    more_roles: list[str] = field(default_factory=list)  # from their other rows...
+    other_roster_ids: list[str] = field(default_factory=list)  # ...and those rows' sourcedIds
     groups: set[str] = field(default_factory=set)
     leaves: set[str] = field(default_factory=set)
     homerooms: set[str] = field(default_factory=set)  # class sourcedIds
@@ -190,6 +191,7 @@ class _Export:
             handle = _handle(record.get("username"), sourced_id)
             if handle in taken and _another_role(taken[handle], record, ROLES[raw_role]):
                 taken[handle].more_roles.append(ROLES[raw_role])
+                taken[handle].other_roster_ids.append(sourced_id)
                 self.people[sourced_id] = taken[handle]
                 self.handles.setdefault(sourced_id, handle)
                 continue
@@ -340,6 +342,7 @@ class _Export:
             joins=tuple(sorted(who.groups)) if self.delta else (),
             leaves=tuple(sorted(who.leaves - who.groups)),
             roster_id=who.roster_id,
+            other_roster_ids=tuple(who.other_roster_ids),
         )
 
 

@@ -111,6 +111,8 @@ class RosterEntry:
     roster_id: str | None = None
     """The roster system's id for the person (OneRoster ``sourcedId``): who the row is about,
     before its handle (a username may change); None: a row typed by hand."""
+    other_roster_ids: tuple[str, ...] = ()
+    """The person's ids of other rows (one per role), by which they may be stored too."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +182,7 @@ class _Row:
     active: bool | None
     birth_date: date | None
     modified_at: datetime | None
-    roster_id: str | None
+    roster_ids: tuple[str, ...]  # the first is stored for a new person
 
 
 @dataclass(slots=True)
@@ -426,7 +428,7 @@ def _row(entry: RosterEntry) -> _Row:
         active=entry.active,
         birth_date=entry.birth_date,
         modified_at=entry.modified_at,
-        roster_id=entry.roster_id or None,
+        roster_ids=tuple(i for i in (entry.roster_id, *entry.other_roster_ids) if i),
     )
 
 
@@ -655,16 +657,16 @@ def _known_by_roster_id(conn: Connection, rows: list[_Row]) -> list[_Row]:
     likewise. A row whose roster id is new keeps its handle: someone added by hand, or
     imported before people had roster ids, is found by it."""
     known: dict[str, str] = {}  # roster id -> stored handle
-    for chunk in _chunks(row.roster_id for row in rows if row.roster_id is not None):
+    for chunk in _chunks(i for row in rows for i in row.roster_ids):
         found = conn.execute(
             select(person.c.roster_id, person.c.handle).where(person.c.roster_id.in_(chunk))
         )
         known.update({roster_id: handle for roster_id, handle in found})
-    renamed = {
-        row.handle: known[row.roster_id]
-        for row in rows
-        if row.roster_id in known and known[row.roster_id] != row.handle
-    }
+    renamed: dict[str, str] = {}
+    for row in rows:
+        handle = next((known[i] for i in row.roster_ids if i in known), row.handle)
+        if handle != row.handle:
+            renamed[row.handle] = handle
     if not renamed:
         return rows
     return [
@@ -710,10 +712,16 @@ def _problem(
     roles_after: dict[str, set[str]],
 ) -> str | None:
     if existing is None and row.name is None:
-        if row.roster_id is not None:
-            return f"no person with sourcedId {row.roster_id!r} (on the roster or in these files)"
+        if row.roster_ids:
+            return (
+                f"no person with sourcedId {row.roster_ids[0]!r} (on the roster or in these files)"
+            )
         return f"no person with handle {row.handle!r} (on the roster or in these files)"
-    if existing is not None and existing.roster_id not in (None, row.roster_id) and row.roster_id:
+    if (
+        existing is not None
+        and row.roster_ids
+        and existing.roster_id not in (None, *row.roster_ids)
+    ):
         return f"the handle {row.handle!r} is another roster user's ({existing.roster_id})"
     if row.email and emails.get(row.email, row.handle) != row.handle:
         return f"someone else on the roster ({emails[row.email]!r}) has the email {row.email}"
@@ -748,7 +756,7 @@ def _differs(
         or any(account not in accounts for account in row.accounts)
         or (row.active is not None and existing.active != row.active)
         or (row.birth_date is not None and existing.birth_date != row.birth_date)
-        or (row.roster_id is not None and existing.roster_id != row.roster_id)
+        or (existing.roster_id is None and bool(row.roster_ids))
     )
 
 
@@ -823,7 +831,7 @@ def _new_person(row: _Row, now: datetime) -> dict[str, Any]:
         "active": True,
         "birth_date": row.birth_date,
         "roster_modified_at": row.modified_at,
-        "roster_id": row.roster_id,
+        "roster_id": row.roster_ids[0] if row.roster_ids else None,
         "created_at": now,
     }
 
@@ -862,7 +870,7 @@ def _update_people(conn: Connection, changed: list[tuple[_Row, _Stored]]) -> Non
             "b_active": row.active if row.active is not None else existing.active,
             "b_birth": row.birth_date if row.birth_date is not None else existing.birth_date,
             "b_modified": row.modified_at or existing.modified_at,
-            "b_roster_id": row.roster_id or existing.roster_id,
+            "b_roster_id": existing.roster_id or (row.roster_ids[0] if row.roster_ids else None),
         }
         for row, existing in changed
     ]
