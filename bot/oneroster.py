@@ -6,17 +6,20 @@ in or teaches which class), ``demographics.csv`` when present (birth dates), ``m
 when present (which files are bulk, delta or absent). ``orgs.csv`` and
 ``academicSessions.csv`` must be there and be well formed, but nothing of them is stored.
 
-- A user's handle is their ``username`` (before the ``@`` when it is an email), else their
-  ``sourcedId``; roles ``student``, ``teacher`` and ``administrator`` (our ``admin``) are
-  imported, every other role (aide, guardian, parent, relative, proctor) is left out and
-  counted.
+- A person is their ``sourcedId`` (stored: a later import finds them by it, whatever their
+  username then); their handle is their ``username`` (before the ``@`` when it is an
+  email), else their ``sourcedId``, and stays as first imported. Two rows of one username
+  with different roles are one person with both (OneRoster 1.1 has one role per row).
+  Roles ``student``, ``teacher`` and ``administrator`` (our ``admin``) are imported, every
+  other role (aide, guardian, parent, relative, proctor) is left out and counted.
 - A class becomes a group named by its title (told apart by its classCode, else its
   sourcedId, when several classes share a title); a teacher enrollment makes its user a
   teacher of the group, a student enrollment a member.
 - The teachers of a ``homeroom`` class advise its students (and get the advisor role); an
   ``advisor`` column in users.csv (a sourcedId or username) names one more.
-- ``status`` ``tobedeleted`` on a user deactivates them (their data stays); on an
-  enrollment, takes them out of that group. A user row whose ``dateLastModified`` is older
+- ``status`` ``tobedeleted`` on a user deactivates them (their data stays; they advise
+  nobody; a row of only the sourcedId and status will do); on an enrollment, or on its
+  class, takes them out of that group. A user row whose ``dateLastModified`` is older
   than the one last imported for that person changes nothing.
 - Bulk enrollments give each enrolled person exactly their groups (and a student with a
   homeroom exactly its teachers as advisors); delta enrollments add and remove single

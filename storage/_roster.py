@@ -7,10 +7,12 @@ so its cost grows with the file, not with round trips per row. Every problem is 
 before anything is written; a file with one bad row changes nothing.
 
 Rows are keyed by handle (a row without one is keyed by its name's slug, as ``people add``
-derives it), so importing the same file twice changes nothing the second time. An optional
-column left empty leaves what is stored alone; a filled one sets it (``group``: exactly
-these groups). Roles are added, never taken away; an import never removes a person, though a
-roster system's row may deactivate one (``active``: their data stays).
+derives it); a roster system's row by its ``roster_id`` first (then the stored person's
+handle stays, whatever the row's), so importing the same file twice changes nothing the
+second time. An optional column left empty leaves what is stored alone; a filled one sets it
+(``group``: exactly these groups). Roles are added, never taken away; an import never
+removes a person, though a roster system's row may deactivate one (``active``: their data
+stays).
 
 A roster system's rows (OneRoster) carry a little more: each row's file, its
 ``dateLastModified`` (a row older than the one last applied to that person changes nothing),
