@@ -177,7 +177,8 @@ class _Export:
                 self.problems.add(record, "the sourcedId is empty")
                 continue
             if not raw_role and _deleted(record) and sourced_id not in self.people:
-                self.people[sourced_id] = _Person(sourced_id, sourced_id, record)
+                handle = _handle(record.get("username"), sourced_id)
+                self.people[sourced_id] = _Person(handle, sourced_id, record)
                 continue
             if raw_role in IGNORED_ROLES or raw_role not in ROLES:
                 self.ignored_ids.add(sourced_id)  # a bad row's enrollments are not bad too
@@ -193,9 +194,7 @@ class _Export:
                 continue
             handle = _handle(record.get("username"), sourced_id)
             if handle in taken and _another_role(taken[handle], record, ROLES[raw_role]):
-                taken[handle].more_roles.append(ROLES[raw_role])
-                taken[handle].other_roster_ids.append(sourced_id)
-                self.people[sourced_id] = taken[handle]
+                self.people[sourced_id] = _also(taken[handle], record, ROLES[raw_role])
                 self.handles.setdefault(sourced_id, handle)
                 continue
             if handle in taken:
@@ -294,9 +293,8 @@ class _Export:
             if who.user is not None and who.user.get("birthDate"):
                 who.birth_date = _date(who.user, "birthDate", self.problems)
             named = who.user.get("advisor") if who.user is not None else ""
-            leaving = named in self.people and self._leaving(self.people[named])
-            if named and not leaving:
-                advisor = self.handles.get(named, named)
+            advisor = self.handles.get(named, named)
+            if named and not (advisor in by_handle and self._leaving(by_handle[advisor])):
                 who.advisors.add(advisor)
                 if advisor in by_handle and by_handle[advisor].role != "student":
                     by_handle[advisor].advises = True
@@ -363,6 +361,17 @@ def _another_role(first: _Person, record: _Record, role: str) -> bool:
         and role != first.role
         and role not in first.more_roles
     )
+
+
+def _also(who: _Person, record: _Record, role: str) -> _Person:
+    """``who`` with their other row's role (unless that row is ``tobedeleted``), and that
+    row's name, email and status when it is their only row still active."""
+    who.other_roster_ids.append(record.get("sourcedId"))
+    if not _deleted(record):
+        who.more_roles.append(role)
+        if who.user is not None and _deleted(who.user):
+            who.user = record
+    return who
 
 
 def _title(record: _Record) -> str:

@@ -330,3 +330,7 @@ def test_a_teacher_who_is_also_an_administrator_is_one_person_with_both_roles(
     assert "Science (SCI-2)" in _groups(profilebot, "mlee")
     again = profilebot.json("roster", "import", str(bulk))
     assert (again["added"], again["unchanged"]) == (0, 6)
+
+    _edit_users(bulk, b"t-2,,", b"t-2,tobedeleted,")  # no longer teaching, still the admin
+    assert profilebot.json("roster", "import", str(bulk))["deactivated"] == 0
+    assert _person(profilebot, "mlee")["active"] is True
