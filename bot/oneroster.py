@@ -6,17 +6,20 @@ in or teaches which class), ``demographics.csv`` when present (birth dates), ``m
 when present (which files are bulk, delta or absent). ``orgs.csv`` and
 ``academicSessions.csv`` must be there and be well formed, but nothing of them is stored.
 
-- A user's handle is their ``username`` (before the ``@`` when it is an email), else their
-  ``sourcedId``; roles ``student``, ``teacher`` and ``administrator`` (our ``admin``) are
-  imported, every other role (aide, guardian, parent, relative, proctor) is left out and
-  counted.
+- A person is their ``sourcedId`` (stored: a later import finds them by it, whatever their
+  username then); their handle is their ``username`` (before the ``@`` when it is an
+  email), else their ``sourcedId``, and stays as first imported. Two rows of one username
+  with different roles are one person with both (OneRoster 1.1 has one role per row).
+  Roles ``student``, ``teacher`` and ``administrator`` (our ``admin``) are imported, every
+  other role (aide, guardian, parent, relative, proctor) is left out and counted.
 - A class becomes a group named by its title (told apart by its classCode, else its
   sourcedId, when several classes share a title); a teacher enrollment makes its user a
   teacher of the group, a student enrollment a member.
 - The teachers of a ``homeroom`` class advise its students (and get the advisor role); an
   ``advisor`` column in users.csv (a sourcedId or username) names one more.
-- ``status`` ``tobedeleted`` on a user deactivates them (their data stays); on an
-  enrollment, takes them out of that group. A user row whose ``dateLastModified`` is older
+- ``status`` ``tobedeleted`` on a user deactivates them (their data stays; they advise
+  nobody; a row of only the sourcedId and status will do); on an enrollment, or on its
+  class, takes them out of that group. A user row whose ``dateLastModified`` is older
   than the one last imported for that person changes nothing.
 - Bulk enrollments give each enrolled person exactly their groups (and a student with a
   homeroom exactly its teachers as advisors); delta enrollments add and remove single
@@ -115,8 +118,11 @@ class _Person:
     """One person of the export, built from their user row and their enrollments."""
 
     handle: str
+    roster_id: str
     user: _Record | None = None  # None: only an enrollment names them (a delta)
-    role: str = ""
+    role: str = ""  # "" with a user: a row that only deactivates someone imported before
+    more_roles: list[str] = field(default_factory=list)  # from their other rows...
+    other_roster_ids: list[str] = field(default_factory=list)  # ...and those rows' sourcedIds
     groups: set[str] = field(default_factory=set)
     leaves: set[str] = field(default_factory=set)
     homerooms: set[str] = field(default_factory=set)  # class sourcedIds
@@ -160,14 +166,19 @@ class _Export:
         classes, groups = self._classes(stored)
         self._enrollments(groups)
         self._details()
-        return [self._entry(p) for p in self.people.values()], classes
+        people = {id(who): who for who in self.people.values()}  # one person may have two rows
+        return [self._entry(who) for who in people.values()], classes
 
     def _users(self) -> None:
-        taken: dict[str, int] = {}  # handle -> the users.csv line that has it
+        taken: dict[str, _Person] = {}  # by handle
         for record in self.tables["users.csv"]:
             sourced_id, raw_role = record.get("sourcedId"), record.get("role").lower()
             if not sourced_id:
                 self.problems.add(record, "the sourcedId is empty")
+                continue
+            if not raw_role and _deleted(record) and sourced_id not in self.people:
+                handle = _handle(record.get("username"), sourced_id)
+                self.people[sourced_id] = _Person(handle, sourced_id, record)
                 continue
             if raw_role in IGNORED_ROLES or raw_role not in ROLES:
                 self.ignored_ids.add(sourced_id)  # a bad row's enrollments are not bad too
@@ -182,12 +193,19 @@ class _Export:
                 self.problems.add(record, f"the sourcedId {sourced_id!r} appears twice")
                 continue
             handle = _handle(record.get("username"), sourced_id)
+            if handle in taken and _another_role(taken[handle], record, ROLES[raw_role]):
+                self.people[sourced_id] = _also(taken[handle], record, ROLES[raw_role])
+                self.handles.setdefault(sourced_id, handle)
+                continue
             if handle in taken:
                 self.ignored_ids.add(sourced_id)  # its enrollments are not bad rows too
-                self.problems.add(record, f"the handle {handle!r} is line {taken[handle]}'s too")
+                first = taken[handle].user
+                line = first.line if first is not None else 0
+                self.problems.add(record, f"the handle {handle!r} is line {line}'s too")
                 continue
-            taken[handle] = record.line
-            self.people[sourced_id] = _Person(handle, record, ROLES[raw_role])
+            taken[handle] = self.people[sourced_id] = _Person(
+                handle, sourced_id, record, ROLES[raw_role]
+            )
             self.handles.setdefault(sourced_id, handle)
             self.handles.setdefault(record.get("username"), handle)
         self.handles.pop("", None)
@@ -230,8 +248,9 @@ class _Export:
         for record in self.tables["enrollments.csv"]:
             role = record.get("role").lower()
             user_id, class_id = record.get("userSourcedId"), record.get("classSourcedId")
-            skipped = user_id in self.ignored_ids or class_id in self.deleted_classes
-            if role not in ("student", "teacher") or skipped:
+            if class_id in self.deleted_classes and class_id not in classes:
+                continue  # a class deleted before it was ever imported
+            if role not in ("student", "teacher") or user_id in self.ignored_ids:
                 continue
             if class_id not in classes:
                 self.problems.add(record, f"no class {class_id!r} (in classes.csv or imported)")
@@ -240,11 +259,11 @@ class _Export:
             if who is None:
                 continue
             name, homeroom = classes[class_id]
-            if record.get("status").lower() == _DELETED:
+            if _deleted(record) or class_id in self.deleted_classes:
                 who.leaves.add(name)
                 continue
             who.groups.add(name)
-            if homeroom and role == "teacher":
+            if homeroom and role == "teacher" and not self._leaving(who):
                 homeroom_teachers[class_id].add(who.handle)
                 who.advises = True
             elif homeroom:
@@ -259,7 +278,7 @@ class _Export:
         if not self.delta:
             self.problems.add(record, f"no user {user_id!r} in users.csv")
             return None
-        reference = _Person(user_id, first_line=(record.file, record.line))
+        reference = _Person(user_id, user_id, first_line=(record.file, record.line))
         self.people[user_id] = reference
         return reference
 
@@ -274,18 +293,23 @@ class _Export:
             if who.user is not None and who.user.get("birthDate"):
                 who.birth_date = _date(who.user, "birthDate", self.problems)
             named = who.user.get("advisor") if who.user is not None else ""
-            if named:
-                advisor = self.handles.get(named, named)
+            advisor = self.handles.get(named, named)
+            if named and not (advisor in by_handle and self._leaving(by_handle[advisor])):
                 who.advisors.add(advisor)
                 if advisor in by_handle and by_handle[advisor].role != "student":
                     by_handle[advisor].advises = True
+
+    @staticmethod
+    def _leaving(who: _Person) -> bool:
+        """Whether their row deactivates them (then they advise nobody)."""
+        return who.user is not None and _deleted(who.user)
 
     def _entry(self, who: _Person) -> RosterEntry:
         user = who.user
         groups = () if self.delta else tuple(sorted(who.groups))
         advisors = tuple(sorted(who.advisors))
-        if user is None:
-            file, line = who.first_line
+        if user is None or not who.role:
+            file, line = who.first_line if user is None else (user.file, user.line)
             return RosterEntry(
                 line,
                 "",
@@ -296,6 +320,9 @@ class _Export:
                 leaves=tuple(sorted(who.leaves - who.groups)),
                 advisors=advisors,
                 reference=True,
+                roster_id=who.roster_id,
+                active=False if user is not None else None,
+                modified_at=_modified(user, self.problems) if user is not None else None,
             )
         name = " ".join(
             part for part in (user.get("givenName"), user.get("familyName")) if part.strip()
@@ -309,13 +336,42 @@ class _Export:
             email=user.get("email") or None,
             file=user.file,
             advisors=advisors,
-            extra_roles=("advisor",) if who.advises else (),
-            active=user.get("status").lower() != _DELETED,
+            extra_roles=(*who.more_roles, *(("advisor",) if who.advises else ())),
+            active=not _deleted(user),
             birth_date=who.birth_date,
             modified_at=_modified(user, self.problems),
             joins=tuple(sorted(who.groups)) if self.delta else (),
             leaves=tuple(sorted(who.leaves - who.groups)),
+            roster_id=who.roster_id,
+            other_roster_ids=tuple(who.other_roster_ids),
         )
+
+
+def _deleted(record: _Record) -> bool:
+    return record.get("status").lower() == _DELETED
+
+
+def _another_role(first: _Person, record: _Record, role: str) -> bool:
+    """Whether ``record`` is ``first``'s other role (two rows, two sourcedIds, one username:
+    how OneRoster 1.1, one role per row, exports a teacher who is also an administrator)."""
+    return (
+        first.user is not None
+        and bool(record.get("username"))
+        and first.user.get("username").lower() == record.get("username").lower()
+        and role != first.role
+        and role not in first.more_roles
+    )
+
+
+def _also(who: _Person, record: _Record, role: str) -> _Person:
+    """``who`` with their other row's role (unless that row is ``tobedeleted``), and that
+    row's name, email and status when it is their only row still active."""
+    who.other_roster_ids.append(record.get("sourcedId"))
+    if not _deleted(record):
+        who.more_roles.append(role)
+        if who.user is not None and _deleted(who.user):
+            who.user = record
+    return who
 
 
 def _title(record: _Record) -> str:

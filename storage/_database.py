@@ -42,7 +42,7 @@ __all__ = ["SCHEMA_HEAD", "Database"]
 log = logging.getLogger("profilebot.storage")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-SCHEMA_HEAD = "0013"
+SCHEMA_HEAD = "0014"
 """The newest revision in ``migrations/versions`` (a test holds the two together): knowing
 it without Alembic, a command finds an up-to-date database so with one query, and imports
 Alembic only when a migration must run."""

@@ -7,10 +7,12 @@ so its cost grows with the file, not with round trips per row. Every problem is 
 before anything is written; a file with one bad row changes nothing.
 
 Rows are keyed by handle (a row without one is keyed by its name's slug, as ``people add``
-derives it), so importing the same file twice changes nothing the second time. An optional
-column left empty leaves what is stored alone; a filled one sets it (``group``: exactly
-these groups). Roles are added, never taken away; an import never removes a person, though a
-roster system's row may deactivate one (``active``: their data stays).
+derives it); a roster system's row by its ``roster_id`` first (then the stored person's
+handle stays, whatever the row's), so importing the same file twice changes nothing the
+second time. An optional column left empty leaves what is stored alone; a filled one sets it
+(``group``: exactly these groups). Roles are added, never taken away; an import never
+removes a person, though a roster system's row may deactivate one (``active``: their data
+stays).
 
 A roster system's rows (OneRoster) carry a little more: each row's file, its
 ``dateLastModified`` (a row older than the one last applied to that person changes nothing),
@@ -108,6 +110,11 @@ class RosterEntry:
     leaves: tuple[str, ...] = ()
     """A delta's groups joined and left (with ``groups`` empty); the others are kept."""
     reference: bool = False
+    roster_id: str | None = None
+    """The roster system's id for the person (OneRoster ``sourcedId``): who the row is about,
+    before its handle (a username may change); None: a row typed by hand."""
+    other_roster_ids: tuple[str, ...] = ()
+    """The person's ids of other rows (one per role), by which they may be stored too."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +184,7 @@ class _Row:
     active: bool | None
     birth_date: date | None
     modified_at: datetime | None
+    roster_ids: tuple[str, ...]  # the first is stored for a new person
 
 
 @dataclass(slots=True)
@@ -190,6 +198,7 @@ class _Stored:
     active: bool = True
     birth_date: date | None = None
     modified_at: datetime | None = None
+    roster_id: str | None = None
     roles: set[str] = field(default_factory=set)
     groups: set[str] = field(default_factory=set)
     advisors: set[int] = field(default_factory=set)
@@ -421,6 +430,7 @@ def _row(entry: RosterEntry) -> _Row:
         active=entry.active,
         birth_date=entry.birth_date,
         modified_at=entry.modified_at,
+        roster_ids=tuple(i for i in (entry.roster_id, *entry.other_roster_ids) if i),
     )
 
 
@@ -470,6 +480,7 @@ def _stored_people(conn: Connection, handles: Iterable[str]) -> dict[str, _Store
                 person.c.active,
                 person.c.birth_date,
                 person.c.roster_modified_at,
+                person.c.roster_id,
             ).where(person.c.handle.in_(chunk))
         )
         for row in rows:
@@ -481,6 +492,7 @@ def _stored_people(conn: Connection, handles: Iterable[str]) -> dict[str, _Store
                 bool(row.active),
                 row.birth_date,
                 row.roster_modified_at,
+                row.roster_id,
             )
     by_id = {stored.id: stored for stored in found.values()}
     for chunk in _chunks(by_id):
@@ -608,6 +620,7 @@ def _place_classes(
 
 def _plan(conn: Connection, rows: list[_Row], problems: list[_Problem]) -> _Plan:
     """What to write for each row; problems that need the roster are added to ``problems``."""
+    rows = _known_by_roster_id(conn, rows)
     file_handles = {row.handle for row in rows}
     advisors = {a for row in rows for a in row.advisors or ()}
     stored = _stored_people(conn, file_handles | advisors)
@@ -620,7 +633,7 @@ def _plan(conn: Connection, rows: list[_Row], problems: list[_Problem]) -> _Plan
     plan = _Plan(stored, set(accounts))
     for row in rows:
         existing = stored.get(row.handle)
-        if existing is None and row.active is False:  # left before anyone here knew them
+        if existing is None and row.active is False and row.name is not None:  # left before
             plan.unchanged += 1
             continue
         if existing is not None and _older(row, existing):
@@ -638,6 +651,34 @@ def _plan(conn: Connection, rows: list[_Row], problems: list[_Problem]) -> _Plan
             if row.modified_at is not None and row.modified_at != existing.modified_at:
                 plan.stamped.append((existing.id, row.modified_at))
     return plan
+
+
+def _known_by_roster_id(conn: Connection, rows: list[_Row]) -> list[_Row]:
+    """The rows, each under the handle of the person its roster id is stored for (a handle
+    stays as it is when a username changes: staff type it), and the advisors they name
+    likewise. A row whose roster id is new keeps its handle: someone added by hand, or
+    imported before people had roster ids, is found by it."""
+    known: dict[str, str] = {}  # roster id -> stored handle
+    for chunk in _chunks(i for row in rows for i in row.roster_ids):
+        found = conn.execute(
+            select(person.c.roster_id, person.c.handle).where(person.c.roster_id.in_(chunk))
+        )
+        known.update({roster_id: handle for roster_id, handle in found})
+    renamed: dict[str, str] = {}
+    for row in rows:
+        handle = next((known[i] for i in row.roster_ids if i in known), row.handle)
+        if handle != row.handle:
+            renamed[row.handle] = handle
+    if not renamed:
+        return rows
+    return [
+        replace(
+            row,
+            handle=renamed.get(row.handle, row.handle),
+            advisors=tuple(renamed.get(a, a) for a in row.advisors) if row.advisors else None,
+        )
+        for row in rows
+    ]
 
 
 def _older(row: _Row, existing: _Stored) -> bool:
@@ -673,7 +714,17 @@ def _problem(
     roles_after: dict[str, set[str]],
 ) -> str | None:
     if existing is None and row.name is None:
+        if row.roster_ids:
+            return (
+                f"no person with sourcedId {row.roster_ids[0]!r} (on the roster or in these files)"
+            )
         return f"no person with handle {row.handle!r} (on the roster or in these files)"
+    if (
+        existing is not None
+        and row.roster_ids
+        and existing.roster_id not in (None, *row.roster_ids)
+    ):
+        return f"the handle {row.handle!r} is another roster user's ({existing.roster_id})"
     if row.email and emails.get(row.email, row.handle) != row.handle:
         return f"someone else on the roster ({emails[row.email]!r}) has the email {row.email}"
     for platform, user in row.accounts:
@@ -707,6 +758,7 @@ def _differs(
         or any(account not in accounts for account in row.accounts)
         or (row.active is not None and existing.active != row.active)
         or (row.birth_date is not None and existing.birth_date != row.birth_date)
+        or (existing.roster_id is None and bool(row.roster_ids))
     )
 
 
@@ -781,6 +833,7 @@ def _new_person(row: _Row, now: datetime) -> dict[str, Any]:
         "active": True,
         "birth_date": row.birth_date,
         "roster_modified_at": row.modified_at,
+        "roster_id": row.roster_ids[0] if row.roster_ids else None,
         "created_at": now,
     }
 
@@ -819,6 +872,7 @@ def _update_people(conn: Connection, changed: list[tuple[_Row, _Stored]]) -> Non
             "b_active": row.active if row.active is not None else existing.active,
             "b_birth": row.birth_date if row.birth_date is not None else existing.birth_date,
             "b_modified": row.modified_at or existing.modified_at,
+            "b_roster_id": existing.roster_id or (row.roster_ids[0] if row.roster_ids else None),
         }
         for row, existing in changed
     ]
@@ -834,6 +888,7 @@ def _update_people(conn: Connection, changed: list[tuple[_Row, _Stored]]) -> Non
                 active=bindparam("b_active"),
                 birth_date=bindparam("b_birth"),
                 roster_modified_at=bindparam("b_modified"),
+                roster_id=bindparam("b_roster_id"),
             ),
             values,
         )

@@ -183,6 +183,8 @@ person = Table(
     _time("roster_modified_at", nullable=True),
     # Set by hand (`consent under-13`): overrides what a birth date says; NULL when not set.
     Column("under_13", Boolean, nullable=True),
+    # The roster system's id for this person (OneRoster ``sourcedId``); NULL: added by hand.
+    _text("roster_id", nullable=True, index=True, unique=True),
     UniqueConstraint("handle"),
 )
 

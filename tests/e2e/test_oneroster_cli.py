@@ -196,3 +196,141 @@ def test_an_absent_file_in_the_manifest_need_not_be_there(profilebot: Profilebot
     assert profilebot.run("roster", "import", str(delta)).returncode == 0
     missing = profilebot.run("roster", "import", str(profilebot.workdir / "nowhere"))
     assert "is not a folder" in _one_line(missing.stderr)
+
+
+_USERS = (
+    "sourcedId,status,dateLastModified,enabledUser,orgSourcedIds,role,username,userIds,"
+    "givenName,familyName,middleName,identifier,email,sms,phone,agentSourcedIds,grades,password\n"
+)
+_CLASSES = "sourcedId,status,dateLastModified,title,classCode,classType,schoolSourcedId\n"
+_ENROLLMENTS = (
+    "sourcedId,status,dateLastModified,classSourcedId,schoolSourcedId,userSourcedId,role\n"
+)
+
+
+def _delta(
+    profilebot: Profilebot, users: str = "", classes: str = "", enrollments: str = ""
+) -> Path:
+    """A small delta export: these rows of users.csv, classes.csv and enrollments.csv."""
+    delta = profilebot.workdir / "small-delta"
+    shutil.rmtree(delta, ignore_errors=True)
+    delta.mkdir()
+    (delta / "manifest.csv").write_text(
+        "propertyName,value\nfile.orgs,absent\nfile.academicSessions,absent\n"
+        "file.users,delta\nfile.classes,delta\nfile.enrollments,delta\n"
+    )
+    (delta / "users.csv").write_text(_USERS + users)
+    (delta / "classes.csv").write_text(_CLASSES + classes)
+    (delta / "enrollments.csv").write_text(_ENROLLMENTS + enrollments)
+    return delta
+
+
+def _edit_users(bulk: Path, old: bytes, new: bytes) -> None:
+    users = (bulk / "users.csv").read_bytes()
+    assert old in users
+    (bulk / "users.csv").write_bytes(users.replace(old, new))
+
+
+def test_a_delta_names_people_by_sourcedid_whatever_their_username(
+    profilebot: Profilebot,
+) -> None:
+    profilebot("roster", "import", str(_copy(profilebot, "bulk")))
+    delta = _delta(profilebot, enrollments="e-20,,,c-sci2,org-1,s-1,student\n")
+    assert profilebot.json("roster", "import", str(delta))["updated"] == 1
+    assert "Science (SCI-2)" in _groups(profilebot, "ana.lopez")  # s-1's username is ana.lopez
+
+
+def test_a_delta_deactivates_by_sourcedid_even_with_a_minimal_row(profilebot: Profilebot) -> None:
+    profilebot("roster", "import", str(_copy(profilebot, "bulk")))
+    no_username = "s-3,tobedeleted,2026-11-05T10:00:00Z,false,org-1,student,,,Kim,Lee,,,,,,,07,\n"
+    minimal = "s-1,tobedeleted,2026-11-05T10:00:00Z,,,,,,,,,,,,,,,\n"
+    delta = _delta(profilebot, users=no_username + minimal)
+    assert profilebot.json("roster", "import", str(delta)) == {
+        "added": 0,
+        "updated": 0,
+        "deactivated": 2,
+        "unchanged": 0,
+    }
+    assert _person(profilebot, "kim")["active"] is False
+    assert _person(profilebot, "ana.lopez")["active"] is False
+    assert profilebot.run("profile", "show", "s-3").returncode == 1  # nobody new
+
+    unknown = _delta(profilebot, users="s-99,tobedeleted,,,,,,,,,,,,,,,,\n")
+    result = profilebot.run("roster", "import", str(unknown))
+    assert result.returncode == 1
+    assert "users.csv: line 2: no person with sourcedId 's-99'" in _one_line(result.stderr)
+
+
+def test_a_deleted_class_loses_its_members_and_its_group_stays(profilebot: Profilebot) -> None:
+    profilebot("roster", "import", str(_copy(profilebot, "bulk")))
+    delta = _delta(
+        profilebot,
+        classes="c-sci2,tobedeleted,2026-12-01T00:00:00Z,Science,SCI-2,scheduled,org-1\n",
+        enrollments=(
+            "e-10,tobedeleted,2026-12-01T00:00:00Z,c-sci2,org-1,t-2,teacher\n"
+            "e-11,tobedeleted,2026-12-01T00:00:00Z,c-sci2,org-1,s-3,student\n"
+        ),
+    )
+    assert profilebot.json("roster", "import", str(delta))["updated"] == 2
+    assert _groups(profilebot, "mlee") == {"Math 7, Section 1", "Science (SCI-1)"}
+    assert _groups(profilebot, "kim") == {"Math 7, Section 1"}
+    assert RosterStore(_db(profilebot)).group("Science (SCI-2)").name == "Science (SCI-2)"
+
+
+def test_a_changed_username_keeps_the_handle_and_updates_the_name_and_email(
+    profilebot: Profilebot,
+) -> None:
+    bulk = _copy(profilebot, "bulk")
+    profilebot("roster", "import", str(bulk))
+    _edit_users(
+        bulk,
+        b"s-1,active,2026-09-01T08:00:00Z,true,org-1,student,ana.lopez,,Ana,"
+        b'"L\xc3\xb3pez, Jr.",,S1,ana@school.example',
+        b"s-1,active,2026-10-01T08:00:00Z,true,org-1,student,ana.smith@school.example,,Ana,Smith,,"
+        b"S1,ana.smith@school.example",
+    )
+    _edit_users(bulk, b",teacher,tpark,", b",teacher,tina.park,")
+    assert profilebot.json("roster", "import", str(bulk))["updated"] == 1
+    ana = _person(profilebot, "ana.lopez")
+    assert (ana["display_name"], ana["email"]) == ("Ana Smith", "ana.smith@school.example")
+    assert profilebot.run("profile", "show", "ana.smith").returncode == 1
+    assert profilebot.run("profile", "show", "tina.park").returncode == 1
+    db = _db(profilebot)
+    people, roster = PeopleStore(db), RosterStore(db)
+    advisees = {people.by_id(s).handle for s in roster.advisees_of(people.get("tpark").id)}
+    assert advisees == {"ana.lopez", "s-2"}
+
+
+def test_a_homeroom_teacher_who_left_advises_nobody(profilebot: Profilebot) -> None:
+    bulk = _copy(profilebot, "bulk")
+    _edit_users(bulk, b"t-1,active,", b"t-1,tobedeleted,")
+    result = profilebot.run("roster", "import", str(bulk), "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["added"] == 5
+    assert profilebot.run("profile", "show", "tpark").returncode == 1  # never imported
+    db = _db(profilebot)
+    people, roster = PeopleStore(db), RosterStore(db)
+    assert roster.advisees_of(people.get("mlee").id) == {people.get("kim").id}
+    assert _groups(profilebot, "ana.lopez") == {"HR 7B", "Math 7, Section 1"}
+
+
+def test_a_teacher_who_is_also_an_administrator_is_one_person_with_both_roles(
+    profilebot: Profilebot,
+) -> None:
+    bulk = _copy(profilebot, "bulk")
+    users = (bulk / "users.csv").read_text(encoding="utf-8-sig")
+    admin = (
+        "a-2,,2026-09-01T08:00:00Z,true,org-1,administrator,mlee,,Marcus,Lee,,,"
+        "mlee@school.example,,,,,,,\n"
+    )
+    (bulk / "users.csv").write_text(users + admin)
+    assert profilebot.json("roster", "import", str(bulk))["added"] == 6
+    roles = profilebot.json("profile", "show", "mlee")["person"]["roles"]
+    assert roles == ["admin", "advisor", "teacher"]
+    assert "Science (SCI-2)" in _groups(profilebot, "mlee")
+    again = profilebot.json("roster", "import", str(bulk))
+    assert (again["added"], again["unchanged"]) == (0, 6)
+
+    _edit_users(bulk, b"t-2,,", b"t-2,tobedeleted,")  # no longer teaching, still the admin
+    assert profilebot.json("roster", "import", str(bulk))["deactivated"] == 0
+    assert _person(profilebot, "mlee")["active"] is True

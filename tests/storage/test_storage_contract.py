@@ -110,9 +110,9 @@ def test_schema_comparison_would_notice_a_difference(database: Database) -> None
 
 
 def test_schema_is_at_head_and_ensure_schema_is_a_no_op(database: Database) -> None:
-    assert database.current_revision() == database.head_revision() == "0013"
+    assert database.current_revision() == database.head_revision() == "0014"
     database.ensure_schema()
-    assert database.current_revision() == "0013"
+    assert database.current_revision() == "0014"
 
 
 def test_a_database_without_a_version_table_is_at_no_revision(database: Database) -> None:

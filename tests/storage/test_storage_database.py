@@ -93,7 +93,7 @@ def test_ensure_schema_migrates_a_fresh_sqlite_file(tmp_path: Path) -> None:
     db.check()
     assert db.current_revision() is None
     db.ensure_schema()
-    assert db.current_revision() == db.head_revision() == "0013"
+    assert db.current_revision() == db.head_revision() == "0014"
     tables = set(inspect(db.engine).get_table_names())
     assert tables == set(metadata.tables) | {"alembic_version"}
     db.ensure_schema()  # already at head: nothing to do

@@ -203,3 +203,104 @@ def test_bad_rows_are_named_by_file_and_nothing_is_applied(database: Database) -
     assert "e.csv: line 3: no person with handle 'ghost'" in message
     assert PeopleStore(database).find("new") is None
     assert roster.group_names(["c-choir"]) == {}  # the hand-made group was not taken on
+
+
+def _ids(roster: RosterStore) -> None:
+    """Tina and Ana as a roster system imports them: with their sourcedIds."""
+    roster.import_people(
+        [
+            RosterEntry(2, "Tina Park", "teacher", handle="tpark", roster_id="t-1", groups=("7B",)),
+            RosterEntry(
+                3,
+                "Ana Lopez",
+                "student",
+                handle="ana.lopez",
+                roster_id="s-1",
+                groups=("7B",),
+                advisors=("tpark",),
+                email="ana.lopez@school.example",
+                modified_at=SEPT,
+            ),
+        ]
+    )
+
+
+def test_a_person_is_found_by_their_roster_id_and_keeps_their_handle_when_it_changes(
+    database: Database,
+) -> None:
+    roster, people = RosterStore(database), PeopleStore(database)
+    _ids(roster)
+    assert _person_row(database, "ana.lopez")["roster_id"] == "s-1"
+    counts = roster.import_people(
+        [
+            RosterEntry(
+                2, "Tina Park", "teacher", handle="tina.park", roster_id="t-1", groups=("7B",)
+            ),
+            RosterEntry(
+                3,
+                "Ana Smith",
+                "student",
+                handle="ana.smith",
+                roster_id="s-1",
+                groups=("7B",),
+                advisors=("tina.park",),
+                email="ana.smith@school.example",
+                modified_at=NOV,
+            ),
+        ]
+    )
+    assert counts.to_json() == {"added": 0, "updated": 1, "unchanged": 1}
+    ana = _person_row(database, "ana.lopez")
+    assert (ana["display_name"], ana["email"]) == ("Ana Smith", "ana.smith@school.example")
+    assert people.find("ana.smith") is None and people.find("tina.park") is None
+    tina = people.get("tpark").id
+    assert roster.advisees_of(tina) == {ana["id"]}
+
+
+def test_a_reference_or_a_deactivation_names_someone_by_roster_id(database: Database) -> None:
+    roster, people = RosterStore(database), PeopleStore(database)
+    _ids(roster)
+    counts = roster.import_people(
+        [
+            RosterEntry(2, "", "", handle="s-1", roster_id="s-1", joins=("Choir",), reference=True),
+            RosterEntry(3, "", "", handle="t-1", roster_id="t-1", active=False, reference=True),
+        ]
+    )
+    assert (counts.updated, counts.deactivated) == (1, 1)
+    assert roster.group("Choir").id in roster.groups_of(people.get("ana.lopez").id)
+    assert _person_row(database, "tpark")["active"] is False
+    assert people.find("s-1") is None and people.find("t-1") is None
+    with pytest.raises(RosterError) as caught:
+        roster.import_people(
+            [RosterEntry(4, "", "", handle="s-9", roster_id="s-9", active=False, reference=True)]
+        )
+    assert "line 4: no person with sourcedId 's-9'" in str(caught.value)
+
+
+def test_someone_added_by_hand_is_found_by_handle_once_and_a_roster_id_is_one_persons(
+    database: Database,
+) -> None:
+    roster, people = RosterStore(database), PeopleStore(database)
+    roster.import_people([RosterEntry(2, "Kim Lee", "student", handle="kim")])
+    counts = roster.import_people(
+        [RosterEntry(2, "Kim Lee", "student", handle="kim", roster_id="s-3")]
+    )
+    assert counts.updated == 1 and _person_row(database, "kim")["roster_id"] == "s-3"
+    with pytest.raises(RosterError) as caught:
+        roster.import_people([RosterEntry(5, "Kim Park", "student", handle="kim", roster_id="s-7")])
+    assert "line 5: the handle 'kim' is another roster user's (s-3)" in str(caught.value)
+    both = roster.import_people(
+        [
+            RosterEntry(
+                2,
+                "Kim Lee",
+                "student",
+                handle="kim",
+                roster_id="s-7",
+                other_roster_ids=("s-3",),
+                extra_roles=("admin",),
+            )
+        ]
+    )
+    assert both.updated == 1 and people.get("kim").roles == ("admin", "student")
+    assert _person_row(database, "kim")["roster_id"] == "s-3"
