@@ -26,6 +26,7 @@ import sqlite3
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter, deque
@@ -199,6 +200,42 @@ def write_section(section: str, text: str) -> None:
     end = current.find("\n## ", start + len(section))
     rest = current[end + 1 :] if end >= 0 else ""
     DOCS.write_text(current[:start] + text + ("\n" + rest if rest else ""))
+
+
+def report_options(doc: str | None, *, repeat: int) -> argparse.ArgumentParser:
+    """The options of a benchmark that reports one section: ``--repeat``, ``--write`` (the
+    section of docs/benchmarks.md), ``--json`` (the raw report), ``--check`` (exit 1 when a
+    target is missed). Add the benchmark's own before ``run_report``."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n", 1)[0])
+    parser.add_argument("--repeat", type=int, default=repeat)
+    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
+    parser.add_argument("--json", action="store_true", help="print the raw report as JSON")
+    parser.add_argument("--check", action="store_true", help="exit 1 when the target is missed")
+    return parser
+
+
+def run_report(
+    parser: argparse.ArgumentParser,
+    script: str,
+    section: str,
+    bench: Callable[[argparse.Namespace, Path], dict[str, Any]],
+    render: Callable[[dict[str, Any], str], str],
+    *,
+    shown: Callable[[str], str] = lambda arg: arg,
+) -> tuple[argparse.Namespace, dict[str, Any]]:
+    """Parse, run ``bench`` in a temporary folder, print its report (or the raw JSON) and
+    write ``section`` with ``--write``; the arguments and the report, for the caller's
+    ``--check``. ``shown``: how an argument is written in the section's command line (a
+    database URL is not)."""
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix=f"pb-{Path(script).stem}-") as tmp:
+        report = bench(args, Path(tmp))
+    command = " ".join(["python", script, *map(shown, sys.argv[1:])])
+    text = render(report, command)
+    print(json.dumps(report, indent=2) if args.json else text)
+    if args.write:
+        write_section(section, text)
+    return args, report
 
 
 # ----------------------------------------------------------------------------- processes

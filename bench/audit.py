@@ -25,7 +25,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import date
@@ -158,19 +157,8 @@ def render(report: dict[str, Any], command: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--repeat", type=int, default=15)
-    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
-    parser.add_argument("--json", action="store_true", help="print the raw report as JSON")
-    parser.add_argument("--check", action="store_true", help="exit 1 when the target is missed")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="pb-audit-") as tmp:
-        report = bench(args, Path(tmp))
-    command = ("python bench/audit.py " + " ".join(sys.argv[1:])).strip()
-    text_report = render(report, command)
-    print(json.dumps(report, indent=2) if args.json else text_report)
-    if args.write:
-        common.write_section(SECTION, text_report)
+    parser = common.report_options(__doc__, repeat=15)
+    args, report = common.run_report(parser, "bench/audit.py", SECTION, bench, render)
     ratio = report["medians"]["command"] / report["medians"]["command_unaudited"]
     if report["problems"] or (args.check and ratio >= TARGET):
         raise SystemExit(1)

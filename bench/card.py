@@ -21,11 +21,9 @@ to exit (Python, the app, WeasyPrint's import, the card), interleaved with the s
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import date
@@ -219,19 +217,8 @@ def _weasyprint_version() -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--repeat", type=int, default=15)
-    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
-    parser.add_argument("--json", action="store_true", help="print the raw report as JSON")
-    parser.add_argument("--check", action="store_true", help="exit 1 when the target is missed")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="pb-card-") as tmp:
-        report = bench(args, Path(tmp))
-    command = ("python bench/card.py " + " ".join(sys.argv[1:])).strip()
-    text_report = render(report, command)
-    print(json.dumps(report, indent=2) if args.json else text_report)
-    if args.write:
-        common.write_section(SECTION, text_report)
+    parser = common.report_options(__doc__, repeat=15)
+    args, report = common.run_report(parser, "bench/card.py", SECTION, bench, render)
     if args.check and max(report["medians"]["pdf"], report["medians"]["command"]) >= TARGET_S:
         raise SystemExit(1)
 

@@ -30,7 +30,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from datetime import date
@@ -454,20 +453,9 @@ def render(report: dict[str, Any], command: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser = common.report_options(__doc__, repeat=3)
     parser.add_argument("--students", type=int, default=5_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
-    parser.add_argument("--json", action="store_true", help="print the raw report as JSON")
-    parser.add_argument("--check", action="store_true", help="exit 1 when the target is missed")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="pb-oneroster-") as tmp:
-        report = bench(args, Path(tmp))
-    command = ("python bench/oneroster.py " + " ".join(sys.argv[1:])).strip()
-    text_report = render(report, command)
-    print(json.dumps(report, indent=2) if args.json else text_report)
-    if args.write:
-        common.write_section(SECTION, text_report)
+    args, report = common.run_report(parser, "bench/oneroster.py", SECTION, bench, render)
     if args.check and (report["medians"]["first"] >= TARGET_S or report["problems"]):
         raise SystemExit(1)
 

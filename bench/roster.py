@@ -30,7 +30,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -272,26 +271,17 @@ def render(report: dict[str, Any], command: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser = common.report_options(__doc__, repeat=3)
     parser.add_argument("--rows", type=int, default=10_000)
-    parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--postgres", help="a PostgreSQL server URL to measure on too")
-    parser.add_argument("--write", action="store_true", help="update docs/benchmarks.md")
-    parser.add_argument("--json", action="store_true", help="print the raw report as JSON")
-    parser.add_argument("--check", action="store_true", help="exit 1 when the target is missed")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="pb-roster-") as tmp:
-        report = bench(args, Path(tmp))
-    command = "python bench/roster.py " + " ".join(
-        "URL" if a.startswith(("postgresql", "postgres:")) else a for a in sys.argv[1:]
+    args, report = common.run_report(
+        parser,
+        "bench/roster.py",
+        SECTION,
+        bench,
+        render,
+        shown=lambda a: "URL" if a.startswith(("postgresql", "postgres:")) else a,
     )
-    text_report = render(report, command.strip())
-    if args.json:
-        print(json.dumps(report, indent=2))
-    else:
-        print(text_report)
-    if args.write:
-        common.write_section(SECTION, text_report)
     missed = report["medians"]["sqlite"]["first"] >= TARGET_S or report["problems"]
     if args.check and missed:
         raise SystemExit(1)

@@ -102,16 +102,11 @@ class ConsentStatus:
         }
 
 
-_STUDENTS = (
-    select(
-        person.c.id,
-        person.c.handle,
-        person.c.display_name,
-        person.c.under_13,
-        person.c.birth_date,
-    )
-    .join(person_role, person_role.c.person_id == person.c.id)
-    .where(person_role.c.role == _STUDENT)
+_STUDENT_ROW = select(
+    person.c.id, person.c.handle, person.c.display_name, person.c.under_13, person.c.birth_date
+)
+_STUDENTS = _STUDENT_ROW.join(person_role, person_role.c.person_id == person.c.id).where(
+    person_role.c.role == _STUDENT
 )
 _EVENTS = select(
     consent.c.person_id,
@@ -183,15 +178,7 @@ class ConsentStore:
 
 def _student(conn: Connection, handle: str) -> AnyRow:
     wanted = normalise_handle(handle)
-    row = conn.execute(
-        select(
-            person.c.id,
-            person.c.handle,
-            person.c.display_name,
-            person.c.under_13,
-            person.c.birth_date,
-        ).where(person.c.handle == wanted)
-    ).first()
+    row = conn.execute(_STUDENT_ROW.where(person.c.handle == wanted)).first()
     if row is None:
         raise UnknownPersonError(f"no person with handle {wanted!r}")
     roles = conn.execute(select(person_role.c.role).where(person_role.c.person_id == row.id))

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from storage import SafetyStore
-from tests.slack.harness import slack_bot
+from tests.slack.harness import JSONDict, Running, Student, slack_bot
 from tests.slack.test_slack_conversations import assert_all_accepted, join
 
 SUPPORT = "You are not alone. Call the school crisis line: 555-0100."
@@ -32,13 +32,7 @@ async def test_the_counselor_gets_it_in_their_dm_never_a_channel(tmp_path: Path)
         await join(bot, sam)
 
         await bot.say(sam, "I get bullied")
-        support = await bot.next_message(sam)
-        question = await bot.next_question(sam)
-        await bot.wait_for(lambda: len(fake.messages(fake.dm_channel("U0CORA"))) == 1)
-        retried = await bot.driver.resend(bot.driver.sent[-1], retry_num=1)
-        assert retried.status == 200
-        await bot.settle()
-        assert await bot.rest(sam) == []
+        support, question = await _helped_once(bot, sam)
         assert_all_accepted(fake)
 
     assert support["text"] == SUPPORT
@@ -64,13 +58,7 @@ async def test_a_first_message_is_watched_though_it_answers_nothing(tmp_path: Pa
         sam = bot.add_student("Sam Lee", "U0SAM")
 
         await bot.say(sam, "hi, I want to kill myself")
-        support = await bot.next_message(sam)
-        question = await bot.next_question(sam)
-        await bot.wait_for(lambda: len(fake.messages(fake.dm_channel("U0CORA"))) == 1)
-        retried = await bot.driver.resend(bot.driver.sent[-1], retry_num=1)
-        assert retried.status == 200
-        await bot.settle()
-        assert await bot.rest(sam) == []
+        support, question = await _helped_once(bot, sam)
 
     assert support["text"] == SUPPORT
     assert bot.step_of(sam, question) == "preferred_name"
@@ -101,3 +89,17 @@ async def test_words_after_a_slash_command_are_watched(tmp_path: Path) -> None:
     [notice] = fake.messages(fake.dm_channel("U0CORA"))
     assert "I want to die" in notice["text"]
     assert len(SafetyStore(app.db).alerts()) == 1
+
+
+async def _helped_once(bot: Running, sam: Student) -> tuple[JSONDict, JSONDict]:
+    """The support message and the next question Sam gets, after Cora's one notice; Slack's
+    retry of the same event then changes nothing."""
+    fake = bot.fake
+    support = await bot.next_message(sam)
+    question = await bot.next_question(sam)
+    await bot.wait_for(lambda: len(fake.messages(fake.dm_channel("U0CORA"))) == 1)
+    retried = await bot.driver.resend(bot.driver.sent[-1], retry_num=1)
+    assert retried.status == 200
+    await bot.settle()
+    assert await bot.rest(sam) == []
+    return support, question
